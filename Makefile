@@ -1,0 +1,68 @@
+# edgectl developer entry point: `make help`. CI runs `make check` (see .ci/run).
+# Only Python 3.11 and a Rust toolchain are assumed; uv is bootstrapped into .tools/.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+# `uv run` must not re-sync: the extension is installed by maturin, not by uv sync.
+export UV_NO_SYNC := 1
+export UV_PYTHON := $(PYTHON)
+RUN := $(UV) run --no-sync
+
+.DEFAULT_GOAL := help
+.PHONY: help setup install build build-dev run demo lint format test test-rust test-py hil bench check clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-groups
+	touch $@
+
+install: .venv/.synced  ## create .venv with every dependency group (uv.lock, frozen)
+
+build: install  ## build the optimised extension into .venv (what tests and the main job use)
+	$(RUN) maturin develop --uv --release
+
+build-dev: install  ## quick debug build of the extension into .venv
+	$(RUN) maturin develop --uv
+
+run: build  ## set up, then run the main job on the simulated plant
+	$(RUN) edgectl demo
+
+format: install  ## rewrite Python and Rust sources in the project style
+	$(RUN) ruff format python tests hil_tests examples
+	$(RUN) ruff check --fix python tests hil_tests examples
+	cargo fmt --all
+
+lint: build  ## ruff, mypy + stubtest, cargo fmt --check, clippy -D warnings
+	$(RUN) ruff format --check python tests hil_tests examples
+	$(RUN) ruff check python tests hil_tests examples
+	$(RUN) mypy
+	$(RUN) python -m mypy.stubtest edgectl._core
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust:  ## Rust unit, property and golden-vector tests of the core
+	cargo test -p edgectl-core --locked
+
+test-py: build  ## Python tests of the layer and the bindings (tests/)
+	$(RUN) pytest tests
+
+hil: build  ## hardware-in-the-loop scenarios (emulated devices unless EDGECTL_HIL_* names a rig)
+	$(RUN) pytest hil_tests -p no:cacheprovider
+
+test: test-rust test-py hil  ## every test: Rust, Python, HIL
+
+check: lint test  ## everything CI runs: lint and every test
+
+bench: build  ## benchmarks: pytest-benchmark ratios against the peers, then criterion
+	$(RUN) pytest tests/benchmarks --benchmark-enable --benchmark-only -p no:randomly
+	cargo bench -p edgectl-core
+
+clean:  ## remove build products and environments
+	rm -rf target .venv .tools

@@ -1,0 +1,6 @@
+"""Type stubs of the compiled module ``edgectl._core`` (checked by mypy.stubtest)."""
+
+__version__: str
+
+def check_dt(dt_s: float) -> None:
+    """Raise InvalidInputError unless ``dt_s`` is finite and > 0."""

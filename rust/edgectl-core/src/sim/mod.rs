@@ -1,0 +1,1 @@
+//! Plant simulator (issue 4): fed-batch bioreactor, gas transfer, pH, thermal, sensors, faults.

@@ -1,0 +1,7 @@
+//! Bindings of `edgectl_core::sim`.
+
+use pyo3::prelude::*;
+
+pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
