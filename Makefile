@@ -54,7 +54,7 @@ test-py: build  ## Python tests of the layer and the bindings (tests/)
 	$(RUN) pytest tests
 
 hil: build  ## hardware-in-the-loop scenarios (emulated devices unless EDGECTL_HIL_* names a rig)
-	$(RUN) pytest hil_tests -p no:cacheprovider
+	$(RUN) pytest hil_tests -c pyproject.toml --rootdir . -p no:cacheprovider
 
 test: test-rust test-py hil  ## every test: Rust, Python, HIL
 

@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop scenarios: emulated devices by default, a real rig by EDGECTL_HIL_* vars."""
