@@ -1,0 +1,1 @@
+"""The controller runtime: clocks, scan scheduling, tags, alarms, interlocks, recipes."""

@@ -1,0 +1,240 @@
+"""Recipes: phases (batch → fed-batch → induction → harvest) with per-phase setpoints, loop modes,
+feed profiles and sampling events, and transitions on time, tag conditions or operator action.
+
+The exponential feed follows control.md §4.1: F(t) = (μ_set/Y_xs + m)·X0·V0/S_f·e^(μ_set·t)
+(bioprocesstools.com fed-batch calculator; m term after Korz et al. 1995, J. Biotechnol. 39:59),
+with t counted from the start of the phase that feeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from edgectl.config import Struct
+from edgectl.errors import ConfigError, EdgectlError
+from edgectl.runtime.conditions import Condition, ConditionTimer
+from edgectl.runtime.tags import Sample
+
+__all__ = [
+    "FeedProfile",
+    "Phase",
+    "PhaseChange",
+    "Recipe",
+    "RecipeRunner",
+    "Sampling",
+    "Transition",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+
+
+class Transition(Struct, frozen=True, kw_only=True):
+    """Leave the phase for ``to`` when any given trigger fires: ``after_s`` in the phase,
+    ``when`` a tag condition held, or (``operator = true``) an operator's request."""
+
+    to: str
+    after_s: NonNegative | None = None
+    when: Condition | None = None
+    operator: bool = False
+
+
+class FeedProfile(Struct, frozen=True, kw_only=True):
+    """Feed pump rate during a phase.
+
+    ``constant``: ``rate_ml_min``. ``exponential``: F(t) = (μ/Y_xs + m)·X0·V0/S_f·e^(μt) with
+    ``mu_set_h`` [1/h], ``yield_xs_g_g``, ``maintenance_g_g_h``, ``x0_g_l``, ``v0_l`` and
+    ``feed_conc_g_l``; capped at ``max_rate_ml_min``.
+    """
+
+    kind: Literal["constant", "exponential"]
+    rate_ml_min: NonNegative = 0.0
+    mu_set_h: NonNegative = 0.0
+    yield_xs_g_g: Positive = 0.5
+    maintenance_g_g_h: NonNegative = 0.0
+    x0_g_l: NonNegative = 0.0
+    v0_l: NonNegative = 0.0
+    feed_conc_g_l: Positive = 500.0
+    max_rate_ml_min: Positive = 1e9
+
+    def rate_at(self, t_in_phase_s: float) -> float:
+        """Feed rate in mL/min ``t_in_phase_s`` seconds after the phase started."""
+        if self.kind == "constant":
+            return min(self.rate_ml_min, self.max_rate_ml_min)
+        t_h = max(0.0, t_in_phase_s) / 3600.0
+        demand_g_h = (
+            (self.mu_set_h / self.yield_xs_g_g + self.maintenance_g_g_h) * self.x0_g_l * self.v0_l
+        )
+        rate_l_h = demand_g_h / self.feed_conc_g_l * math.exp(self.mu_set_h * t_h)
+        return min(rate_l_h * 1000.0 / 60.0, self.max_rate_ml_min)
+
+
+class Sampling(Struct, frozen=True, kw_only=True):
+    """A sampling event every ``every_s`` seconds in the phase (an at-line sample taken)."""
+
+    every_s: Positive
+    volume_ml: NonNegative = 0.0
+    first_s: NonNegative = 0.0
+    label: str = "sample"
+
+
+class Phase(Struct, frozen=True, kw_only=True):
+    """One recipe phase: what each loop does while it lasts."""
+
+    name: str
+    setpoints: dict[str, float] = {}
+    modes: dict[str, Literal["auto", "manual", "off"]] = {}
+    outputs: dict[str, float] = {}
+    feed: FeedProfile | None = None
+    sampling: list[Sampling] = []
+    transitions: list[Transition] = []
+
+
+class Recipe(Struct, frozen=True, kw_only=True):
+    """Phases in order; the run starts in ``start`` (default: the first)."""
+
+    phases: list[Phase]
+    start: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError("a recipe needs at least one phase")
+        names = [p.name for p in self.phases]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"phase names must be unique, repeated: {sorted(dup)}")
+        for i, p in enumerate(self.phases):
+            for j, t in enumerate(p.transitions):
+                if t.to not in names:
+                    raise ValueError(
+                        f"phases[{i}].transitions[{j}].to: unknown phase {t.to!r} (phases: {names})"
+                    )
+                if t.after_s is None and t.when is None and not t.operator:
+                    raise ValueError(
+                        f"phases[{i}].transitions[{j}]: needs after_s, when or operator = true"
+                    )
+        if self.start and self.start not in names:
+            raise ValueError(f"start: unknown phase {self.start!r}")
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChange:
+    """A transition that happened: from → to at ``time_s`` because of ``reason``."""
+
+    from_phase: str
+    to_phase: str
+    time_s: float
+    reason: str
+
+
+@dataclass
+class RecipeRunner:
+    """Steps a :class:`Recipe` through its phases."""
+
+    recipe: Recipe
+    phase_name: str = ""
+    entered_s: float = 0.0
+    _timers: list[ConditionTimer] = field(default_factory=list)
+    _next_sample_s: list[float] = field(default_factory=list)
+    _requested: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.phase_name:
+            self.phase_name = self.recipe.start or self.recipe.phases[0].name
+        self._enter(self.phase_name, self.entered_s)
+
+    @property
+    def phase(self) -> Phase:
+        return self.recipe.phase(self.phase_name)
+
+    def _enter(self, name: str, now_s: float) -> None:
+        self.phase_name = name
+        self.entered_s = now_s
+        p = self.phase
+        self._timers = [ConditionTimer(t.when) if t.when else _NEVER for t in p.transitions]
+        self._next_sample_s = [now_s + s.first_s for s in p.sampling]
+        self._requested = None
+
+    def request(self, to: str) -> None:
+        """Operator asks for phase ``to``; refused unless an operator transition leads there."""
+        allowed = [t.to for t in self.phase.transitions if t.operator]
+        if to not in allowed:
+            raise EdgectlError(
+                f"phase {self.phase_name!r} has no operator transition to {to!r}"
+                f" (allowed: {allowed})"
+            )
+        self._requested = to
+
+    def update(self, samples: Mapping[str, Sample], now_s: float) -> PhaseChange | None:
+        """Check transitions (in declaration order); enter the next phase when one fires."""
+        in_phase = now_s - self.entered_s
+        for t, timer in zip(self.phase.transitions, self._timers, strict=True):
+            reason = None
+            if t.operator and self._requested == t.to:
+                reason = "operator request"
+            elif t.when is not None and timer.update(samples, now_s):
+                reason = f"condition {t.when}"
+            elif t.after_s is not None and in_phase >= t.after_s:
+                reason = f"{t.after_s:g} s in phase"
+            if reason:
+                change = PhaseChange(self.phase_name, t.to, now_s, reason)
+                self._enter(t.to, now_s)
+                return change
+        return None
+
+    def feed_rate_ml_min(self, now_s: float) -> float | None:
+        """The phase's feed rate now, or None when the phase has no feed profile."""
+        feed = self.phase.feed
+        return None if feed is None else feed.rate_at(now_s - self.entered_s)
+
+    def due_samples(self, now_s: float) -> list[Sampling]:
+        """Sampling events due at ``now_s`` (each returned once per period)."""
+        due = []
+        for i, s in enumerate(self.phase.sampling):
+            if now_s >= self._next_sample_s[i]:
+                due.append(s)
+                while self._next_sample_s[i] <= now_s:
+                    self._next_sample_s[i] += s.every_s
+        return due
+
+    def state(self) -> dict[str, Any]:
+        """What a restart needs to resume the recipe where it was."""
+        return {
+            "phase": self.phase_name,
+            "entered_s": self.entered_s,
+            "next_sample_s": list(self._next_sample_s),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state` output."""
+        try:
+            name = str(state["phase"])
+            self.recipe.phase(name)
+        except KeyError as exc:
+            raise ConfigError(f"saved recipe state names unknown phase {exc}") from None
+        self._enter(name, float(state["entered_s"]))
+        saved = [float(x) for x in state.get("next_sample_s", [])]
+        if len(saved) == len(self._next_sample_s):
+            self._next_sample_s = saved
+
+
+class _Never(ConditionTimer):
+    def __init__(self) -> None:
+        self.since_s = None
+
+    def update(self, samples: Mapping[str, Sample], now_s: float) -> bool:
+        return False
+
+
+_NEVER = _Never()
