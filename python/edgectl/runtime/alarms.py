@@ -179,7 +179,7 @@ class Alarm:
             spec.severity,
             value,
             msg,
-            who,  # type: ignore[arg-type]
+            who,
         )
 
 
