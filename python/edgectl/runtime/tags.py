@@ -20,9 +20,10 @@ class Quality(IntEnum):
     """Quality of a tag value (stored as the integer in the historian)."""
 
     GOOD = 0
-    BAD = 1  #: device error, parse failure, out-of-model spectrum, NaN
-    STALE = 2  #: older than the tag's max_age_s
-    NONE = 3  #: never written
+    UNCERTAIN = 1  #: a value the source doubts (out of calibrated range, substituted)
+    BAD = 2  #: device error, parse failure, out-of-model spectrum, NaN
+    STALE = 3  #: older than the tag's max_age_s
+    NONE = 4  #: never written (not stored in the historian)
 
     @property
     def is_good(self) -> bool:
