@@ -20,7 +20,16 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import msgspec
 
@@ -98,7 +107,7 @@ def _explain(data: Any, type_: Any, msg: str) -> str:
     head, path = _split(msg)
     cut = path.find("[...]")
     if cut < 0:
-        return f"{path}: {head}"
+        return f"{path}: {head}{_allowed(data, type_, path, head)}"
     prefix = path[:cut]
     sub_data, sub_type = _navigate(data, type_, prefix)
     value_type = _dict_value_type(sub_type)
@@ -110,6 +119,27 @@ def _explain(data: Any, type_: Any, msg: str) -> str:
                 inner = _explain(value, value_type, str(exc))
                 return f"{prefix}.{key}{inner[1:]}"
     return f"{path}: {head}"
+
+
+def _allowed(data: Any, type_: Any, path: str, head: str) -> str:
+    """For an invalid choice, list the allowed values (msgspec only says the value is wrong)."""
+    if not head.startswith(("Invalid enum value", "Invalid value")):
+        return ""
+    _, tp = _navigate(data, type_, path)
+    tp = _unwrap(tp)
+    if get_origin(tp) is Literal:
+        return " (allowed: " + ", ".join(repr(a) for a in get_args(tp)) + ")"
+    if path.endswith(".type"):
+        parent_path = path[: -len(".type")]
+        _, parent = _navigate(data, type_, parent_path)
+        tags = [
+            getattr(getattr(a, "__struct_config__", None), "tag", None)
+            for a in get_args(_unwrap(parent))
+        ]
+        tags = [t for t in tags if t is not None]
+        if tags:
+            return " (allowed: " + ", ".join(repr(t) for t in tags) + ")"
+    return ""
 
 
 def _unwrap(tp: Any) -> Any:
@@ -124,6 +154,21 @@ def _unwrap(tp: Any) -> Any:
             tp = args[0]
         else:
             return tp
+
+
+def _pick_tagged(tp: Any, data: Any) -> Any:
+    """The member of a tagged union of structs that ``data`` selects by its tag field."""
+    if get_origin(tp) not in (Union, UnionType) or not isinstance(data, Mapping):
+        return tp
+    for member in get_args(tp):
+        config = getattr(member, "__struct_config__", None)
+        if (
+            config is not None
+            and config.tag is not None
+            and data.get(config.tag_field) == config.tag
+        ):
+            return member
+    return tp
 
 
 def _dict_value_type(tp: Any) -> Any:
@@ -141,6 +186,7 @@ def _navigate(data: Any, tp: Any, prefix: str) -> tuple[Any, Any]:
         tp = _unwrap(tp)
         if m.group(1) is not None:
             name = m.group(1)
+            tp = _pick_tagged(tp, data)
             data = data.get(name) if isinstance(data, Mapping) else None
             if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
                 tp = get_type_hints(tp, include_extras=True).get(name, Any)

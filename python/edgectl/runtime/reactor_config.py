@@ -1,0 +1,321 @@
+"""The reactor configuration: one TOML file says what a controller runs.
+
+::
+
+    [reactor]              name, scan period, operator-facing description
+    [plant]                the simulated plant behind ``sim://`` ports (omit on a real rig)
+    [historian]            database path, commit interval, sampling period
+    [run]                  restart policy (resume | hold) and how often state is persisted
+    [devices.<name>]       firmware profile, port URL, polling, reading → tag map, output map
+    [gpio]                 board profile and pin factory; [gpio.outputs.<name>] pins
+    [outputs.<name>]       actuator outputs: unit, limits, safe value, where they are delivered
+    [tags.<name>]          extra tags (units, max age) beyond those devices and loops create
+    [loops.<name>]         control loops: type = pid | split_range | do_cascade | feed | foam
+    [softsensors.<name>]   spectral soft sensors: model file, spectrometer device, output tag
+    [alarms.<name>]        limit / stale / deviation alarms
+    [interlocks.<name>]    limit / force / trip interlocks on alarms
+    [recipe]               phases and transitions
+
+Decoded by :func:`load_reactor_config` into frozen structs; every error names the file, the key
+path and the rule broken. Cross-references (a loop naming an unknown tag or output, an interlock
+naming an unknown alarm) are checked after decoding with the same kind of message.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from edgectl.config import Struct, decode_mapping, read_toml
+from edgectl.errors import ConfigError
+from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
+from edgectl.runtime.recipe import Recipe
+
+__all__ = [
+    "CascadeLoop",
+    "CascadeStage",
+    "DeviceConfig",
+    "FeedLoop",
+    "FoamLoop",
+    "GpioConfig",
+    "HistorianConfig",
+    "LoopConfig",
+    "OutputConfig",
+    "PidLoop",
+    "PlantConfig",
+    "ReactorConfig",
+    "ReactorInfo",
+    "RunConfig",
+    "SoftSensorConfig",
+    "SplitRangeLoop",
+    "TagConfig",
+    "load_reactor_config",
+]
+
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
+
+
+class ReactorInfo(Struct, frozen=True, kw_only=True):
+    name: Name
+    description: str = ""
+    scan_period_s: Positive = 1.0
+    volume_l: Positive = 2.0
+
+
+class PlantConfig(Struct, frozen=True, kw_only=True):
+    """The simulated plant (``edgectl.sim``) that answers ``sim://`` ports."""
+
+    scenario: str = "ecoli-2L"
+    config: str = ""  # optional plant TOML, relative to the reactor file
+    seed: int = 0
+
+
+class HistorianConfig(Struct, frozen=True, kw_only=True):
+    path: str = ""  # default: runs/<reactor name>.db beside the working directory
+    commit_interval_s: Positive = 2.0
+    sample_period_s: Positive = 10.0
+
+
+class RunConfig(Struct, frozen=True, kw_only=True):
+    """Restart policy: ``resume`` restores phase, loop states and totals without a bump;
+    ``hold`` starts with every output safe and every loop in manual."""
+
+    on_restart: Literal["resume", "hold"] = "resume"
+    persist_every_scans: Annotated[int, msgspec.Meta(ge=1)] = 10
+    socket: str = ""  # REPL socket; default runs/<reactor name>.sock
+
+
+class DeviceConfig(Struct, frozen=True, kw_only=True):
+    """One device on one port.
+
+    ``readings`` maps a driver reading (``temp_c``, ``ph``, ``mass_g``, ...) to a tag name;
+    ``outputs`` maps an output name (``[outputs.*]``) to the driver quantity it sets.
+    """
+
+    profile: str
+    port: str
+    options: dict[str, Any] = {}
+    poll_period_s: Positive = 1.0
+    max_age_s: Positive = 10.0
+    readings: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+
+
+class GpioConfig(Struct, frozen=True, kw_only=True):
+    board: str = "raspberrypi/pi5"
+    pin_factory: Literal["auto", "mock", "lgpio"] = "auto"
+    chip: int = 0
+    outputs: dict[str, str] = {}  # output name → board output channel
+    inputs: dict[str, str] = {}  # tag name → board input channel
+
+
+class OutputConfig(Struct, frozen=True, kw_only=True):
+    """An actuator output. ``safe`` is where it goes on fault, trip or shutdown."""
+
+    unit: str = ""
+    min: float = 0.0
+    max: float = 1.0
+    safe: float = 0.0
+    pwm_window_s: NonNegative = 0.0  # > 0: time-proportioned on/off output (GPIO heaters, pumps)
+
+    def __post_init__(self) -> None:
+        if not self.max > self.min:
+            raise ValueError(f"max must be > min, got min={self.min} max={self.max}")
+        if not self.min <= self.safe <= self.max:
+            raise ValueError(f"safe must be within [min, max], got {self.safe}")
+
+
+class TagConfig(Struct, frozen=True, kw_only=True):
+    unit: str = ""
+    max_age_s: Positive = math.inf
+    description: str = ""
+
+
+class _LoopBase(Struct, frozen=True, kw_only=True):
+    pv: str
+    setpoint: float
+    pid: dict[str, Any] = {}
+    mode: Literal["auto", "manual", "off"] = "auto"
+    description: str = ""
+
+
+class PidLoop(_LoopBase, frozen=True, kw_only=True, tag="pid", tag_field="type"):
+    """One PID from ``pv`` to one output."""
+
+    output: str
+
+
+class SplitRangeLoop(_LoopBase, frozen=True, kw_only=True, tag="split_range", tag_field="type"):
+    """One PID whose output (−100..+100 %) drives ``raise_output`` above ``deadband_pct`` and
+    ``lower_output`` below −``deadband_pct`` (base pump / CO2, heater / cooling), never both."""
+
+    raise_output: str
+    lower_output: str
+    deadband_pct: NonNegative = 0.0
+
+
+class CascadeStage(Struct, frozen=True, kw_only=True):
+    output: str
+    min: float
+    max: float
+
+
+class CascadeLoop(_LoopBase, frozen=True, kw_only=True, tag="do_cascade", tag_field="type"):
+    """Sequential DO cascade: one master PID over stages (stirrer → air → O2)."""
+
+    stages: list[CascadeStage]
+    hysteresis_s: NonNegative = 60.0
+
+
+class FeedLoop(Struct, frozen=True, kw_only=True, tag="feed", tag_field="type"):
+    """Feed pump driven by the recipe's feed profile; with ``pv`` (a soft-sensor tag) a glucose
+    PID trims the profile, falling back to the profile alone when the tag is not GOOD."""
+
+    output: str
+    pv: str = ""
+    setpoint: float = math.nan
+    pid: dict[str, Any] = {}
+    mode: Literal["auto", "manual", "off"] = "auto"
+    description: str = ""
+
+
+class FoamLoop(Struct, frozen=True, kw_only=True, tag="foam", tag_field="type"):
+    """Foam probe → antifoam pump pulses (DCU3 §6.15: pulse and pause times)."""
+
+    probe: str
+    output: str
+    rate: Positive = 1.0
+    pulse_s: Positive = 2.0
+    pause_s: Positive = 30.0
+    mode: Literal["auto", "manual", "off"] = "auto"
+    description: str = ""
+
+
+LoopConfig = PidLoop | SplitRangeLoop | CascadeLoop | FeedLoop | FoamLoop
+
+
+class SoftSensorConfig(Struct, frozen=True, kw_only=True):
+    model: str  # model file, relative to the reactor file
+    spectrometer: str  # device name
+    tag: str
+    period_s: Positive = 60.0
+
+
+class ReactorConfig(Struct, frozen=True, kw_only=True):
+    reactor: ReactorInfo
+    plant: PlantConfig | None = None
+    historian: HistorianConfig = HistorianConfig()
+    run: RunConfig = RunConfig()
+    devices: dict[str, DeviceConfig] = {}
+    gpio: GpioConfig | None = None
+    outputs: dict[str, OutputConfig] = {}
+    tags: dict[str, TagConfig] = {}
+    loops: dict[str, LoopConfig] = {}
+    softsensors: dict[str, SoftSensorConfig] = {}
+    alarms: dict[str, AlarmSpec] = {}
+    interlocks: dict[str, InterlockSpec] = {}
+    recipe: Recipe | None = None
+
+    def tag_names(self) -> set[str]:
+        """Every tag the configuration creates: device readings, extra tags, soft sensors,
+        GPIO inputs, outputs and loop setpoints (``<loop>.sp``)."""
+        names = set(self.tags) | set(self.outputs)
+        for dev in self.devices.values():
+            names |= set(dev.readings.values())
+        for ss in self.softsensors.values():
+            names.add(ss.tag)
+        if self.gpio:
+            names |= set(self.gpio.inputs)
+        names |= {f"{loop}.sp" for loop in self.loops}
+        return names
+
+
+def _loop_refs(name: str, loop: LoopConfig) -> list[tuple[str, str, str]]:
+    """(key, kind, referenced name) of one loop."""
+    key = f"$.loops.{name}"
+    if isinstance(loop, PidLoop):
+        return [(f"{key}.pv", "tag", loop.pv), (f"{key}.output", "output", loop.output)]
+    if isinstance(loop, SplitRangeLoop):
+        return [
+            (f"{key}.pv", "tag", loop.pv),
+            (f"{key}.raise_output", "output", loop.raise_output),
+            (f"{key}.lower_output", "output", loop.lower_output),
+        ]
+    if isinstance(loop, CascadeLoop):
+        refs = [(f"{key}.pv", "tag", loop.pv)]
+        refs += [
+            (f"{key}.stages[{i}].output", "output", s.output) for i, s in enumerate(loop.stages)
+        ]
+        return refs
+    if isinstance(loop, FeedLoop):
+        refs = [(f"{key}.output", "output", loop.output)]
+        if loop.pv:
+            refs.append((f"{key}.pv", "tag", loop.pv))
+        return refs
+    return [(f"{key}.probe", "tag", loop.probe), (f"{key}.output", "output", loop.output)]
+
+
+def check_references(cfg: ReactorConfig, source: str) -> None:
+    """Every name a section refers to must exist; errors name the key path."""
+    tags = cfg.tag_names()
+    outputs = set(cfg.outputs)
+    problems: list[str] = []
+
+    def need(key: str, kind: str, ref: str) -> None:
+        pool = tags if kind == "tag" else outputs
+        if ref not in pool:
+            problems.append(f"{key}: unknown {kind} {ref!r} (known: {sorted(pool)})")
+
+    for name, loop in cfg.loops.items():
+        for key, kind, ref in _loop_refs(name, loop):
+            need(key, kind, ref)
+    for dname, dev in cfg.devices.items():
+        for out in dev.outputs:
+            need(f"$.devices.{dname}.outputs", "output", out)
+    for sname, ss in cfg.softsensors.items():
+        if ss.spectrometer not in cfg.devices:
+            problems.append(
+                f"$.softsensors.{sname}.spectrometer: unknown device {ss.spectrometer!r}"
+            )
+    for aname, alarm in cfg.alarms.items():
+        need(f"$.alarms.{aname}.tag", "tag", alarm.tag)
+        if alarm.reference:
+            need(f"$.alarms.{aname}.reference", "tag", alarm.reference)
+    for iname, il in cfg.interlocks.items():
+        for a in il.alarms:
+            if a not in cfg.alarms:
+                problems.append(f"$.interlocks.{iname}.alarms: unknown alarm {a!r}")
+        for out in il.outputs:
+            need(f"$.interlocks.{iname}.outputs", "output", out)
+    if cfg.recipe:
+        loops = set(cfg.loops)
+        for i, phase in enumerate(cfg.recipe.phases):
+            for target in [*phase.setpoints, *phase.modes, *phase.outputs]:
+                if target not in loops and target not in outputs:
+                    problems.append(
+                        f"$.recipe.phases[{i}]: unknown loop or output {target!r}"
+                        f" (loops: {sorted(loops)})"
+                    )
+            for j, t in enumerate(phase.transitions):
+                if t.when is not None:
+                    need(f"$.recipe.phases[{i}].transitions[{j}].when.tag", "tag", t.when.tag)
+    delivered = {o for d in cfg.devices.values() for o in d.outputs}
+    if cfg.gpio:
+        delivered |= set(cfg.gpio.outputs)
+    for out in outputs - delivered:
+        problems.append(f"$.outputs.{out}: no device or GPIO channel delivers this output")
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+
+
+def load_reactor_config(path: str | Path) -> ReactorConfig:
+    """Read, validate and cross-check a reactor configuration file."""
+    data = read_toml(path)
+    cfg = decode_mapping(data, ReactorConfig, source=str(path))
+    check_references(cfg, str(path))
+    return cfg
