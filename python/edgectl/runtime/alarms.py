@@ -44,7 +44,8 @@ class AlarmState(StrEnum):
     RTN_UNACK = "rtn_unack"  #: back to normal, not acknowledged
 
 
-Severity = Literal["warning", "alarm", "critical"]
+# Severities as the historian stores them (ISA-18.2 priorities plus "info").
+Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
 class AlarmSpec(Struct, frozen=True, kw_only=True):
@@ -59,7 +60,7 @@ class AlarmSpec(Struct, frozen=True, kw_only=True):
     limit: float = math.nan
     hysteresis: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
     delay_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
-    severity: Severity = "alarm"
+    severity: Severity = "high"
     message: str = ""
     reference: str = ""  # the tag a deviation alarm compares with (e.g. a setpoint tag)
 

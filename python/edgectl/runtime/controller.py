@@ -1,0 +1,449 @@
+"""The controller: one scan = read the process image, run recipe, loops, alarms and interlocks,
+write outputs, record history. Also the operator API the REPL calls (``EXPORTED``).
+
+Data flow of one scan (DESIGN.md)::
+
+    devices ──hub.collect──► tag store ──► recipe ► loops ► alarms/interlocks ──hub.write──► devices
+                                                              └──► historian (samples, events, alarms, audit)
+
+Every operator change goes through a method here that writes the audit trail: who, when, what,
+old → new, reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+from edgectl.errors import ConfigError, EdgectlError
+from edgectl.runtime.alarms import AlarmEvent, AlarmManager
+from edgectl.runtime.reactor_config import ReactorConfig
+from edgectl.runtime.recipe import PhaseChange, RecipeRunner
+from edgectl.runtime.scheduler import ScanScheduler
+from edgectl.runtime.tags import Quality, Sample, Tag, TagStore
+
+__all__ = ["Controller", "DeviceHub", "LoopRuntime", "ScanContext"]
+
+
+@dataclass
+class ScanContext:
+    """What loops may read besides tags during one scan."""
+
+    now_s: float
+    dt_s: float
+    phase: str
+    feed_rate_ml_min: float | None
+    tripped: bool
+
+
+class LoopRuntime(Protocol):
+    """A configured control loop (see :mod:`edgectl.runtime.loops`)."""
+
+    name: str
+    outputs: tuple[str, ...]
+
+    def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def set(self, param: str, value: Any) -> Any: ...
+
+    def track(self, applied: Mapping[str, float]) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def restore(self, state: Mapping[str, Any]) -> None: ...
+
+
+class DeviceHub(Protocol):
+    """The devices of a reactor behind their I/O workers (see :mod:`edgectl.runtime.hub`)."""
+
+    def collect(self, tags: TagStore, now_s: float) -> None:
+        """Copy every worker's latest readings (value, time, quality) into the tag store."""
+        ...
+
+    def write(self, outputs: Mapping[str, float]) -> None:
+        """Queue output values to their devices (never blocks the scan)."""
+        ...
+
+    def make_safe(self, safe: Mapping[str, float]) -> None:
+        """Drive outputs to their safe values and wait (bounded) until sent."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class HistorianLike(Protocol):
+    def record_scan(self, time_s: float, values: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class _Totals:
+    """Integrated doses of every output with a flow unit (mL), persisted for resume."""
+
+    ml: dict[str, float] = field(default_factory=dict)
+
+
+class Controller:
+    """Runs one reactor. Build with :func:`edgectl.runtime.build.build_controller`."""
+
+    EXPORTED = frozenset(
+        {
+            "info",
+            "read_tags",
+            "trend",
+            "loop_names",
+            "loop_get",
+            "loop_set",
+            "autotune_start",
+            "autotune_status",
+            "alarms",
+            "ack",
+            "reset_trip",
+            "phase_request",
+            "stop",
+        }
+    )
+
+    def __init__(
+        self,
+        cfg: ReactorConfig,
+        *,
+        loops: Mapping[str, LoopRuntime],
+        hub: DeviceHub,
+        historian: Any,
+        scheduler: ScanScheduler,
+        config_text: str = "",
+        before_scan: Callable[[float], None] | None = None,
+        time_base_s: float | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.reactor.name
+        self.loops = dict(loops)
+        self.hub = hub
+        self.historian = historian
+        self.scheduler = scheduler
+        self.before_scan = before_scan
+        self.config_hash = "sha256:" + hashlib.sha256(config_text.encode()).hexdigest()
+        # Historian times are Unix-like seconds: the run's time base plus clock seconds.
+        self.time_base_s = time.time() if time_base_s is None else time_base_s
+        self.lock = threading.RLock()
+        self.tags = TagStore()
+        self._define_tags()
+        self.alarm_mgr = AlarmManager(cfg.alarms, cfg.interlocks)
+        self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
+        self.safe = {name: o.safe for name, o in cfg.outputs.items()}
+        self.outputs: dict[str, float] = dict(self.safe)
+        self.totals = _Totals()
+        self._next_sample_s = -math.inf
+        self._scans_since_persist = 0
+        self.now_s = 0.0
+        self.stopped = threading.Event()
+        self.started_at_s: float | None = None
+        if self.recipe is not None:
+            self._apply_phase(self.recipe.phase_name)
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _define_tags(self) -> None:
+        cfg = self.cfg
+        for dev in cfg.devices.values():
+            for tag in dev.readings.values():
+                if tag not in self.tags:
+                    self.tags.define(Tag(tag, max_age_s=dev.max_age_s))
+        for name, t in cfg.tags.items():
+            if name not in self.tags:
+                self.tags.define(Tag(name, t.unit, t.max_age_s, t.description))
+        for ss in cfg.softsensors.values():
+            if ss.tag not in self.tags:
+                self.tags.define(Tag(ss.tag, max_age_s=3 * ss.period_s))
+        if cfg.gpio:
+            for tag in cfg.gpio.inputs:
+                if tag not in self.tags:
+                    self.tags.define(Tag(tag, max_age_s=10.0))
+        for name, out in cfg.outputs.items():
+            if name not in self.tags:
+                self.tags.define(Tag(name, out.unit))
+        for loop in cfg.loops:
+            self.tags.define(Tag(f"{loop}.sp"))
+
+    def _ts(self, now_s: float) -> float:
+        return self.time_base_s + now_s
+
+    # -- the scan -------------------------------------------------------------------------------
+
+    def scan(self, now_s: float, dt_s: float) -> None:
+        """One scan cycle at clock time ``now_s``, ``dt_s`` after the previous one."""
+        with self.lock:
+            self.now_s = now_s
+            if self.before_scan is not None:
+                self.before_scan(now_s)
+            self.hub.collect(self.tags, now_s)
+            samples = self.tags.snapshot(now_s)
+            feed = None
+            if self.recipe is not None:
+                change = self.recipe.update(samples, now_s)
+                if change is not None:
+                    self._on_phase_change(change)
+                feed = self.recipe.feed_rate_ml_min(now_s)
+                for s in self.recipe.due_samples(now_s):
+                    self._event(now_s, "sample", "recipe", f"{s.label}: {s.volume_ml:g} mL")
+            ctx = ScanContext(
+                now_s,
+                dt_s,
+                self.recipe.phase_name if self.recipe else "",
+                feed,
+                self.alarm_mgr.tripped,
+            )
+            outputs = dict(self.outputs)
+            for loop in self.loops.values():
+                outputs.update(loop.step(samples, ctx))
+            for ev in self.alarm_mgr.evaluate(samples, now_s):
+                self._alarm(ev)
+            self.alarm_mgr.apply(outputs, self.safe)
+            for name, value in outputs.items():
+                o = self.cfg.outputs[name]
+                outputs[name] = min(max(value, o.min), o.max) if math.isfinite(value) else o.safe
+            for loop in self.loops.values():
+                loop.track(outputs)
+            self.hub.write(outputs)
+            self._integrate(outputs, dt_s)
+            self.outputs = outputs
+            for name, value in outputs.items():
+                self.tags.write(name, value, now_s)
+            for name, loop in self.loops.items():
+                sp = loop.settings().get("setpoint", math.nan)
+                self.tags.write(f"{name}.sp", sp, now_s)
+            if now_s >= self._next_sample_s:
+                self._record(now_s)
+                self._next_sample_s = now_s + self.cfg.historian.sample_period_s
+            self._scans_since_persist += 1
+            if self._scans_since_persist >= self.cfg.run.persist_every_scans:
+                self.persist()
+                self._scans_since_persist = 0
+
+    def _record(self, now_s: float) -> None:
+        snap = self.tags.snapshot(now_s)
+        values = {
+            name: (s.value, int(s.quality))
+            for name, s in snap.items()
+            if s.quality is not Quality.NONE
+        }
+        self.historian.record_scan(self._ts(now_s), values)
+
+    def _integrate(self, outputs: Mapping[str, float], dt_s: float) -> None:
+        for name, value in outputs.items():
+            unit = self.cfg.outputs[name].unit
+            if unit == "mL/min":
+                self.totals.ml[name] = self.totals.ml.get(name, 0.0) + value * dt_s / 60.0
+
+    def _event(self, now_s: float, kind: str, source: str, message: str, **details: Any) -> None:
+        self.historian.record_event(
+            kind, message, source=source, details=details or None, time_s=self._ts(now_s)
+        )
+
+    def _alarm(self, ev: AlarmEvent) -> None:
+        self.historian.record_alarm(
+            ev.name,
+            ev.transition,
+            severity=ev.severity,
+            message=ev.message,
+            value=None if math.isnan(ev.value) else ev.value,
+            actor=ev.who or None,
+            time_s=self._ts(ev.time_s),
+        )
+
+    def _on_phase_change(self, change: PhaseChange) -> None:
+        self._event(
+            change.time_s,
+            "phase",
+            "recipe",
+            f"{change.from_phase} → {change.to_phase}: {change.reason}",
+        )
+        self._apply_phase(change.to_phase)
+
+    def _apply_phase(self, phase_name: str) -> None:
+        assert self.recipe is not None
+        phase = self.recipe.recipe.phase(phase_name)
+        for loop, sp in phase.setpoints.items():
+            if loop in self.loops:
+                self.loops[loop].set("setpoint", sp)
+        for loop, mode in phase.modes.items():
+            if loop in self.loops:
+                self.loops[loop].set("mode", mode)
+        for target, value in phase.outputs.items():
+            if target in self.loops:
+                self.loops[target].set("output", value)
+            else:
+                self.outputs[target] = value
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything a restart needs to resume without a bump."""
+        return {
+            "version": 1,
+            "config_hash": self.config_hash,
+            "time_base_s": self.time_base_s,
+            "now_s": self.now_s,
+            "recipe": self.recipe.state() if self.recipe else None,
+            "loops": {name: loop.state() for name, loop in self.loops.items()},
+            "outputs": dict(self.outputs),
+            "totals_ml": dict(self.totals.ml),
+        }
+
+    def persist(self) -> None:
+        self.historian.save_state("controller", self.state(), time_s=self._ts(self.now_s))
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state`: phase, loop states, outputs and totals."""
+        if state.get("version") != 1:
+            raise ConfigError(f"saved controller state has unknown version {state.get('version')}")
+        self.time_base_s = float(state["time_base_s"])
+        if self.recipe is not None and state.get("recipe"):
+            self.recipe.restore(state["recipe"])
+        for name, s in state.get("loops", {}).items():
+            if name in self.loops:
+                self.loops[name].restore(s)
+        self.outputs.update(
+            {k: float(v) for k, v in state.get("outputs", {}).items() if k in self.outputs}
+        )
+        self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
+
+    # -- operator API (EXPORTED) ----------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "name": self.name,
+                "phase": self.recipe.phase_name if self.recipe else "",
+                "time_s": self.now_s,
+                "scans": self.scheduler.stats.scans,
+                "overruns": self.scheduler.stats.overruns,
+                "lateness_ms": self.scheduler.lateness.summary_ms(),
+                "tripped": self.alarm_mgr.tripped,
+                "outputs": dict(self.outputs),
+                "totals_ml": dict(self.totals.ml),
+            }
+
+    def read_tags(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            snap = self.tags.snapshot(self.now_s)
+        wanted = names if names is not None else list(snap)
+        out = {}
+        for n in wanted:
+            if n not in snap:
+                raise KeyError(f"unknown tag {n!r}")
+            s = snap[n]
+            out[n] = {"value": s.value, "time_s": s.time_s, "quality": s.quality.name.lower()}
+        return out
+
+    def trend(self, tag: str, seconds: float) -> dict[str, list[float]]:
+        self.historian.flush()
+        series = self.historian.trend(tag, seconds, now_s=self._ts(self.now_s))
+        return {
+            "time_s": [t - self.time_base_s for t in series.time_s],
+            "value": list(series.value),
+        }
+
+    def loop_names(self) -> list[str]:
+        return list(self.loops)
+
+    def _loop(self, loop: str) -> LoopRuntime:
+        try:
+            return self.loops[loop]
+        except KeyError:
+            raise ConfigError(f"no loop {loop!r} (loops: {sorted(self.loops)})") from None
+
+    def loop_get(self, loop: str) -> dict[str, Any]:
+        with self.lock:
+            return self._loop(loop).settings()
+
+    def loop_set(self, loop: str, param: str, value: Any, who: str, reason: str = "") -> Any:
+        with self.lock:
+            old = self._loop(loop).set(param, value)
+            self._audit(who, "set", f"loops.{loop}.{param}", old, value, reason)
+            return old
+
+    def autotune_start(
+        self, loop: str, who: str, reason: str = "", options: Mapping[str, float] | None = None
+    ) -> dict[str, Any]:
+        with self.lock:
+            target = self._loop(loop)
+            start = getattr(target, "autotune_start", None)
+            if start is None:
+                raise EdgectlError(f"loop {loop!r} cannot autotune")
+            result: dict[str, Any] = start(dict(options or {}))
+            self._audit(who, "autotune", f"loops.{loop}", None, dict(options or {}), reason)
+            return result
+
+    def autotune_status(self, loop: str) -> dict[str, Any]:
+        with self.lock:
+            status = getattr(self._loop(loop), "autotune_status", None)
+            if status is None:
+                raise EdgectlError(f"loop {loop!r} cannot autotune")
+            result: dict[str, Any] = status()
+            return result
+
+    def alarms(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {
+                    "name": a.name,
+                    "state": a.state.value,
+                    "severity": a.spec.severity,
+                    "tag": a.spec.tag,
+                    "raised_s": a.raised_s,
+                }
+                for a in self.alarm_mgr.active()
+            ]
+
+    def ack(self, who: str, reason: str = "", name: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            events = self.alarm_mgr.acknowledge(name, self.now_s, who)
+            for ev in events:
+                self._alarm(ev)
+                self._audit(who, "ack", f"alarms.{ev.name}", None, None, reason)
+            return [{"name": e.name, "state": e.state.value} for e in events]
+
+    def reset_trip(self, who: str, reason: str = "") -> list[str]:
+        with self.lock:
+            was = self.alarm_mgr.tripped
+            still = self.alarm_mgr.reset_trip()
+            self._audit(who, "reset_trip", "interlocks", was, self.alarm_mgr.tripped, reason)
+            return still
+
+    def phase_request(self, to: str, who: str, reason: str = "") -> None:
+        with self.lock:
+            if self.recipe is None:
+                raise EdgectlError("this reactor has no recipe")
+            old = self.recipe.phase_name
+            self.recipe.request(to)
+            self._audit(who, "phase_request", "recipe.phase", old, to, reason)
+
+    def stop(self, who: str, reason: str = "") -> None:
+        self._audit(who, "stop", "run", None, None, reason)
+        self.stopped.set()
+        self.scheduler.stop()
+
+    def _audit(self, who: str, action: str, target: str, old: Any, new: Any, reason: str) -> None:
+        self.historian.audit.record(
+            actor=who,
+            action=action,
+            target=target,
+            old=_jsonable(old),
+            new=_jsonable(new),
+            reason=reason,
+            time_s=self._ts(self.now_s),
+        )
+
+
+def _jsonable(v: Any) -> Any:
+    return msgspec.to_builtins(v)
