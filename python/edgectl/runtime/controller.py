@@ -3,8 +3,8 @@ write outputs, record history. Also the operator API the REPL calls (``EXPORTED`
 
 Data flow of one scan (DESIGN.md)::
 
-    devices ──hub.collect──► tag store ──► recipe ► loops ► alarms/interlocks ──hub.write──► devices
-                                                              └──► historian (samples, events, alarms, audit)
+    devices ─collect─► tags ─► recipe ► loops ► alarms/interlocks ─write─► devices
+                                                   └─► historian (samples, events, alarms, audit)
 
 Every operator change goes through a method here that writes the audit trail: who, when, what,
 old → new, reason.
