@@ -349,8 +349,8 @@ class Controller:
         self.historian.flush()
         series = self.historian.trend(tag, seconds, now_s=self._ts(self.now_s))
         return {
-            "time_s": [t - self.time_base_s for t in series.time_s],
-            "value": list(series.value),
+            "time_s": (series.times_s - self.time_base_s).tolist(),
+            "value": series.values.tolist(),
         }
 
     def loop_names(self) -> list[str]:

@@ -35,6 +35,7 @@ from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
 
 __all__ = [
+    "Acceptance",
     "CascadeLoop",
     "CascadeStage",
     "DeviceConfig",
@@ -136,12 +137,22 @@ class TagConfig(Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
+class Acceptance(Struct, frozen=True, kw_only=True):
+    """How well a loop must hold its setpoint after ``settle_s`` (the run summary checks it):
+    within ±``band`` (``side = "both"``), or no lower than setpoint − ``band`` (``"below"``)."""
+
+    band: Positive
+    side: Literal["both", "below"] = "both"
+    settle_s: NonNegative = 1800.0
+
+
 class _LoopBase(Struct, frozen=True, kw_only=True):
     pv: str
     setpoint: float
     pid: dict[str, Any] = {}
     mode: Literal["auto", "manual", "off"] = "auto"
     description: str = ""
+    acceptance: Acceptance | None = None
 
 
 class PidLoop(_LoopBase, frozen=True, kw_only=True, tag="pid", tag_field="type"):
