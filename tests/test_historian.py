@@ -52,7 +52,7 @@ def wait_until(predicate, timeout_s: float = 20.0) -> bool:  # type: ignore[no-u
     return predicate()
 
 
-# -- round trips --------------------------------------------------------------------------------
+# -- round trips ----------------------------------------------------------------------------------
 
 
 def test_samples_round_trip_through_a_reopened_file(db: Path) -> None:
@@ -141,7 +141,7 @@ def test_numpy_scalars_are_accepted(hist: Historian) -> None:
     assert hist.samples("t").values.tolist() == [1.5, 2.0, 1.0]
 
 
-# -- batching, WAL, durability settings ---------------------------------------------------------
+# -- batching, WAL, durability settings -----------------------------------------------------------
 
 
 def test_database_is_in_wal_mode_and_tagged_as_historian(hist: Historian, db: Path) -> None:
@@ -217,7 +217,11 @@ def test_close_commits_everything_and_is_idempotent(db: Path) -> None:
     with HistoryReader(db) as r:
         assert r.count("sample") == 300
         (run,) = r.runs()
-        assert (run.config_hash, run.config_path, run.started_s) == ("sha256:abc", "ecoli.toml", 100.0)
+        assert (run.config_hash, run.config_path, run.started_s) == (
+            "sha256:abc",
+            "ecoli.toml",
+            100.0,
+        )
         assert run.stop_reason == "normal"
         assert run.stopped_s is not None
         assert [e.kind for e in r.events()] == ["run.start", "run.stop"]
@@ -233,7 +237,7 @@ def test_both_durability_levels_write(db: Path, synchronous: str) -> None:
         assert r.count("sample") == 1
 
 
-# -- bad inputs ---------------------------------------------------------------------------------
+# -- bad inputs -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -344,7 +348,14 @@ def test_latest_range_trend_and_stats(hist: Historian) -> None:
     assert window.times_s.tolist() == [float(i) for i in range(10, 20)]
     trend = hist.trend("ph", 5.0)
     assert trend.times_s.tolist() == [94.0, 95.0, 96.0, 97.0, 98.0, 99.0]
-    assert hist.trend("ph", 5.0, now_s=50.0).times_s.tolist() == [45.0, 46.0, 47.0, 48.0, 49.0, 50.0]
+    assert hist.trend("ph", 5.0, now_s=50.0).times_s.tolist() == [
+        45.0,
+        46.0,
+        47.0,
+        48.0,
+        49.0,
+        50.0,
+    ]
     stats = hist.stats("temp_c", 20.0, 39.0)
     assert (stats.n_samples, stats.n_good) == (20, 20)
     assert stats.min == pytest.approx(36.0)
@@ -362,11 +373,23 @@ def test_latest_range_trend_and_stats(hist: Historian) -> None:
 
 def test_events_and_alarms_in_a_range(hist: Historian) -> None:
     uid = hist.start_run(config_hash="h", time_s=0.0)
-    hist.record_event("phase", "batch → fed-batch", source="recipe", time_s=10.0,
-                      details={"from": "batch", "to": "fed-batch"})
+    hist.record_event(
+        "phase",
+        "batch → fed-batch",
+        source="recipe",
+        time_s=10.0,
+        details={"from": "batch", "to": "fed-batch"},
+    )
     hist.record_event("device.fault", "pump-a: no reply", source="pump-a", time_s=20.0)
-    hist.record_alarm("temp_high", "raise", severity="high", message="T > 38 °C", tag="temp_c",
-                      value=38.3, time_s=30.0)
+    hist.record_alarm(
+        "temp_high",
+        "raise",
+        severity="high",
+        message="T > 38 °C",
+        tag="temp_c",
+        value=38.3,
+        time_s=30.0,
+    )
     hist.record_alarm("temp_high", "ack", severity="high", actor="alice", time_s=31.0)
     hist.record_alarm("do_low", "raise", severity="medium", value=math.nan, time_s=32.0)
     hist.record_alarm("temp_high", "clear", severity="high", value=37.9, time_s=40.0)
@@ -387,7 +410,7 @@ def test_events_and_alarms_in_a_range(hist: Historian) -> None:
     assert hist.active_alarms()["do_low"].value is None
 
 
-# -- state store --------------------------------------------------------------------------------
+# -- state store ----------------------------------------------------------------------------------
 
 
 def test_state_store_keeps_the_latest_snapshot_per_name(db: Path) -> None:
@@ -417,7 +440,9 @@ def test_state_store_keeps_the_latest_snapshot_per_name(db: Path) -> None:
     con.close()
 
 
-def test_state_snapshot_commits_together_with_the_samples_before_it(hist: Historian, db: Path) -> None:
+def test_state_snapshot_commits_together_with_the_samples_before_it(
+    hist: Historian, db: Path
+) -> None:
     for i in range(10):
         hist.record("temp_c", 37.0, float(i))
     hist.save_state("controller", {"last_scan_s": 9.0})
@@ -429,7 +454,7 @@ def test_state_snapshot_commits_together_with_the_samples_before_it(hist: Histor
         assert r.count("sample") == 10
 
 
-# -- export -------------------------------------------------------------------------------------
+# -- export ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -465,8 +490,9 @@ def test_export_long_is_lossless(filled: Historian) -> None:
 
 def test_export_wide_has_one_row_per_time(filled: Historian, tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
-    n = export_csv(filled, path, tags=["temp_c", "do_pct"], start_s=101.0, end_s=104.0,
-                   layout="wide")
+    n = export_csv(
+        filled, path, tags=["temp_c", "do_pct"], start_s=101.0, end_s=104.0, layout="wide"
+    )
     rows = list(csv.reader(io.StringIO(path.read_text())))
     assert rows[0] == ["time_s", "time_utc", "temp_c", "do_pct"]
     assert [r[0:1] + r[2:] for r in rows[1:]] == [
