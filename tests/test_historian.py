@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -17,12 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgectl.errors import EdgectlError, InvalidInputError
+from edgectl.config import decode_mapping
+from edgectl.errors import ConfigError, EdgectlError, InvalidInputError
 from edgectl.historian import (
     Historian,
     HistorianError,
+    HistorianSettings,
     HistoryReader,
     Quality,
+    config_hash,
     export_csv,
 )
 
@@ -554,3 +560,47 @@ def test_readers_query_while_the_writer_appends(db: Path) -> None:
     for seen in counts:
         assert seen == sorted(seen)  # each reader sees a growing history
         assert seen[-1] == n_scans + 1
+
+
+# -- settings, config hash, exit --------------------------------------------------------------
+
+
+def test_settings_decode_with_defaults_and_precise_errors(db: Path) -> None:
+    settings = decode_mapping({"commit_interval_s": 0.5}, HistorianSettings, source="r.toml")
+    assert (settings.path, settings.synchronous, settings.state_every_n_scans) == (
+        "reactor.db",
+        "NORMAL",
+        10,
+    )
+    with Historian.from_settings(settings, path=db) as h:
+        assert h.commit_interval_s == 0.5
+        assert h.path == db
+    with pytest.raises(ConfigError, match=r"r\.toml: .*\$\.commit_interval_s"):
+        decode_mapping({"commit_interval_s": 0.0}, HistorianSettings, source="r.toml")
+    with pytest.raises(ConfigError, match=r"r\.toml: .*synchronous"):
+        decode_mapping({"synchronous": "OFF"}, HistorianSettings, source="r.toml")
+    with pytest.raises(ConfigError, match=r"r\.toml: .*commit_every"):
+        decode_mapping({"commit_every": 1}, HistorianSettings, source="r.toml")
+
+
+def test_config_hash_is_sha256_of_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "reactor.toml"
+    cfg.write_bytes(b"[historian]\npath = 'x.db'\n")
+    assert config_hash(cfg) == "sha256:" + hashlib.sha256(cfg.read_bytes()).hexdigest()
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
+        config_hash(tmp_path / "missing.toml")
+
+
+def test_historian_left_open_commits_at_interpreter_exit(db: Path) -> None:
+    code = (
+        "import sys\n"
+        "from edgectl.historian import Historian\n"
+        "h = Historian(sys.argv[1], commit_interval_s=3600.0)\n"
+        "h.start_run(time_s=0.0)\n"
+        "for i in range(1000):\n"
+        "    h.record('x', float(i), float(i))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=60)
+    with HistoryReader(db) as r:
+        assert r.count("sample") == 1000
+        assert r.runs()[0].stop_reason == "interpreter exit"

@@ -31,6 +31,7 @@ from edgectl.historian.records import (
     TagStats,
     WriterStats,
 )
+from edgectl.historian.settings import HistorianSettings, config_hash
 from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, Historian, HistoryReader
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Event",
     "Historian",
     "HistorianError",
+    "HistorianSettings",
     "HistoryReader",
     "Quality",
     "RunInfo",
@@ -53,6 +55,7 @@ __all__ = [
     "TagInfo",
     "TagStats",
     "WriterStats",
+    "config_hash",
     "export_csv",
     "verify_chain",
 ]

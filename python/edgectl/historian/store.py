@@ -24,6 +24,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import json
@@ -62,6 +63,7 @@ from edgectl.historian.records import (
     TagStats,
     WriterStats,
 )
+from edgectl.historian.settings import HistorianSettings
 
 __all__ = ["ALARM_SEVERITIES", "ALARM_TRANSITIONS", "Historian", "HistoryReader"]
 
@@ -275,21 +277,52 @@ class HistoryReader:
         return self.samples(tag, now - span, now)
 
     def stats(self, tag: str, start_s: float | None = None, end_s: float | None = None) -> TagStats:
-        """min/max/mean/std of ``tag``'s GOOD samples in [start_s, end_s]; see :class:`TagStats`."""
-        series = self.samples(tag, start_s, end_s)
-        good = series.good()
-        ok = good.values[np.isfinite(good.values)]
+        """min/max/mean/std of ``tag``'s GOOD samples in [start_s, end_s]; see :class:`TagStats`.
+
+        Computed in SQLite (two passes, one read snapshot): no sample is loaded into Python.
+        """
+        check_tag_name(tag)
+        clause, params = _range_clause("t", start_s, end_s)
+        tag_id = self._tag_id(tag)
         nan = math.nan
+        if tag_id is None:
+            return TagStats(tag, 0, 0, nan, nan, nan, nan, nan, nan)
+        where = "tag_id = ?" + (f" AND {clause}" if clause else "")
+        good = f"{where} AND quality = 0 AND value IS NOT NULL"
+        con = self._con()
+        try:
+            con.execute("BEGIN")
+            try:
+                n, first, last = con.execute(
+                    f"SELECT count(*), min(t), max(t) FROM sample WHERE {where}",
+                    [tag_id, *params],
+                ).fetchone()
+                n_good, lo, hi, mean = con.execute(
+                    f"SELECT count(*), min(value), max(value), avg(value) FROM sample WHERE {good}",
+                    [tag_id, *params],
+                ).fetchone()
+                var = con.execute(
+                    f"SELECT avg((value - ?) * (value - ?)) FROM sample WHERE {good}",
+                    [mean, mean, tag_id, *params],
+                ).fetchone()[0]
+            finally:
+                con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise HistorianError(f"{self._path}: statistics query failed: {exc}") from exc
+
+        def f(x: float | None) -> float:
+            return nan if x is None else float(x)
+
         return TagStats(
             tag=tag,
-            n_samples=len(series),
-            n_good=int(ok.shape[0]),
-            min=float(ok.min()) if ok.size else nan,
-            max=float(ok.max()) if ok.size else nan,
-            mean=float(ok.mean()) if ok.size else nan,
-            std=float(ok.std()) if ok.size else nan,
-            first_time_s=float(series.times_s[0]) if len(series) else nan,
-            last_time_s=float(series.times_s[-1]) if len(series) else nan,
+            n_samples=int(n),
+            n_good=int(n_good),
+            min=f(lo),
+            max=f(hi),
+            mean=f(mean),
+            std=math.sqrt(var) if var is not None else nan,
+            first_time_s=f(first),
+            last_time_s=f(last),
         )
 
     def fraction_within(
@@ -304,10 +337,21 @@ class HistoryReader:
 
         NaN when there is no GOOD sample. Used by run summaries ("T within ±0.1 °C").
         """
-        good = self.samples(tag, start_s, end_s).good().values
-        if good.size == 0:
+        check_tag_name(tag)
+        lo = check_value(low, "fraction_within low")
+        hi = check_value(high, "fraction_within high")
+        clause, params = _range_clause("t", start_s, end_s)
+        tag_id = self._tag_id(tag)
+        if tag_id is None:
             return math.nan
-        return float(np.count_nonzero((good >= low) & (good <= high)) / good.size)
+        where = "tag_id = ? AND quality = 0 AND value IS NOT NULL" + (
+            f" AND {clause}" if clause else ""
+        )
+        inside, total = self._query(
+            f"SELECT coalesce(sum(value BETWEEN ? AND ?), 0), count(*) FROM sample WHERE {where}",
+            [lo, hi, tag_id, *params],
+        )[0]
+        return math.nan if total == 0 else inside / total
 
     # -- events, alarms, runs, state -----------------------------------------------------------
 
@@ -470,9 +514,14 @@ class Historian(HistoryReader):
         ctl = connect(self._path, synchronous="FULL", create=True, genesis_hash=GENESIS_HASH)
         self._audit_w = AuditTrail(ctl, path=self._path, clock=clock, run_uid=lambda: self._run_uid)
         self._ctl = ctl
-        super().__init__(self._path)
+        try:
+            super().__init__(self._path)
+            self._wcon = connect(self._path, synchronous=synchronous, genesis_hash=GENESIS_HASH)
+        except BaseException:
+            self._audit_w.close()
+            self._close_readers()
+            raise
         self._audit = self._audit_w
-        self._wcon = connect(self._path, synchronous=synchronous, genesis_hash=GENESIS_HASH)
         # Caller side (scan thread): the queue and caches touched without a lock.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._valid_tags: set[str] = set()
@@ -497,6 +546,26 @@ class Historian(HistoryReader):
             target=self._writer_loop, name=f"historian-writer:{self._path.name}", daemon=True
         )
         self._writer.start()
+        # A Historian left open at interpreter exit still commits what it holds.
+        atexit.register(self._close_at_exit)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HistorianSettings,
+        *,
+        path: str | Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Historian:
+        """Open the historian described by a config's ``[historian]`` table (``path`` overrides
+        ``settings.path``, as ``edgectl run --db`` does)."""
+        return cls(
+            settings.path if path is None else path,
+            commit_interval_s=settings.commit_interval_s,
+            synchronous=settings.synchronous,
+            max_pending=settings.max_pending,
+            clock=clock,
+        )
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -807,6 +876,7 @@ class Historian(HistoryReader):
         """Stop the run (if started), commit everything, stop the writer, close (idempotent)."""
         if self._closed:
             return
+        atexit.unregister(self._close_at_exit)
         try:
             if self._run_uid is not None and self._writer.is_alive():
                 self.stop_run(reason)
@@ -826,6 +896,10 @@ class Historian(HistoryReader):
             raise HistorianError(
                 f"{self._path}: closed with {lost} items not written: {self._last_error}"
             )
+
+    def _close_at_exit(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close("interpreter exit")
 
     def __enter__(self) -> Historian:
         return self
