@@ -604,3 +604,42 @@ def test_historian_left_open_commits_at_interpreter_exit(db: Path) -> None:
     with HistoryReader(db) as r:
         assert r.count("sample") == 1000
         assert r.runs()[0].stop_reason == "interpreter exit"
+
+
+def test_failed_commit_keeps_the_items_and_retries(hist: Historian, db: Path) -> None:
+    hist.record("temp_c", 37.0, 1.0)
+    hist.flush()
+    con = sqlite3.connect(db, isolation_level=None)
+    ddl = [
+        r[0]
+        for r in con.execute(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'sample' ORDER BY type"
+        )
+    ]
+    rows = con.execute("SELECT * FROM sample").fetchall()
+    con.execute("DROP TABLE sample")  # the writer's next commit fails
+    for i in range(2, 6):
+        hist.record("temp_c", 37.0, float(i))
+    with pytest.raises(HistorianError, match=r"commit failed, 4 items kept in memory: .*sample"):
+        hist.flush()
+    assert hist.writer_stats().n_pending == 4
+    assert "no such table: sample" in str(hist.writer_stats().last_error)
+    for sql in reversed(ddl):  # table first, then its index
+        con.execute(sql)
+    con.executemany("INSERT INTO sample VALUES (?, ?, ?, ?, ?)", rows)
+    con.close()
+    hist.flush()
+    assert hist.samples("temp_c").times_s.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert hist.writer_stats().last_error is None
+
+
+def test_close_reports_items_it_could_not_write(db: Path) -> None:
+    h = Historian(db, commit_interval_s=NEVER_S)
+    h.record("temp_c", 37.0, 1.0)
+    h.flush()
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DROP TABLE sample")
+    con.close()
+    h.record("temp_c", 37.0, 2.0)
+    with pytest.raises(HistorianError, match="closed with 1 items not written"):
+        h.close()
