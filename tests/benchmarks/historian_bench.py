@@ -119,8 +119,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         print(f"historian benchmark: {N_TAGS} tags, one commit per simulated second, {d}")
+        print("(µs/S: microseconds per sample; appends/s sustainable; needed/s of the scenario)")
         print(
-            f"{'scenario':<22} {'samples':>8} {'scan µs/s':>10} {'writer µs/s':>12} "
+            f"{'scenario':<22} {'samples':>8} {'scan µs/S':>10} {'writer µs/S':>12} "
             f"{'appends/s':>10} {'needed/s':>9} {'commit p50/p99 ms':>18} {'B/sample':>9} "
             f"{'MB/day':>8}"
         )
