@@ -7,6 +7,9 @@ import itertools
 import json
 import math
 import sqlite3
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -488,3 +491,33 @@ def test_cli_history_export_and_tags(run_cli, tmp_path: Path) -> None:  # type: 
     code, _, err = run_cli("history", "export", str(path), "-o", "-", "--tags", "nope")
     assert code == 2
     assert "unknown tag 'nope'" in err
+
+
+def test_threads_and_another_process_append_to_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    child = (
+        "import sys\n"
+        "from edgectl.historian import AuditTrail\n"
+        "with AuditTrail.open(sys.argv[1]) as trail:\n"
+        "    for i in range(30):\n"
+        "        trail.record(actor='other-process', action='set', target='loops.x.kp',"
+        " old=i, new=i + 1)\n"
+    )
+    with Historian(path) as h:
+        proc = subprocess.Popen([sys.executable, "-c", child, str(path)])
+
+        def append(name: str) -> None:
+            for i in range(25):
+                h.audit.record(actor=name, action="set", target="loops.ph.kp", old=i, new=i + 1)
+                h.record("ph", 7.0, float(i))
+
+        threads = [threading.Thread(target=append, args=(f"t{k}",)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert proc.wait(timeout=60) == 0
+        records = h.audit.records()
+    assert [r.seq for r in records] == list(range(1, 131))
+    assert sum(r.actor == "other-process" for r in records) == 30
+    assert verify(path).is_intact
