@@ -7,8 +7,9 @@ import math
 import pytest
 
 from edgectl.errors import AlarmError, ConfigError
+from edgectl.quality import Quality
 from edgectl.runtime.alarms import AlarmManager, AlarmSpec, AlarmState, InterlockSpec
-from edgectl.runtime.tags import Quality, Sample
+from edgectl.runtime.tags import Sample
 
 
 def s(value: float, q: Quality = Quality.GOOD) -> dict[str, Sample]:

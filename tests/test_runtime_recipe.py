@@ -8,8 +8,9 @@ import pytest
 
 from edgectl.config import decode_mapping
 from edgectl.errors import ConfigError, EdgectlError
+from edgectl.quality import Quality
 from edgectl.runtime.recipe import FeedProfile, Recipe, RecipeRunner
-from edgectl.runtime.tags import Quality, Sample
+from edgectl.runtime.tags import Sample
 
 RECIPE = {
     "phases": [

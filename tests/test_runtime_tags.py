@@ -7,7 +7,8 @@ import math
 import pytest
 
 from edgectl.errors import ConfigError
-from edgectl.runtime.tags import Quality, Tag, TagStore
+from edgectl.quality import Quality
+from edgectl.runtime.tags import Tag, TagStore
 
 
 def make() -> TagStore:
@@ -17,9 +18,9 @@ def make() -> TagStore:
     return store
 
 
-def test_never_written_has_no_quality() -> None:
+def test_never_written_is_bad() -> None:
     s = make().read("temp_c", 0.0)
-    assert s.quality is Quality.NONE
+    assert s.quality is Quality.BAD
     assert math.isnan(s.value)
 
 
@@ -31,7 +32,7 @@ def test_reading_goes_stale_after_max_age() -> None:
     assert stale.quality is Quality.STALE
     assert stale.value == 37.0
     assert store.snapshot(15.01)["temp_c"].quality is Quality.STALE
-    assert store.snapshot(15.01)["ph"].quality is Quality.NONE
+    assert store.snapshot(15.01)["ph"].quality is Quality.BAD
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

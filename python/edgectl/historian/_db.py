@@ -19,7 +19,6 @@ operator change survives a power cut too.
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 import sqlite3
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from edgectl.errors import EdgectlError, InvalidInputError
+from edgectl.quality import Quality
 
 __all__ = [
     "APPLICATION_ID",
@@ -50,21 +50,6 @@ _TAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
 
 class HistorianError(EdgectlError, OSError):
     """The historian database cannot be opened, written or read; names the file."""
-
-
-class Quality(enum.IntEnum):
-    """Quality of a tag sample, stored as a small integer.
-
-    ``GOOD`` is a fresh, valid reading; ``UNCERTAIN`` a reading the driver doubts (sensor out
-    of its calibrated range, a substituted value); ``BAD`` no usable value (device error,
-    non-finite reading); ``STALE`` a reading older than its configured age (the blocks that use
-    it go to their safe action). Statistics use ``GOOD`` samples only.
-    """
-
-    GOOD = 0
-    UNCERTAIN = 1
-    BAD = 2
-    STALE = 3
 
 
 _QUALITY_BY_NAME: Final = {q.name.lower(): q for q in Quality}

@@ -24,7 +24,8 @@ import msgspec
 
 from edgectl.config import Struct
 from edgectl.errors import AlarmError, ConfigError
-from edgectl.runtime.tags import Quality, Sample
+from edgectl.quality import Quality
+from edgectl.runtime.tags import Sample
 
 __all__ = [
     "Alarm",

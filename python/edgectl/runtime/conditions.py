@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from edgectl.config import Struct
-from edgectl.runtime.tags import Quality, Sample
+from edgectl.quality import Quality
+from edgectl.runtime.tags import Sample
 
 __all__ = ["Condition", "ConditionTimer"]
 

@@ -27,7 +27,7 @@ from edgectl.runtime.alarms import AlarmEvent, AlarmManager
 from edgectl.runtime.reactor_config import ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
-from edgectl.runtime.tags import Quality, Sample, Tag, TagStore
+from edgectl.runtime.tags import Sample, Tag, TagStore
 
 __all__ = ["Controller", "DeviceHub", "LoopRuntime", "ScanContext"]
 
@@ -234,7 +234,7 @@ class Controller:
         values = {
             name: (s.value, int(s.quality))
             for name, s in snap.items()
-            if s.quality is not Quality.NONE
+            if s.time_s > -math.inf  # never written: nothing to record
         }
         self.historian.record_scan(self._ts(now_s), values)
 

@@ -9,25 +9,11 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from enum import IntEnum
 
 from edgectl.errors import ConfigError
+from edgectl.quality import Quality
 
 __all__ = ["Quality", "Sample", "Tag", "TagStore"]
-
-
-class Quality(IntEnum):
-    """Quality of a tag value (stored as the integer in the historian)."""
-
-    GOOD = 0
-    UNCERTAIN = 1  #: a value the source doubts (out of calibrated range, substituted)
-    BAD = 2  #: device error, parse failure, out-of-model spectrum, NaN
-    STALE = 3  #: older than the tag's max_age_s
-    NONE = 4  #: never written (not stored in the historian)
-
-    @property
-    def is_good(self) -> bool:
-        return self is Quality.GOOD
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +35,8 @@ class Tag:
     description: str = ""
 
 
-_NEVER = Sample(math.nan, -math.inf, Quality.NONE)
+# A tag never written reads as BAD with no time.
+_NEVER = Sample(math.nan, -math.inf, Quality.BAD)
 
 
 class TagStore:
