@@ -179,9 +179,11 @@ impl SplitRange {
         let hi_edge = s.split + s.deadband;
         let lo_edge = s.split - s.deadband;
         if u > hi_edge {
-            (0.0, s.high_max * (u - hi_edge) / (s.input_max - hi_edge))
+            let f = ((u - hi_edge) / (s.input_max - hi_edge)).min(1.0);
+            (0.0, s.high_max * f)
         } else if u < lo_edge {
-            (s.low_max * (lo_edge - u) / (lo_edge - s.input_min), 0.0)
+            let f = ((lo_edge - u) / (lo_edge - s.input_min)).min(1.0);
+            (s.low_max * f, 0.0)
         } else {
             (0.0, 0.0)
         }
