@@ -5,23 +5,27 @@ use proptest::prelude::*;
 
 fn settings() -> impl Strategy<Value = PidSettings> {
     (
-        (0.0..50.0f64,
-        prop_oneof![Just(f64::INFINITY), 0.5..500.0f64],
-        prop_oneof![Just(0.0), 0.1..60.0f64],
-        prop_oneof![Just(f64::INFINITY), 2.0..20.0f64],
-        0.0..1.0f64,
-        0.0..1.0f64),
-        (-100.0..50.0f64,
-        1.0..150.0f64,
-        prop_oneof![Just(f64::INFINITY), 0.1..50.0f64],
-        prop_oneof![Just(0.0), 0.01..1.0f64],
-        any::<bool>(),
-        prop_oneof![
-            Just(AntiWindup::BackCalculation),
-            Just(AntiWindup::Conditional),
-            Just(AntiWindup::Clamp)
-        ],
-        any::<bool>()),
+        (
+            0.0..50.0f64,
+            prop_oneof![Just(f64::INFINITY), 0.5..500.0f64],
+            prop_oneof![Just(0.0), 0.1..60.0f64],
+            prop_oneof![Just(f64::INFINITY), 2.0..20.0f64],
+            0.0..1.0f64,
+            0.0..1.0f64,
+        ),
+        (
+            -100.0..50.0f64,
+            1.0..150.0f64,
+            prop_oneof![Just(f64::INFINITY), 0.1..50.0f64],
+            prop_oneof![Just(0.0), 0.01..1.0f64],
+            any::<bool>(),
+            prop_oneof![
+                Just(AntiWindup::BackCalculation),
+                Just(AntiWindup::Conditional),
+                Just(AntiWindup::Clamp)
+            ],
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |((k, ti, td, n, b, c), (lo, span, rate, db, off, aw, cooling))| PidSettings {

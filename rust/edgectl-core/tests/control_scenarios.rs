@@ -111,7 +111,10 @@ fn saturation_recovery(aw: AntiWindup) -> (f64, f64) {
         }
     }
     assert!((y - 50.0).abs() < 0.05, "{aw:?} settles, y = {y}");
-    eprintln!("{aw:?}: overshoot {:.3} K, within 0.1 K after {crossed} s", max_y - 50.0);
+    eprintln!(
+        "{aw:?}: overshoot {:.3} K, within 0.1 K after {crossed} s",
+        max_y - 50.0
+    );
     (max_y - 50.0, crossed)
 }
 
@@ -125,8 +128,14 @@ fn saturation_recovery_compared_across_anti_windup_methods() {
         assert!(t.is_finite() && t < 600.0, "crossing at {t}");
     }
     // Clamping I to the output limits winds I up to umax: far more overshoot.
-    assert!(os_cl > 2.0 * os_bc.max(0.5), "clamp {os_cl} vs back-calc {os_bc}");
-    assert!(os_cl > 2.0 * os_ci.max(0.5), "clamp {os_cl} vs conditional {os_ci}");
+    assert!(
+        os_cl > 2.0 * os_bc.max(0.5),
+        "clamp {os_cl} vs back-calc {os_bc}"
+    );
+    assert!(
+        os_cl > 2.0 * os_ci.max(0.5),
+        "clamp {os_cl} vs conditional {os_ci}"
+    );
     assert!(os_bc < 5.0 && os_ci < 5.0, "bc {os_bc} ci {os_ci}");
 }
 
@@ -306,7 +315,10 @@ fn retune_k_and_b_in_auto_is_bumpless() {
     p.set_k(6.0).unwrap();
     p.set_b(0.5).unwrap();
     let u = p.update(y, 1.0).unwrap();
-    assert!((u - u_twin).abs() < 1e-9, "retuned {u} vs untouched {u_twin}");
+    assert!(
+        (u - u_twin).abs() < 1e-9,
+        "retuned {u} vs untouched {u_twin}"
+    );
 }
 
 #[test]
@@ -587,7 +599,10 @@ fn pulse_duty_is_quantised_and_dose_matches_pump_volume() {
         on_ticks += n;
         let _ = w;
     }
-    assert!(per_window.iter().all(|&n| n == 3 || n == 4), "{per_window:?}");
+    assert!(
+        per_window.iter().all(|&n| n == 3 || n == 4),
+        "{per_window:?}"
+    );
     assert_eq!(on_ticks, 33);
     // 6 mL/min → 0.1 mL/s: 33 s on = 3.3 mL.
     assert!((p.dose_ml() - 3.3).abs() < 1e-9, "{}", p.dose_ml());
@@ -622,7 +637,11 @@ fn pulse_half_cycle_quantum_and_min_times() {
             on += 0.01;
         }
     }
-    assert!((on / 100.0 - 0.05).abs() < 0.003, "mean duty {}", on / 100.0);
+    assert!(
+        (on / 100.0 - 0.05).abs() < 0.003,
+        "mean duty {}",
+        on / 100.0
+    );
 }
 
 #[test]
@@ -799,7 +818,10 @@ fn relay_autotune_gains_within_20_percent_of_rules_on_the_true_plant() {
     ] {
         assert!(within(a.k, b.k, 0.2), "{a:?} vs {b:?}");
         assert!(within(a.ti_s, b.ti_s, 0.2), "{a:?} vs {b:?}");
-        assert!(within(a.td_s, b.td_s, 0.2) || b.td_s == 0.0, "{a:?} vs {b:?}");
+        assert!(
+            within(a.td_s, b.td_s, 0.2) || b.td_s == 0.0,
+            "{a:?} vs {b:?}"
+        );
     }
     // The gain-known path on the same cycle agrees too.
     let est2 = fopdt_from_relay(&res, Some(k)).unwrap();
@@ -904,15 +926,7 @@ fn tuning_rules_match_published_formulas() {
     assert_eq!((z.k, z.ti_s, z.td_s), (4.5, 50.0, 0.0));
     let g = simc_integrating(0.01, 5.0, None).unwrap();
     assert_eq!((g.k, g.ti_s), (10.0, 40.0));
-    assert!(simc_pi(
-        Fopdt {
-            gain: 0.0,
-            ..m
-        },
-        None,
-        false
-    )
-    .is_err());
+    assert!(simc_pi(Fopdt { gain: 0.0, ..m }, None, false).is_err());
 }
 
 // ---- Brewblox scenarios (reference §7) --------------------------------------------------------
@@ -928,12 +942,20 @@ fn brewblox_1_integrator_limited_when_clipped_for_both_actions() {
         })
         .unwrap();
         p.set_setpoint(50.0).unwrap();
-        let y = if action == Action::Heating { 0.0 } else { 100.0 };
+        let y = if action == Action::Heating {
+            0.0
+        } else {
+            100.0
+        };
         for _ in 0..1000 {
             assert_eq!(p.update(y, 1.0).unwrap(), 100.0);
         }
         // I stays bounded near the value that keeps v at the limit, not growing with time.
-        assert!(p.integral().abs() <= 100.0 + 1e-9, "{action:?}: {}", p.integral());
+        assert!(
+            p.integral().abs() <= 100.0 + 1e-9,
+            "{action:?}: {}",
+            p.integral()
+        );
     }
 }
 

@@ -189,7 +189,7 @@ impl RelayAutotune {
             .amplitude
             .min(s.output_max - s.bias)
             .min(s.bias - s.output_min);
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return Err(CoreError::InvalidConfig(format!(
                 "relay bias {} with amplitude {} leaves no room inside the output limits [{}, {}]",
                 s.bias, s.amplitude, s.output_min, s.output_max

@@ -158,11 +158,11 @@ impl LoopBank {
                 got: out_len,
             });
         }
-        if let Some(i) = measurements.iter().position(|y| !y.is_finite()) {
-            return Err(CoreError::InvalidConfig(format!(
-                "measurement of block {:?} is not finite (got {})",
-                self.names[i], measurements[i]
-            )));
+        if let Some(y) = measurements.iter().find(|y| !y.is_finite()) {
+            return Err(CoreError::NonFinite {
+                name: "measurement",
+                value: *y,
+            });
         }
         Ok(())
     }

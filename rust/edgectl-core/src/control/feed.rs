@@ -75,11 +75,10 @@ impl ExponentialFeed {
 
     /// Rate at feed time `t_h` hours, mL/min.
     pub fn rate_at(&self, t_h: f64) -> f64 {
-        let l_per_h = (self.mu_per_h / self.yield_xs + self.maintenance_per_h)
-            * self.x0_g_l
-            * self.v0_l
-            / self.feed_conc_g_l
-            * (self.mu_per_h * t_h).exp();
+        let l_per_h =
+            (self.mu_per_h / self.yield_xs + self.maintenance_per_h) * self.x0_g_l * self.v0_l
+                / self.feed_conc_g_l
+                * (self.mu_per_h * t_h).exp();
         (l_per_h * 1000.0 / 60.0).min(self.max_rate_ml_min)
     }
 

@@ -216,7 +216,12 @@ pub(crate) fn check_k(k: f64) -> CoreResult<()> {
 
 /// Normalise and check an integral time: 0 and ∞ both mean "no integral".
 pub(crate) fn norm_ti(ti_s: f64) -> CoreResult<f64> {
-    rule(!ti_s.is_nan() && ti_s >= 0.0, "ti_s", ">= 0 (0 or inf = no integral)", ti_s)?;
+    rule(
+        !ti_s.is_nan() && ti_s >= 0.0,
+        "ti_s",
+        ">= 0 (0 or inf = no integral)",
+        ti_s,
+    )?;
     Ok(if ti_s == 0.0 { f64::INFINITY } else { ti_s })
 }
 
@@ -230,7 +235,12 @@ pub(crate) fn check_n(n: f64) -> CoreResult<()> {
 }
 
 pub(crate) fn check_rate(r: f64) -> CoreResult<()> {
-    rule(!r.is_nan() && r > 0.0, "rate_limit_per_s", "> 0 (inf = off)", r)
+    rule(
+        !r.is_nan() && r > 0.0,
+        "rate_limit_per_s",
+        "> 0 (inf = off)",
+        r,
+    )
 }
 
 pub(crate) fn check_limits(lo: f64, hi: f64) -> CoreResult<()> {
@@ -451,9 +461,7 @@ impl Pid {
         let forced = match self.mode {
             Mode::Manual => Some(self.manual_output.clamp(lo, hi)),
             Mode::Track => Some(self.track_output.clamp(lo, hi)),
-            Mode::Auto if db > 0.0 && s.deadband_outputs_off && e.abs() <= db => {
-                Some(s.output_off)
-            }
+            Mode::Auto if db > 0.0 && s.deadband_outputs_off && e.abs() <= db => Some(s.output_off),
             Mode::Auto => None,
         };
         let (i_used, v, u);
@@ -477,7 +485,9 @@ impl Pid {
                 let mut uu = v.clamp(lo, hi);
                 if s.rate_limit_per_s.is_finite() {
                     let step = s.rate_limit_per_s * h;
-                    uu = uu.clamp(self.u_prev - step, self.u_prev + step).clamp(lo, hi);
+                    uu = uu
+                        .clamp(self.u_prev - step, self.u_prev + step)
+                        .clamp(lo, hi);
                 }
                 u = uu;
                 let ua = achieved.unwrap_or(u);

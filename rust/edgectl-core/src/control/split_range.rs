@@ -146,11 +146,7 @@ impl SplitRange {
         };
         let prev_on = self.out.0 > 0.0 || self.out.1 > 0.0;
         // Time with both off, counting this tick if the previous tick had both off.
-        let off_time = if prev_on {
-            0.0
-        } else {
-            self.off_time_s + dt_s
-        };
+        let off_time = if prev_on { 0.0 } else { self.off_time_s + dt_s };
         let blocked = want != Side::None
             && self.last_side != Side::None
             && want != self.last_side

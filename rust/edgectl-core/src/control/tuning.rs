@@ -165,7 +165,12 @@ pub fn imc_pid(m: Fopdt, lambda_s: f64) -> CoreResult<Tuning> {
 
 /// Ziegler–Nichols from the ultimate gain and period: PI K = 0.45·Ku, Ti = Pu/1.2;
 /// PID K = 0.6·Ku, Ti = Pu/2, Td = Pu/8 (reference §5). `ku` is a magnitude; pass the action.
-pub fn ziegler_nichols(ku: f64, pu_s: f64, with_derivative: bool, action: Action) -> CoreResult<Tuning> {
+pub fn ziegler_nichols(
+    ku: f64,
+    pu_s: f64,
+    with_derivative: bool,
+    action: Action,
+) -> CoreResult<Tuning> {
     positive("ku", ku)?;
     positive("pu_s", pu_s)?;
     Ok(if with_derivative {

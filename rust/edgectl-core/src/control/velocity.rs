@@ -231,7 +231,10 @@ impl VelocityPid {
     /// Change b (bumpless: both sides of the difference use the new weight).
     pub fn set_b(&mut self, b: f64) -> CoreResult<()> {
         if !b.is_finite() {
-            return Err(CoreError::NonFinite { name: "b", value: b });
+            return Err(CoreError::NonFinite {
+                name: "b",
+                value: b,
+            });
         }
         self.s.b = b;
         Ok(())
