@@ -84,7 +84,61 @@ impl PyPidComponents {
     }
 }
 
-/// Industrial PID (ISA form) — see `edgectl.control.Pid` for the documentation.
+/// Industrial PID controller, ISA form u = K·[e + (1/Ti)∫e dt + Td·de/dt].
+///
+/// P acts on b·r − y, D on c·r − y (filtered, time constant Td/N), I on r − y. Back-calculation
+/// anti-windup (tracking time Tt) on the achieved output, or conditional integration; asymmetric
+/// limits, rate limit, dead band, feed-forward; modes auto / manual / track with bumpless
+/// transfer both ways; setting `kp`, `b`, `td_s`, `n` while running is bumpless.
+///
+/// Parameters
+/// ----------
+/// kp : float
+///     Controller gain K (>= 0; the sign lives in `action`).
+/// ti_s : float
+///     Integral time in s; inf (or 0) = no integral, the integral then holds `bias`.
+/// td_s : float
+///     Derivative time in s.
+/// b, c : float
+///     Setpoint weights of P and D (c = 0: no derivative kick on setpoint steps).
+/// n : float
+///     Derivative filter divisor (inf = unfiltered).
+/// tt_s : float or None
+///     Anti-windup tracking time in s; None = sqrt(Ti*Td), or Ti when Td = 0.
+/// output_min, output_max : float
+///     Output limits (asymmetric allowed).
+/// rate_limit_per_s : float
+///     Largest output change per second (inf = off).
+/// deadband : float
+///     Error dead band ±deadband in measurement units, continuous at the edge.
+/// deadband_outputs_off : bool
+///     Force the output to `output_off` inside the dead band.
+/// output_off : float
+///     Output inside the dead band when `deadband_outputs_off`.
+/// action : {"heating", "cooling"}
+///     "heating": the output rises when the measurement is below the setpoint.
+/// anti_windup : {"back_calculation", "conditional", "clamp"}
+///     "clamp" (I limited to the output range, as simple-pid) is for comparison only.
+/// bias : float
+///     Initial and reset value of the integral (output units).
+/// setpoint : float
+///     Initial setpoint.
+///
+/// Raises
+/// ------
+/// InvalidInputError
+///     A setting out of range; `update` with dt_s not finite or <= 0, or a non-finite
+///     measurement (the controller state is left unchanged).
+/// ConfigError
+///     Unknown `action`, `anti_windup` or `mode` name.
+///
+/// Examples
+/// --------
+/// >>> pid = Pid(2.0, ti_s=300.0, setpoint=37.0)
+/// >>> pid.update(36.0, dt_s=1.0)
+/// 2.0
+/// >>> pid.components().p
+/// 2.0
 #[pyclass(name = "Pid", module = "edgectl._core")]
 pub struct PyPid {
     pub(crate) inner: core::Pid,
@@ -429,7 +483,16 @@ impl PyPid {
 
 // ---- VelocityPid ------------------------------------------------------------------------------
 
-/// Velocity (incremental) PID — see `edgectl.control.VelocityPid`.
+/// Velocity (incremental) PID: each update adds Δu = ΔP + ΔI + ΔD + ΔFF to the last output.
+///
+/// For pulse and PWM actuators (reference §2.2). Clipping is the anti-windup; manual → auto
+/// and retuning are bumpless by construction. Parameters as `Pid`, plus `initial_output`.
+///
+/// Examples
+/// --------
+/// >>> v = VelocityPid(1.0, ti_s=50.0, initial_output=30.0, setpoint=37.0)
+/// >>> round(v.update(36.0, dt_s=1.0), 6)
+/// 30.02
 #[pyclass(name = "VelocityPid", module = "edgectl._core")]
 pub struct PyVelocityPid {
     inner: core::VelocityPid,
@@ -622,7 +685,20 @@ impl PyVelocityPid {
 
 // ---- SplitRange -------------------------------------------------------------------------------
 
-/// Split range — see `edgectl.control.SplitRange`.
+/// Split range: one controller output (e.g. −100..+100 %) to a low-side and a high-side
+/// actuator (acid/CO2 and base, cooling and heater), with a dead band around the split point.
+///
+/// Both outputs are recomputed from the present input on every update, so the first sample after
+/// a change of side is correct, and they are never both non-zero. `changeover_s` keeps both off
+/// for that long before the other side may start.
+///
+/// Examples
+/// --------
+/// >>> s = SplitRange(deadband=5.0)
+/// >>> s.update(52.5, dt_s=1.0)
+/// (0.0, 50.0)
+/// >>> s.update(-52.5, dt_s=1.0)
+/// (50.0, 0.0)
 #[pyclass(name = "SplitRange", module = "edgectl._core")]
 pub struct PySplitRange {
     inner: core::SplitRange,
@@ -700,7 +776,21 @@ impl PySplitRange {
 
 // ---- DoCascade --------------------------------------------------------------------------------
 
-/// Sequential DO cascade — see `edgectl.control.DoCascade`.
+/// Sequential DO cascade: one master `Pid` drives stages (stirrer rpm → air flow → O2 %).
+///
+/// The active stage gets the master output scaled to its (min, max); lower stages sit at max,
+/// higher ones at min. The master hands over to the next stage after sitting at its limit for
+/// `hysteresis_s` with a consistent error sign, and back at the other limit; its integral is
+/// re-initialised by tracking so no actuator jumps (DCU3 §6.9–6.13).
+///
+/// Parameters
+/// ----------
+/// master : Pid
+///     The DO controller (stays tunable: `cascade.master.kp = ...`).
+/// stages : list of (min, max)
+///     Working range of each stage, in order of use.
+/// hysteresis_s : float
+///     Time at a limit before handing over, s.
 #[pyclass(name = "DoCascade", module = "edgectl._core")]
 pub struct PyDoCascade {
     inner: core::DoCascade,
@@ -797,7 +887,20 @@ impl PyDoCascade {
 
 // ---- PulseOutput, FoamPulser ------------------------------------------------------------------
 
-/// Time-proportioning pulse output with dose counter — see `edgectl.control.PulseOutput`.
+/// Time-proportioning pulse output for heaters (SSR) and dosing pumps, with a dose counter.
+///
+/// On-time per window = duty × `window_s`, quantised to `quantum_s` (the tick, or 10 ms mains
+/// half-cycles), with minimum on/off times; the remainder is carried to the next window so
+/// the mean duty is exact. `ml_per_min` (flow at full rate) or `ml_per_pulse` calibrate the
+/// dose counter; `prime()` resets it (priming is not a dose).
+///
+/// Examples
+/// --------
+/// >>> p = PulseOutput(10.0, quantum_s=1.0, ml_per_min=6.0)
+/// >>> sum(p.update(0.3, dt_s=1.0) for _ in range(100))
+/// 30
+/// >>> round(p.dose_ml, 6)
+/// 3.0
 #[pyclass(name = "PulseOutput", module = "edgectl._core")]
 pub struct PyPulseOutput {
     inner: core::PulseOutput,
@@ -881,7 +984,9 @@ impl PyPulseOutput {
     }
 }
 
-/// Foam probe → antifoam pulses — see `edgectl.control.FoamPulser`.
+/// Foam probe → antifoam pump pulses (DCU3 §6.15): the probe must read foam for `delay_s`
+/// (anti-splash), then `pulse_s` on, `pause_s` off, repeated while foam persists; dose in mL
+/// from `ml_per_min`.
 #[pyclass(name = "FoamPulser", module = "edgectl._core")]
 pub struct PyFoamPulser {
     inner: core::FoamPulser,
@@ -935,7 +1040,10 @@ impl PyFoamPulser {
 
 // ---- Interlock, feeds -------------------------------------------------------------------------
 
-/// Heater over-temperature ladder — see `edgectl.control.OverTempLadder`.
+/// Heater over-temperature interlock ladder: duty × `reduce_factor` at `reduce_c`, 0 at
+/// `disable_c`, latched trip at `trip_c` (Pioreactor heater PCB); levels fall back with
+/// `hysteresis_c`; a trip needs `reset(temp_c)` below `reduce_c − hysteresis_c`. A non-finite
+/// temperature disables the heater.
 #[pyclass(name = "OverTempLadder", module = "edgectl._core")]
 pub struct PyOverTempLadder {
     inner: core::OverTempLadder,
@@ -989,7 +1097,8 @@ impl PyOverTempLadder {
     }
 }
 
-/// Exponential feed profile — see `edgectl.control.ExponentialFeed`.
+/// Exponential feed profile F(t) = (μ/Yxs + m)·X0·V0/Sf·e^(μt) (Korz et al. 1995), returned
+/// in mL/min by `update(dt_s)`.
 #[pyclass(name = "ExponentialFeed", module = "edgectl._core")]
 pub struct PyExponentialFeed {
     inner: core::ExponentialFeed,
@@ -1048,7 +1157,8 @@ impl PyExponentialFeed {
     }
 }
 
-/// DO-stat / pH-stat feed pulser — see `edgectl.control.StatPulser`.
+/// DO-stat / pH-stat feed pulser: a feed pulse of `pulse_s` when the signal rises above
+/// `threshold`, re-armed once it falls below `rearm` (Vojta et al. 2002).
 #[pyclass(name = "StatPulser", module = "edgectl._core")]
 pub struct PyStatPulser {
     inner: core::StatPulser,
@@ -1093,7 +1203,8 @@ impl PyStatPulser {
 
 // ---- Autotune and tuning rules ----------------------------------------------------------------
 
-/// FOPDT model k·e^(−θs)/(τs + 1) — see `edgectl.control.Fopdt`.
+/// First-order-plus-dead-time model gain·e^(−θs)/(τs + 1): `gain` (PV per output unit,
+/// negative for reverse-acting plants), `tau_s`, `dead_time_s`.
 #[pyclass(name = "Fopdt", module = "edgectl._core", frozen)]
 #[derive(Clone)]
 pub struct PyFopdt {
@@ -1135,7 +1246,8 @@ impl PyFopdt {
     }
 }
 
-/// ISA settings from a tuning rule — see `edgectl.control.PidTuning`.
+/// ISA settings (kp, ti_s, td_s, action) produced by a tuning rule; feed them to
+/// `edgectl.control.pid_from_tuning`.
 #[pyclass(name = "PidTuning", module = "edgectl._core", frozen)]
 #[derive(Clone)]
 pub struct PyPidTuning {
@@ -1177,7 +1289,8 @@ impl PyPidTuning {
     }
 }
 
-/// Relay experiment result — see `edgectl.control.RelayResult`.
+/// Result of a relay experiment: Ku = 4d/(π√(a² − ε²)), Pu, amplitudes and half-periods;
+/// `fopdt(gain=None)` fits a FOPDT from the cycle.
 #[pyclass(name = "RelayResult", module = "edgectl._core", frozen)]
 #[derive(Clone)]
 pub struct PyRelayResult {
@@ -1265,7 +1378,18 @@ impl PyRelayResult {
     }
 }
 
-/// Relay-feedback autotune experiment — see `edgectl.control.RelayAutotune`.
+/// Relay-feedback autotune (Åström & Hägglund 1984), stepped like a controller.
+///
+/// The relay swings `bias ± amplitude` (amplitude reduced to stay inside the output limits)
+/// with noise band `hysteresis`; flipped for `action="cooling"`. The first cycle is discarded,
+/// the next `cycles` are averaged. Aborts (output back to `bias`) when the measurement leaves
+/// [pv_min, pv_max] or after `max_time_s`.
+///
+/// Examples
+/// --------
+/// >>> at = RelayAutotune(setpoint=37.0, bias=50.0, amplitude=30.0, hysteresis=0.05)
+/// >>> at.update(30.0, dt_s=1.0)
+/// 80.0
 #[pyclass(name = "RelayAutotune", module = "edgectl._core")]
 pub struct PyRelayAutotune {
     inner: core::RelayAutotune,
@@ -1447,7 +1571,22 @@ enum Slot {
     Cascade(Py<PyDoCascade>),
 }
 
-/// Many blocks stepped in one call — see `edgectl.control.LoopBank`.
+/// Named control blocks stepped in one call per scan (one Python → Rust crossing).
+///
+/// Add `Pid`s (1 output), `Pid` + `SplitRange` (2 outputs: low, high) and `DoCascade`s (one
+/// output per stage); `step(measurements, dt_s)` takes one float64 measurement per block and
+/// returns every output in `output_names` order. `bank["ph"]` is the very `Pid` object that
+/// was added, so `bank["ph"].kp = 0.8` retunes the running loop. All inputs are checked before
+/// any block is stepped.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np
+/// >>> bank = LoopBank()
+/// >>> bank.add_pid("temp", Pid(5.0, ti_s=600.0, setpoint=37.0))
+/// >>> bank.step(np.array([36.0]), dt_s=1.0)
+/// array([5.])
+/// >>> bank["temp"].kp = 8.0
 #[pyclass(name = "LoopBank", module = "edgectl._core")]
 #[derive(Default)]
 pub struct PyLoopBank {
