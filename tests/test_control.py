@@ -69,7 +69,14 @@ def test_pid_defaults_and_update() -> None:
 
 @pytest.mark.parametrize(
     ("dt_s", "measurement"),
-    [(0.0, 36.0), (-1.0, 36.0), (math.nan, 36.0), (math.inf, 36.0), (1.0, math.nan), (1.0, math.inf)],
+    [
+        (0.0, 36.0),
+        (-1.0, 36.0),
+        (math.nan, 36.0),
+        (math.inf, 36.0),
+        (1.0, math.nan),
+        (1.0, math.inf),
+    ],
 )
 def test_bad_input_raises_and_keeps_state(dt_s: float, measurement: float) -> None:
     pid = Pid(3.0, ti_s=20.0, td_s=5.0, setpoint=37.0)
@@ -78,7 +85,7 @@ def test_bad_input_raises_and_keeps_state(dt_s: float, measurement: float) -> No
         pid.update(y, 1.0)
         twin.update(y, 1.0)
     before = (pid.output, pid.integral, pid.components().d)
-    with pytest.raises(InvalidInputError, match="dt_s|measurement"):
+    with pytest.raises(InvalidInputError, match=r"dt_s|measurement"):
         pid.update(measurement, dt_s)
     assert (pid.output, pid.integral, pid.components().d) == before
     assert pid.update(33.0, 1.0) == twin.update(33.0, 1.0)
@@ -487,7 +494,8 @@ def test_docstring_examples_run() -> None:
     globs = {name: getattr(control, name) for name in control.__all__}
     for name in ("Pid", "VelocityPid", "SplitRange", "PulseOutput", "RelayAutotune", "LoopBank"):
         obj = getattr(edgectl._core, name)
-        assert obj.__doc__ and "Examples" in obj.__doc__, name
+        assert obj.__doc__, name
+        assert "Examples" in obj.__doc__, name
         parser = doctest.DocTestParser()
         test = parser.get_doctest(obj.__doc__, dict(globs), name, None, 0)
         runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -1,13 +1,11 @@
 """Type stubs of the compiled module ``edgectl._core`` (checked by mypy.stubtest)."""
 
-from typing import Any
+from typing import Any, Self, final
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "__version__",
-    "check_dt",
     "DoCascade",
     "ExponentialFeed",
     "FoamPulser",
@@ -23,7 +21,9 @@ __all__ = [
     "SplitRange",
     "StatPulser",
     "VelocityPid",
+    "__version__",
     "amigo_pi",
+    "check_dt",
     "imc_pid",
     "simc_integrating",
     "simc_pi",
@@ -36,6 +36,7 @@ def check_dt(dt_s: float) -> None:
 
 # ---- control (edgectl.control re-exports these; documented there and in the Rust docs) ------
 
+@final
 class PidComponents:
     """What one update computed: P, I, D, FF, unsaturated v, output u, saturated flag, mode."""
 
@@ -56,11 +57,12 @@ class PidComponents:
     @property
     def mode(self) -> str: ...
 
+@final
 class Pid:
     """Industrial PID controller, ISA form (K, Ti, Td) with setpoint weights b and c."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         kp: float,
         ti_s: float = ...,
         td_s: float = 0.0,
@@ -79,7 +81,7 @@ class Pid:
         anti_windup: str = "back_calculation",
         bias: float = 0.0,
         setpoint: float = 0.0,
-    ) -> None: ...
+    ) -> Self: ...
     def update(
         self,
         measurement: float,
@@ -118,11 +120,12 @@ class Pid:
     @property
     def output(self) -> float: ...
 
+@final
 class VelocityPid:
     """Velocity (incremental) PID for pulse/PWM actuators."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         kp: float,
         ti_s: float = ...,
         td_s: float = 0.0,
@@ -136,7 +139,7 @@ class VelocityPid:
         action: str = "heating",
         initial_output: float = 0.0,
         setpoint: float = 0.0,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, measurement: float, dt_s: float, feedforward: float = 0.0) -> float: ...
     def components(self) -> PidComponents: ...
     def set_limits(self, output_min: float, output_max: float) -> None: ...
@@ -159,32 +162,34 @@ class VelocityPid:
     @property
     def output(self) -> float: ...
 
+@final
 class SplitRange:
     """One controller output to two actuators (low side, high side), never both on."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
-        input_min: float = -100.0,
+        input_min: float = ...,
         input_max: float = 100.0,
         split: float = 0.0,
         deadband: float = 0.0,
         low_max: float = 100.0,
         high_max: float = 100.0,
         changeover_s: float = 0.0,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, controller_output: float, dt_s: float) -> tuple[float, float]: ...
     def map(self, controller_output: float) -> tuple[float, float]: ...
     @property
     def outputs(self) -> tuple[float, float]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class DoCascade:
     """Sequential DO cascade (stirrer → air → O2 ...) driven by one master PID."""
 
-    def __init__(
-        self, master: Pid, stages: list[tuple[float, float]], hysteresis_s: float = 60.0
-    ) -> None: ...
+    def __new__(
+        cls, master: Pid, stages: list[tuple[float, float]], hysteresis_s: float = 60.0
+    ) -> Self: ...
     def update(self, measurement: float, dt_s: float) -> NDArray[np.float64]: ...
     @property
     def master(self) -> Pid: ...
@@ -197,11 +202,12 @@ class DoCascade:
     @property
     def outputs(self) -> NDArray[np.float64]: ...
 
+@final
 class PulseOutput:
     """Time-proportioning pulse output (heater SSR, dosing pump) with dose counter."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         window_s: float,
         *,
         quantum_s: float = 0.0,
@@ -209,7 +215,7 @@ class PulseOutput:
         min_off_s: float = 0.0,
         ml_per_min: float | None = None,
         ml_per_pulse: float | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, duty: float, dt_s: float) -> bool: ...
     @property
     def is_on(self) -> bool: ...
@@ -222,17 +228,18 @@ class PulseOutput:
     def reset_dose(self) -> None: ...
     def prime(self) -> None: ...
 
+@final
 class FoamPulser:
     """Foam probe → antifoam pump pulses with anti-splash delay and dose counter."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         pulse_s: float = 2.0,
         pause_s: float = 30.0,
         delay_s: float = 5.0,
         ml_per_min: float = 1.0,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, foam: bool, dt_s: float) -> bool: ...
     @property
     def state(self) -> str: ...
@@ -242,28 +249,30 @@ class FoamPulser:
     def pulses(self) -> int: ...
     def reset_dose(self) -> None: ...
 
+@final
 class OverTempLadder:
     """Heater over-temperature interlock: reduce → disable → trip (latched)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         reduce_c: float = 63.0,
         disable_c: float = 65.0,
         trip_c: float = 66.0,
         hysteresis_c: float = 1.0,
         reduce_factor: float = 0.9,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, temp_c: float, duty: float) -> float: ...
     def reset(self, temp_c: float) -> None: ...
     @property
     def level(self) -> str: ...
 
+@final
 class ExponentialFeed:
     """Exponential feed F(t) = (μ/Yxs + m)·X0·V0/Sf·e^(μt), in mL/min."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         mu_per_h: float,
         yield_xs: float,
@@ -272,19 +281,20 @@ class ExponentialFeed:
         feed_conc_g_l: float,
         maintenance_per_h: float = 0.0,
         max_rate_ml_min: float = ...,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, dt_s: float) -> float: ...
     def rate_at(self, t_h: float) -> float: ...
     @property
     def elapsed_h(self) -> float: ...
     def reset(self) -> None: ...
 
+@final
 class StatPulser:
     """DO-stat / pH-stat feed pulser: a pulse when the signal rises above a threshold."""
 
-    def __init__(
-        self, *, threshold: float, rearm: float, pulse_s: float, ml_per_min: float
-    ) -> None: ...
+    def __new__(
+        cls, *, threshold: float, rearm: float, pulse_s: float, ml_per_min: float
+    ) -> Self: ...
     def update(self, signal: float, dt_s: float) -> bool: ...
     @property
     def dose_ml(self) -> float: ...
@@ -294,10 +304,11 @@ class StatPulser:
     def is_armed(self) -> bool: ...
     def reset_dose(self) -> None: ...
 
+@final
 class Fopdt:
     """First-order-plus-dead-time model gain·e^(−θs)/(τs + 1)."""
 
-    def __init__(self, gain: float, tau_s: float, dead_time_s: float) -> None: ...
+    def __new__(cls, gain: float, tau_s: float, dead_time_s: float) -> Self: ...
     @property
     def gain(self) -> float: ...
     @property
@@ -305,6 +316,7 @@ class Fopdt:
     @property
     def dead_time_s(self) -> float: ...
 
+@final
 class PidTuning:
     """ISA settings produced by a tuning rule."""
 
@@ -319,6 +331,7 @@ class PidTuning:
     @property
     def rule(self) -> str: ...
 
+@final
 class RelayResult:
     """What a relay experiment measured (means over the measured cycles)."""
 
@@ -352,11 +365,12 @@ class RelayResult:
     def cycles(self) -> int: ...
     def fopdt(self, gain: float | None = None) -> Fopdt: ...
 
+@final
 class RelayAutotune:
     """Relay-feedback autotune experiment, stepped like a controller."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         setpoint: float,
         bias: float,
@@ -369,7 +383,7 @@ class RelayAutotune:
         pv_min: float = ...,
         pv_max: float = ...,
         max_time_s: float = 7200.0,
-    ) -> None: ...
+    ) -> Self: ...
     def update(self, measurement: float, dt_s: float) -> float: ...
     @property
     def state(self) -> str: ...
@@ -385,11 +399,12 @@ class RelayAutotune:
     def output(self) -> float: ...
     def result(self) -> RelayResult: ...
 
+@final
 class LoopBank:
     """Named control blocks stepped in one call per scan."""
 
-    def __init__(self) -> None: ...
-    def add_pid(self, name: str, pid: Pid) -> None: ...
+    def __new__(cls) -> Self: ...
+    def add_pid(self, name: str, pid: Pid) -> Self: ...
     def add_split_range(self, name: str, pid: Pid, split: SplitRange) -> None: ...
     def add_cascade(
         self, name: str, cascade: DoCascade, stage_names: list[str] | None = None
@@ -398,9 +413,9 @@ class LoopBank:
     def step_into(
         self, measurements: NDArray[np.float64], dt_s: float, out: NDArray[np.float64]
     ) -> None: ...
-    def __getitem__(self, key: str | int) -> Pid: ...
+    def __getitem__(self, key: str | int, /) -> Pid: ...
     def block(self, key: str | int) -> Pid | SplitRange | DoCascade: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
     def __len__(self) -> int: ...
     @property
     def names(self) -> list[str]: ...

@@ -94,7 +94,9 @@ __all__ = [
     "ziegler_nichols",
 ]
 
-Rule = Literal["simc", "simc_smooth", "amigo_pi", "imc_pid", "ziegler_nichols_pi", "ziegler_nichols_pid"]
+Rule = Literal[
+    "simc", "simc_smooth", "amigo_pi", "imc_pid", "ziegler_nichols_pi", "ziegler_nichols_pid"
+]
 
 
 class PidSettings(Struct, frozen=True, kw_only=True):
@@ -180,9 +182,7 @@ def pid_from_tuning(tuning: PidTuning, **settings: Any) -> Pid:
     >>> round(pid.kp, 3), pid.ti_s
     (12.5, 480.0)
     """
-    return Pid(
-        tuning.kp, tuning.ti_s, tuning.td_s, action=tuning.action, **settings
-    )
+    return Pid(tuning.kp, tuning.ti_s, tuning.td_s, action=tuning.action, **settings)
 
 
 def tune(
@@ -222,9 +222,7 @@ def tune(
     if rule.startswith("ziegler_nichols"):
         if not isinstance(source, RelayResult):
             raise ConfigError(f"rule {rule!r} needs a relay result (Ku, Pu), not a model")
-        return ziegler_nichols(
-            source.ku, source.pu_s, rule == "ziegler_nichols_pid", source.action
-        )
+        return ziegler_nichols(source.ku, source.pu_s, rule == "ziegler_nichols_pid", source.action)
     model = source.fopdt(gain) if isinstance(source, RelayResult) else source
     if rule == "simc":
         return simc_pi(model, tau_c_s)
