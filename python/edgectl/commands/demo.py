@@ -269,8 +269,9 @@ def format_report(r: DemoReport, band_k: float = 0.2) -> str:
         "",
         f"1. Autotune. Step test: heater held at {r.hold_pct:.0f} % for {r.hold_s / 3600:.0f} h, "
         f"vessel steady at {r.settled_c:.2f} °C.",
-        f"   Relay at {r.settled_c:.2f} °C (bias {r.hold_pct:.0f} %, ±{r.relay.amplitude_out:.0f} %, "
-        f"noise band 0.05 K): {r.relay.cycles} cycles measured, {r.relay_time_s / 60:.0f} min",
+        f"   Relay at {r.settled_c:.2f} °C (bias {r.hold_pct:.0f} %, "
+        f"±{r.relay.amplitude_out:.0f} %, noise band 0.05 K): {r.relay.cycles} cycles measured, "
+        f"{r.relay_time_s / 60:.0f} min",
         f"   Ku = {r.relay.ku:.1f} %/K, Pu = {r.relay.pu_s:.0f} s, "
         f"PV amplitude {r.relay.amplitude_pv:.2f} K",
     ]
