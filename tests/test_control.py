@@ -502,3 +502,36 @@ def test_docstring_examples_run() -> None:
         runner.run(test)
         assert runner.failures == 0, name
         assert runner.tries > 0, name
+
+
+def test_autotuner_applies_tuning_bumplessly() -> None:
+    pid = Pid(1.0, ti_s=1000.0, setpoint=37.0, output_max=100.0)
+    at = control.Autotuner(pid, amplitude=35.0, bias=50.0, hysteresis=0.05, max_time_s=30000.0)
+    plant = Fopdt1(0.4, 600.0, 60.0, 0.5, 22.0, 20.0)
+    y = plant.y
+    last = 0.0
+    while at.state == "running":
+        last = at.update(y, 0.5)
+        y = plant.step(last)
+    assert at.state == "applied"
+    assert at.error is None
+    truth = tune(Fopdt(0.4, 600.0, 60.0), "simc")
+    assert pid.kp == pytest.approx(truth.kp, rel=0.2)
+    assert pid.ti_s == pytest.approx(truth.ti_s, rel=0.2)
+    assert pid.mode == "auto"
+    # The hand-over continues from the relay bias without a jump.
+    assert last == 50.0
+    assert at.update(y, 0.5) == pytest.approx(50.0)
+    for _ in range(4000):
+        y = plant.step(at.update(y, 0.5))
+    assert y == pytest.approx(37.0, abs=0.1)
+
+
+def test_autotuner_failure_leaves_gains() -> None:
+    pid = Pid(1.5, ti_s=100.0, setpoint=50.0)
+    at = control.Autotuner(pid, amplitude=20.0, bias=50.0, pv_max=60.0)
+    at.update(40.0, 1.0)
+    at.update(61.0, 1.0)
+    assert at.state == "failed"
+    assert "aborted" in (at.error or "")
+    assert (pid.kp, pid.ti_s, pid.mode) == (1.5, 100.0, "auto")

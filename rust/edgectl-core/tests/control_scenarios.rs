@@ -1021,6 +1021,40 @@ fn brewblox_5_derivative_filter_lag_below_1_5_td() {
 }
 
 #[test]
+fn brewblox_6_quantised_sensor_bit_flips_move_output_little() {
+    // A 1/16 K sensor LSB flipping every sample. Brewblox asks that the derivative action moves
+    // by < 10 % of Kp per flip; with the first-order filter the D jump per flip is
+    // K·N·Td/(Td + N·h)·LSB, so this needs a heavily filtered derivative (N ≈ 1, filter time
+    // = Td) at h ≪ Td; N = 10 (the default) gives ~60 % of Kp.
+    let lsb = 1.0 / 16.0;
+    let k = 10.0;
+    let mut p = Pid::new(PidSettings {
+        k,
+        ti_s: 600.0,
+        td_s: 60.0,
+        n: 1.0,
+        output_min: -1000.0,
+        output_max: 1000.0,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    p.set_setpoint(20.0).unwrap();
+    for _ in 0..600 {
+        p.update(20.0, 1.0).unwrap();
+    }
+    let mut prev = p.components().d;
+    let mut worst: f64 = 0.0;
+    for i in 0..200 {
+        let y = if i % 2 == 0 { 20.0 + lsb } else { 20.0 };
+        p.update(y, 1.0).unwrap();
+        let d = p.components().d;
+        worst = worst.max((d - prev).abs());
+        prev = d;
+    }
+    assert!(worst < 0.1 * k, "derivative moved {worst} per flip");
+}
+
+#[test]
 fn brewblox_7_minimum_output_floor_holds() {
     let mut p = Pid::new(PidSettings {
         k: 10.0,

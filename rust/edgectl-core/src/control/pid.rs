@@ -775,3 +775,104 @@ impl Pid {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_validation_and_defaults() {
+        let s = PidSettings {
+            ti_s: 0.0,
+            ..PidSettings::default()
+        }
+        .validated()
+        .unwrap();
+        assert!(s.ti_s.is_infinite() && !s.has_integral());
+        for bad in [
+            PidSettings {
+                k: -1.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                output_min: 5.0,
+                output_max: 5.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                n: 0.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                tt_s: Some(0.0),
+                ..PidSettings::default()
+            },
+            PidSettings {
+                rate_limit_per_s: f64::NAN,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                ti_s: f64::NAN,
+                ..PidSettings::default()
+            },
+        ] {
+            assert!(Pid::new(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn tracking_time_rules() {
+        let pi = PidSettings {
+            ti_s: 100.0,
+            ..PidSettings::default()
+        };
+        assert_eq!(pi.tracking_time_s(), 100.0);
+        let pid = PidSettings {
+            ti_s: 100.0,
+            td_s: 25.0,
+            ..PidSettings::default()
+        };
+        assert_eq!(pid.tracking_time_s(), 50.0);
+        let set = PidSettings {
+            tt_s: Some(7.0),
+            ..pid
+        };
+        assert_eq!(set.tracking_time_s(), 7.0);
+    }
+
+    #[test]
+    fn derivative_coefficients() {
+        let s = PidSettings {
+            k: 2.0,
+            td_s: 10.0,
+            n: 10.0,
+            ..PidSettings::default()
+        };
+        let (ad, bd) = s.derivative_coeffs(1.0);
+        assert_eq!(ad, 0.5);
+        assert_eq!(bd, 10.0);
+        let raw = PidSettings {
+            n: f64::INFINITY,
+            ..s
+        };
+        assert_eq!(raw.derivative_coeffs(0.5), (0.0, 40.0));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for a in [Action::Heating, Action::Cooling] {
+            assert_eq!(Action::parse(a.name()).unwrap(), a);
+        }
+        for m in [Mode::Auto, Mode::Manual, Mode::Track] {
+            assert_eq!(Mode::parse(m.name()).unwrap(), m);
+        }
+        for w in [
+            AntiWindup::BackCalculation,
+            AntiWindup::Conditional,
+            AntiWindup::Clamp,
+        ] {
+            assert_eq!(AntiWindup::parse(w.name()).unwrap(), w);
+        }
+        assert!(Mode::parse("cascade").is_err());
+    }
+}
