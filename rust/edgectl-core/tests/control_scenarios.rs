@@ -236,6 +236,21 @@ fn bad_dt_and_nan_are_rejected_without_state_change() {
         );
         assert_eq!(state_fingerprint(&p), before);
     }
+    // A finite but absurd step that would overflow the integral is refused as well.
+    let mut huge = Pid::new(PidSettings {
+        k: 1.0,
+        ti_s: 1e-3,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    huge.set_setpoint(1e300).unwrap();
+    huge.update(0.0, 1.0).unwrap();
+    let fp = state_fingerprint(&huge);
+    assert!(matches!(
+        huge.update(0.0, 1e300),
+        Err(CoreError::Numerical(_))
+    ));
+    assert_eq!(state_fingerprint(&huge), fp);
     assert!(p.update_full(y, 1.0, f64::NAN, None).is_err());
     assert!(p.update_full(y, 1.0, 0.0, Some(f64::NAN)).is_err());
     assert_eq!(state_fingerprint(&p), before);
