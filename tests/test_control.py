@@ -535,3 +535,83 @@ def test_autotuner_failure_leaves_gains() -> None:
     assert at.state == "failed"
     assert "aborted" in (at.error or "")
     assert (pid.kp, pid.ti_s, pid.mode) == (1.5, 100.0, "auto")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from([np.float64, np.float32, np.int64, np.int32]),
+    n=st.integers(0, 5),
+)
+def test_loop_bank_boundary_dtypes_and_shapes(dtype: type, n: int) -> None:
+    bank, *_ = make_bank()
+    y = np.array([36.0, 7.0, 40.0], dtype=dtype)
+    out = bank.step(y, 1.0)
+    assert out.dtype == np.float64
+    assert out.shape == (5,)
+    assert bank.step([36.0, 7.0, 40.0], 1.0).shape == (5,)
+    if n != 3:
+        with pytest.raises(
+            edgectl.errors.SpectrumShapeError, match=f"measurements has {n} points, expected 3"
+        ):
+            bank.step(np.zeros(n, dtype=dtype), 1.0)
+    with pytest.raises(edgectl.errors.SpectrumShapeError, match="outputs"):
+        bank.step_into(y, 1.0, np.empty(4))
+
+
+def test_pid_accessors_and_track_to() -> None:
+    pid = Pid(2.0, ti_s=100.0, td_s=25.0, setpoint=10.0, output_min=-50.0, output_max=50.0)
+    assert pid.tracking_time_s == 50.0
+    pid.tt_s = 5.0
+    assert pid.tracking_time_s == 5.0
+    pid.tt_s = None
+    assert pid.tt_s is None
+    pid.update(8.0, 1.0)
+    pid.track_to(20.0)
+    assert pid.output == 20.0
+    c = pid.components()
+    assert c.p + c.i + c.d + c.ff == pytest.approx(20.0)
+    assert pid.update(8.0, 1.0) == pytest.approx(20.0, abs=1e-9)
+    assert pid.update(8.0, 1.0) == pytest.approx(20.0 + 2.0 * 2.0 / 100.0, abs=1e-9)
+    pid.set_limits(-10.0, 10.0)
+    assert (pid.output_min, pid.output_max) == (-10.0, 10.0)
+    assert pid.update(8.0, 1.0) == 10.0
+    with pytest.raises(InvalidInputError):
+        pid.output_min = 20.0
+    pid.anti_windup = "conditional"
+    pid.action = "cooling"
+    pid.rate_limit_per_s = 1.0
+    pid.n = 8.0
+    pid.c = 0.5
+    pid.td_s = 0.0
+    pid.bias = 3.0
+    pid.deadband = 0.2
+    pid.deadband_outputs_off = True
+    pid.output_off = 1.0
+    d = pid.to_dict()
+    assert d["anti_windup"] == "conditional"
+    assert d["action"] == "cooling"
+    assert (d["rate_limit_per_s"], d["n"], d["c"], d["td_s"], d["bias"]) == (
+        1.0,
+        8.0,
+        0.5,
+        0.0,
+        3.0,
+    )
+    assert (d["deadband"], d["deadband_outputs_off"], d["output_off"]) == (0.2, True, 1.0)
+
+
+def test_velocity_pid_modes_components_and_dict() -> None:
+    v = VelocityPid(2.0, ti_s=10.0, td_s=1.0, initial_output=50.0, setpoint=5.0)
+    v.update(4.0, 1.0)
+    c = v.components()
+    assert c.i == pytest.approx(2.0 * 1.0 / 10.0 * 1.0)
+    v.mode = "manual"
+    assert v.manual_output == v.output
+    v.manual_output = 20.0
+    assert v.update(4.0, 1.0) == 20.0
+    v.mode = "auto"
+    assert v.update(4.0, 1.0) == pytest.approx(20.0 + 0.2)
+    v.kp = 4.0
+    v.ti_s = 0.0
+    assert v.ti_s == math.inf
+    assert VelocityPid(**v.to_dict()).to_dict() == v.to_dict()

@@ -10,7 +10,7 @@ use edgectl_core::control::{
     Tuning,
 };
 use edgectl_core::CoreError;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadwriteArray1};
+use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArrayLike1, PyReadwriteArray1};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -1728,7 +1728,7 @@ impl PyLoopBank {
     fn step<'py>(
         &self,
         py: Python<'py>,
-        measurements: PyReadonlyArray1<'py, f64>,
+        measurements: PyArrayLike1<'py, f64, AllowTypeChange>,
         dt_s: f64,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let mut out = vec![0.0; self.output_names.len()];
@@ -1745,7 +1745,7 @@ impl PyLoopBank {
     fn step_into<'py>(
         &self,
         py: Python<'py>,
-        measurements: PyReadonlyArray1<'py, f64>,
+        measurements: PyArrayLike1<'py, f64, AllowTypeChange>,
         dt_s: f64,
         out: PyReadwriteArray1<'py, f64>,
     ) -> PyResult<()> {
