@@ -615,3 +615,22 @@ def test_velocity_pid_modes_components_and_dict() -> None:
     v.ti_s = 0.0
     assert v.ti_s == math.inf
     assert VelocityPid(**v.to_dict()).to_dict() == v.to_dict()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        PulseOutput(10.0, quantum_s=0.01, min_on_s=0.5, ml_per_pulse=0.05),
+        PulseOutput(5.0, ml_per_min=2.5),
+        PulseOutput(5.0),
+        FoamPulser(pulse_s=3.0, pause_s=20.0, delay_s=4.0, ml_per_min=0.5),
+        OverTempLadder(reduce_c=40.0, disable_c=42.0, trip_c=45.0, reduce_factor=0.5),
+        SplitRange(deadband=3.0, changeover_s=5.0),
+    ],
+    ids=repr,
+)
+def test_block_settings_dict_round_trip(block: object) -> None:
+    d = block.to_dict()  # type: ignore[attr-defined]
+    again = type(block)(**d)
+    assert again.to_dict() == d  # type: ignore[attr-defined]
+    assert tomllib.loads(to_toml_text(d)) == d
