@@ -1240,3 +1240,33 @@ fn loop_bank_steps_all_blocks_and_validates_first() {
     bank.get_mut("temp").unwrap().pid_mut().set_k(8.0).unwrap();
     assert_eq!(bank.block(0).unwrap().pid().settings().k, 8.0);
 }
+
+#[test]
+fn set_settings_is_bumpless_while_running() {
+    let mut p = pid(2.0, 50.0, 0.0);
+    p.set_setpoint(37.0).unwrap();
+    for _ in 0..20 {
+        p.update(35.0, 1.0).unwrap();
+    }
+    let u = p.output();
+    p.set_settings(PidSettings {
+        k: 9.0,
+        ti_s: 10.0,
+        b: 0.3,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    assert!((p.update(35.0, 1.0).unwrap() - u).abs() < 1e-9);
+    // A fresh controller configured before its first update acts at once (no tracking of its
+    // initial output; the new bias applies at the next reset).
+    let mut q = pid(2.0, 50.0, 0.0);
+    q.set_settings(PidSettings {
+        k: 3.0,
+        ti_s: 50.0,
+        bias: 10.0,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    q.set_setpoint(37.0).unwrap();
+    assert!((q.update(35.0, 1.0).unwrap() - (3.0 * 2.0)).abs() < 1e-9);
+}

@@ -157,7 +157,8 @@ pub struct PidSettings {
     pub rate_limit_per_s: f64,
     /// Symmetric error dead band ±db in measurement units (0 = off).
     pub deadband: f64,
-    /// Inside the dead band force the output to `output_off` (split-range dosing, DCU3 DEADB).
+    /// Inside the dead band force the output to `output_off` (split-range dosing, DCU3 DEADB);
+    /// the forced value applies at once, outside the rate limit.
     pub deadband_outputs_off: bool,
     /// Output value used inside the dead band when `deadband_outputs_off` is set.
     pub output_off: f64,
@@ -397,7 +398,7 @@ impl Pid {
     /// Replace all settings at once, bumplessly (the next update starts from the present output).
     pub fn set_settings(&mut self, settings: PidSettings) -> CoreResult<()> {
         self.s = settings.validated()?;
-        self.pending_bumpless = true;
+        self.pending_bumpless = self.seeded;
         Ok(())
     }
 
