@@ -1,7 +1,445 @@
 """Type stubs of the compiled module ``edgectl._core`` (checked by mypy.stubtest)."""
 
-__all__ = ["__version__", "check_dt"]
+from typing import Any, Self, final
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "DoCascade",
+    "ExponentialFeed",
+    "FoamPulser",
+    "Fopdt",
+    "LoopBank",
+    "OverTempLadder",
+    "Pid",
+    "PidComponents",
+    "PidTuning",
+    "PulseOutput",
+    "RelayAutotune",
+    "RelayResult",
+    "SplitRange",
+    "StatPulser",
+    "VelocityPid",
+    "__version__",
+    "amigo_pi",
+    "check_dt",
+    "imc_pid",
+    "simc_integrating",
+    "simc_pi",
+    "ziegler_nichols",
+]
 __version__: str
 
 def check_dt(dt_s: float) -> None:
     """Raise InvalidInputError unless ``dt_s`` is finite and > 0."""
+
+# ---- control (edgectl.control re-exports these; documented there and in the Rust docs) ------
+
+@final
+class PidComponents:
+    """What one update computed: P, I, D, FF, unsaturated v, output u, saturated flag, mode."""
+
+    @property
+    def p(self) -> float: ...
+    @property
+    def i(self) -> float: ...
+    @property
+    def d(self) -> float: ...
+    @property
+    def ff(self) -> float: ...
+    @property
+    def v(self) -> float: ...
+    @property
+    def u(self) -> float: ...
+    @property
+    def saturated(self) -> bool: ...
+    @property
+    def mode(self) -> str: ...
+
+@final
+class Pid:
+    """Industrial PID controller, ISA form (K, Ti, Td) with setpoint weights b and c."""
+
+    def __new__(
+        cls,
+        kp: float,
+        ti_s: float = ...,
+        td_s: float = 0.0,
+        *,
+        b: float = 1.0,
+        c: float = 0.0,
+        n: float = 10.0,
+        tt_s: float | None = None,
+        output_min: float = 0.0,
+        output_max: float = 100.0,
+        rate_limit_per_s: float = ...,
+        deadband: float = 0.0,
+        deadband_outputs_off: bool = False,
+        output_off: float = 0.0,
+        action: str = "heating",
+        anti_windup: str = "back_calculation",
+        bias: float = 0.0,
+        setpoint: float = 0.0,
+    ) -> Self: ...
+    def update(
+        self,
+        measurement: float,
+        dt_s: float,
+        feedforward: float = 0.0,
+        achieved: float | None = None,
+    ) -> float: ...
+    def components(self) -> PidComponents: ...
+    def reset(self) -> None: ...
+    def track_to(self, output: float) -> None: ...
+    def set_limits(self, output_min: float, output_max: float) -> None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    kp: float
+    ti_s: float
+    td_s: float
+    b: float
+    c: float
+    n: float
+    tt_s: float | None
+    @property
+    def tracking_time_s(self) -> float: ...
+    output_min: float
+    output_max: float
+    rate_limit_per_s: float
+    deadband: float
+    deadband_outputs_off: bool
+    output_off: float
+    action: str
+    anti_windup: str
+    bias: float
+    setpoint: float
+    mode: str
+    manual_output: float
+    track_output: float
+    integral: float
+    @property
+    def output(self) -> float: ...
+
+@final
+class VelocityPid:
+    """Velocity (incremental) PID for pulse/PWM actuators."""
+
+    def __new__(
+        cls,
+        kp: float,
+        ti_s: float = ...,
+        td_s: float = 0.0,
+        *,
+        b: float = 1.0,
+        c: float = 0.0,
+        n: float = 10.0,
+        output_min: float = 0.0,
+        output_max: float = 100.0,
+        rate_limit_per_s: float = ...,
+        action: str = "heating",
+        initial_output: float = 0.0,
+        setpoint: float = 0.0,
+    ) -> Self: ...
+    def update(self, measurement: float, dt_s: float, feedforward: float = 0.0) -> float: ...
+    def components(self) -> PidComponents: ...
+    def set_limits(self, output_min: float, output_max: float) -> None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    kp: float
+    ti_s: float
+    td_s: float
+    n: float
+    b: float
+    rate_limit_per_s: float
+    @property
+    def output_min(self) -> float: ...
+    @property
+    def output_max(self) -> float: ...
+    @property
+    def action(self) -> str: ...
+    setpoint: float
+    mode: str
+    manual_output: float
+    @property
+    def output(self) -> float: ...
+
+@final
+class SplitRange:
+    """One controller output to two actuators (low side, high side), never both on."""
+
+    def __new__(
+        cls,
+        *,
+        input_min: float = ...,
+        input_max: float = 100.0,
+        split: float = 0.0,
+        deadband: float = 0.0,
+        low_max: float = 100.0,
+        high_max: float = 100.0,
+        changeover_s: float = 0.0,
+    ) -> Self: ...
+    def update(self, controller_output: float, dt_s: float) -> tuple[float, float]: ...
+    def map(self, controller_output: float) -> tuple[float, float]: ...
+    @property
+    def outputs(self) -> tuple[float, float]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class DoCascade:
+    """Sequential DO cascade (stirrer → air → O2 ...) driven by one master PID."""
+
+    def __new__(
+        cls, master: Pid, stages: list[tuple[float, float]], hysteresis_s: float = 60.0
+    ) -> Self: ...
+    def update(self, measurement: float, dt_s: float) -> NDArray[np.float64]: ...
+    @property
+    def master(self) -> Pid: ...
+    active: int
+    @property
+    def handovers(self) -> int: ...
+    hysteresis_s: float
+    @property
+    def stages(self) -> list[tuple[float, float]]: ...
+    @property
+    def outputs(self) -> NDArray[np.float64]: ...
+
+@final
+class PulseOutput:
+    """Time-proportioning pulse output (heater SSR, dosing pump) with dose counter."""
+
+    def __new__(
+        cls,
+        window_s: float,
+        *,
+        quantum_s: float = 0.0,
+        min_on_s: float = 0.0,
+        min_off_s: float = 0.0,
+        ml_per_min: float | None = None,
+        ml_per_pulse: float | None = None,
+    ) -> Self: ...
+    def update(self, duty: float, dt_s: float) -> bool: ...
+    @property
+    def is_on(self) -> bool: ...
+    @property
+    def on_time_s(self) -> float: ...
+    @property
+    def dose_ml(self) -> float: ...
+    @property
+    def pulses(self) -> int: ...
+    def reset_dose(self) -> None: ...
+    def prime(self) -> None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class FoamPulser:
+    """Foam probe → antifoam pump pulses with anti-splash delay and dose counter."""
+
+    def __new__(
+        cls,
+        *,
+        pulse_s: float = 2.0,
+        pause_s: float = 30.0,
+        delay_s: float = 5.0,
+        ml_per_min: float = 1.0,
+    ) -> Self: ...
+    def update(self, foam: bool, dt_s: float) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def dose_ml(self) -> float: ...
+    @property
+    def pulses(self) -> int: ...
+    def reset_dose(self) -> None: ...
+
+@final
+class OverTempLadder:
+    """Heater over-temperature interlock: reduce → disable → trip (latched)."""
+
+    def __new__(
+        cls,
+        *,
+        reduce_c: float = 63.0,
+        disable_c: float = 65.0,
+        trip_c: float = 66.0,
+        hysteresis_c: float = 1.0,
+        reduce_factor: float = 0.9,
+    ) -> Self: ...
+    def update(self, temp_c: float, duty: float) -> float: ...
+    def reset(self, temp_c: float) -> None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    @property
+    def level(self) -> str: ...
+
+@final
+class ExponentialFeed:
+    """Exponential feed F(t) = (μ/Yxs + m)·X0·V0/Sf·e^(μt), in mL/min."""
+
+    def __new__(
+        cls,
+        *,
+        mu_per_h: float,
+        yield_xs: float,
+        x0_g_l: float,
+        v0_l: float,
+        feed_conc_g_l: float,
+        maintenance_per_h: float = 0.0,
+        max_rate_ml_min: float = ...,
+    ) -> Self: ...
+    def update(self, dt_s: float) -> float: ...
+    def rate_at(self, t_h: float) -> float: ...
+    @property
+    def elapsed_h(self) -> float: ...
+    def reset(self) -> None: ...
+
+@final
+class StatPulser:
+    """DO-stat / pH-stat feed pulser: a pulse when the signal rises above a threshold."""
+
+    def __new__(
+        cls, *, threshold: float, rearm: float, pulse_s: float, ml_per_min: float
+    ) -> Self: ...
+    def update(self, signal: float, dt_s: float) -> bool: ...
+    @property
+    def dose_ml(self) -> float: ...
+    @property
+    def pulses(self) -> int: ...
+    @property
+    def is_armed(self) -> bool: ...
+    def reset_dose(self) -> None: ...
+
+@final
+class Fopdt:
+    """First-order-plus-dead-time model gain·e^(−θs)/(τs + 1)."""
+
+    def __new__(cls, gain: float, tau_s: float, dead_time_s: float) -> Self: ...
+    @property
+    def gain(self) -> float: ...
+    @property
+    def tau_s(self) -> float: ...
+    @property
+    def dead_time_s(self) -> float: ...
+
+@final
+class PidTuning:
+    """ISA settings produced by a tuning rule."""
+
+    @property
+    def kp(self) -> float: ...
+    @property
+    def ti_s(self) -> float: ...
+    @property
+    def td_s(self) -> float: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+
+@final
+class RelayResult:
+    """What a relay experiment measured (means over the measured cycles)."""
+
+    @property
+    def ku(self) -> float: ...
+    @property
+    def pu_s(self) -> float: ...
+    @property
+    def amplitude_pv(self) -> float: ...
+    @property
+    def amplitude_out(self) -> float: ...
+    @property
+    def hysteresis(self) -> float: ...
+    @property
+    def t_on_s(self) -> float: ...
+    @property
+    def t_off_s(self) -> float: ...
+    @property
+    def y_max(self) -> float: ...
+    @property
+    def y_min(self) -> float: ...
+    @property
+    def u_high(self) -> float: ...
+    @property
+    def u_low(self) -> float: ...
+    @property
+    def setpoint(self) -> float: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def cycles(self) -> int: ...
+    def fopdt(self, gain: float | None = None) -> Fopdt: ...
+
+@final
+class RelayAutotune:
+    """Relay-feedback autotune experiment, stepped like a controller."""
+
+    def __new__(
+        cls,
+        *,
+        setpoint: float,
+        bias: float,
+        amplitude: float,
+        hysteresis: float = 0.0,
+        output_min: float = 0.0,
+        output_max: float = 100.0,
+        action: str = "heating",
+        cycles: int = 3,
+        pv_min: float = ...,
+        pv_max: float = ...,
+        max_time_s: float = 7200.0,
+    ) -> Self: ...
+    def update(self, measurement: float, dt_s: float) -> float: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def abort_reason(self) -> str | None: ...
+    @property
+    def is_running(self) -> bool: ...
+    @property
+    def amplitude(self) -> float: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def output(self) -> float: ...
+    def result(self) -> RelayResult: ...
+
+@final
+class LoopBank:
+    """Named control blocks stepped in one call per scan."""
+
+    def __new__(cls) -> Self: ...
+    def add_pid(self, name: str, pid: Pid) -> Self: ...
+    def add_split_range(self, name: str, pid: Pid, split: SplitRange) -> None: ...
+    def add_cascade(
+        self, name: str, cascade: DoCascade, stage_names: list[str] | None = None
+    ) -> None: ...
+    def step(self, measurements: ArrayLike, dt_s: float) -> NDArray[np.float64]: ...
+    def step_into(self, measurements: ArrayLike, dt_s: float, out: NDArray[np.float64]) -> None: ...
+    def __getitem__(self, key: str | int, /) -> Pid: ...
+    def block(self, key: str | int) -> Pid | SplitRange | DoCascade: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    def __len__(self) -> int: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def output_names(self) -> list[str]: ...
+    @property
+    def n_outputs(self) -> int: ...
+
+def simc_pi(model: Fopdt, tau_c_s: float | None = None, delay_improved: bool = False) -> PidTuning:
+    """SIMC PI: Kc = τ/(|k|(τc + θ)), Ti = min(τ, 4(τc + θ)) (Skogestad 2003)."""
+
+def simc_integrating(
+    slope_gain_per_s: float, dead_time_s: float, tau_c_s: float | None = None
+) -> PidTuning:
+    """SIMC PI for an integrating plant: Kc = 1/(|k′|(τc + θ)), Ti = 4(τc + θ)."""
+
+def amigo_pi(model: Fopdt) -> PidTuning:
+    """AMIGO PI (Åström & Hägglund 2004)."""
+
+def imc_pid(model: Fopdt, lambda_s: float) -> PidTuning:
+    """IMC-PID (Rivera, Morari & Skogestad 1986)."""
+
+def ziegler_nichols(
+    ku: float, pu_s: float, with_derivative: bool = False, action: str = "heating"
+) -> PidTuning:
+    """Ziegler–Nichols from the ultimate gain and period."""
