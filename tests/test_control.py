@@ -502,3 +502,135 @@ def test_docstring_examples_run() -> None:
         runner.run(test)
         assert runner.failures == 0, name
         assert runner.tries > 0, name
+
+
+def test_autotuner_applies_tuning_bumplessly() -> None:
+    pid = Pid(1.0, ti_s=1000.0, setpoint=37.0, output_max=100.0)
+    at = control.Autotuner(pid, amplitude=35.0, bias=50.0, hysteresis=0.05, max_time_s=30000.0)
+    plant = Fopdt1(0.4, 600.0, 60.0, 0.5, 22.0, 20.0)
+    y = plant.y
+    last = 0.0
+    while at.state == "running":
+        last = at.update(y, 0.5)
+        y = plant.step(last)
+    assert at.state == "applied"
+    assert at.error is None
+    truth = tune(Fopdt(0.4, 600.0, 60.0), "simc")
+    assert pid.kp == pytest.approx(truth.kp, rel=0.2)
+    assert pid.ti_s == pytest.approx(truth.ti_s, rel=0.2)
+    assert pid.mode == "auto"
+    # The hand-over continues from the relay bias without a jump.
+    assert last == 50.0
+    assert at.update(y, 0.5) == pytest.approx(50.0)
+    for _ in range(4000):
+        y = plant.step(at.update(y, 0.5))
+    assert y == pytest.approx(37.0, abs=0.1)
+
+
+def test_autotuner_failure_leaves_gains() -> None:
+    pid = Pid(1.5, ti_s=100.0, setpoint=50.0)
+    at = control.Autotuner(pid, amplitude=20.0, bias=50.0, pv_max=60.0)
+    at.update(40.0, 1.0)
+    at.update(61.0, 1.0)
+    assert at.state == "failed"
+    assert "aborted" in (at.error or "")
+    assert (pid.kp, pid.ti_s, pid.mode) == (1.5, 100.0, "auto")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dtype=st.sampled_from([np.float64, np.float32, np.int64, np.int32]),
+    n=st.integers(0, 5),
+)
+def test_loop_bank_boundary_dtypes_and_shapes(dtype: type, n: int) -> None:
+    bank, *_ = make_bank()
+    y = np.array([36.0, 7.0, 40.0], dtype=dtype)
+    out = bank.step(y, 1.0)
+    assert out.dtype == np.float64
+    assert out.shape == (5,)
+    assert bank.step([36.0, 7.0, 40.0], 1.0).shape == (5,)
+    if n != 3:
+        with pytest.raises(
+            edgectl.errors.SpectrumShapeError, match=f"measurements has {n} points, expected 3"
+        ):
+            bank.step(np.zeros(n, dtype=dtype), 1.0)
+    with pytest.raises(edgectl.errors.SpectrumShapeError, match="outputs"):
+        bank.step_into(y, 1.0, np.empty(4))
+
+
+def test_pid_accessors_and_track_to() -> None:
+    pid = Pid(2.0, ti_s=100.0, td_s=25.0, setpoint=10.0, output_min=-50.0, output_max=50.0)
+    assert pid.tracking_time_s == 50.0
+    pid.tt_s = 5.0
+    assert pid.tracking_time_s == 5.0
+    pid.tt_s = None
+    assert pid.tt_s is None
+    pid.update(8.0, 1.0)
+    pid.track_to(20.0)
+    assert pid.output == 20.0
+    c = pid.components()
+    assert c.p + c.i + c.d + c.ff == pytest.approx(20.0)
+    assert pid.update(8.0, 1.0) == pytest.approx(20.0, abs=1e-9)
+    assert pid.update(8.0, 1.0) == pytest.approx(20.0 + 2.0 * 2.0 / 100.0, abs=1e-9)
+    pid.set_limits(-10.0, 10.0)
+    assert (pid.output_min, pid.output_max) == (-10.0, 10.0)
+    assert pid.update(8.0, 1.0) == 10.0
+    with pytest.raises(InvalidInputError):
+        pid.output_min = 20.0
+    pid.anti_windup = "conditional"
+    pid.action = "cooling"
+    pid.rate_limit_per_s = 1.0
+    pid.n = 8.0
+    pid.c = 0.5
+    pid.td_s = 0.0
+    pid.bias = 3.0
+    pid.deadband = 0.2
+    pid.deadband_outputs_off = True
+    pid.output_off = 1.0
+    d = pid.to_dict()
+    assert d["anti_windup"] == "conditional"
+    assert d["action"] == "cooling"
+    assert (d["rate_limit_per_s"], d["n"], d["c"], d["td_s"], d["bias"]) == (
+        1.0,
+        8.0,
+        0.5,
+        0.0,
+        3.0,
+    )
+    assert (d["deadband"], d["deadband_outputs_off"], d["output_off"]) == (0.2, True, 1.0)
+
+
+def test_velocity_pid_modes_components_and_dict() -> None:
+    v = VelocityPid(2.0, ti_s=10.0, td_s=1.0, initial_output=50.0, setpoint=5.0)
+    v.update(4.0, 1.0)
+    c = v.components()
+    assert c.i == pytest.approx(2.0 * 1.0 / 10.0 * 1.0)
+    v.mode = "manual"
+    assert v.manual_output == v.output
+    v.manual_output = 20.0
+    assert v.update(4.0, 1.0) == 20.0
+    v.mode = "auto"
+    assert v.update(4.0, 1.0) == pytest.approx(20.0 + 0.2)
+    v.kp = 4.0
+    v.ti_s = 0.0
+    assert v.ti_s == math.inf
+    assert VelocityPid(**v.to_dict()).to_dict() == v.to_dict()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        PulseOutput(10.0, quantum_s=0.01, min_on_s=0.5, ml_per_pulse=0.05),
+        PulseOutput(5.0, ml_per_min=2.5),
+        PulseOutput(5.0),
+        FoamPulser(pulse_s=3.0, pause_s=20.0, delay_s=4.0, ml_per_min=0.5),
+        OverTempLadder(reduce_c=40.0, disable_c=42.0, trip_c=45.0, reduce_factor=0.5),
+        SplitRange(deadband=3.0, changeover_s=5.0),
+    ],
+    ids=repr,
+)
+def test_block_settings_dict_round_trip(block: object) -> None:
+    d = block.to_dict()  # type: ignore[attr-defined]
+    again = type(block)(**d)
+    assert again.to_dict() == d  # type: ignore[attr-defined]
+    assert tomllib.loads(to_toml_text(d)) == d

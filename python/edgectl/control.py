@@ -62,9 +62,10 @@ from edgectl._core import (
     ziegler_nichols,
 )
 from edgectl.config import Struct, decode_mapping, to_builtins
-from edgectl.errors import ConfigError
+from edgectl.errors import ConfigError, EdgectlError
 
 __all__ = [
+    "Autotuner",
     "DoCascade",
     "ExponentialFeed",
     "FoamPulser",
@@ -260,3 +261,113 @@ def proportional_band_to_gain(xp_pct: float) -> float:
     if xp_pct <= 0.0:
         raise ConfigError(f"proportional band must be > 0 %, got {xp_pct}")
     return 100.0 / xp_pct
+
+
+class Autotuner:
+    """Relay autotune of a loop in operation, applied to its :class:`Pid` when done.
+
+    While running, the relay drives the actuator through the controller's manual mode (so the
+    controller's integral tracks and nothing jumps), the relay inherits the controller's
+    limits, setpoint and action. When the experiment is done the tuning rule's gains are set on
+    the controller and its previous mode is restored bumplessly from the relay bias. If the
+    experiment aborts or the cycle does not identify a model, the gains stay as they were and
+    :attr:`error` says why.
+
+    Parameters
+    ----------
+    pid
+        The controller of the loop (its setpoint is the relay's).
+    amplitude
+        Relay amplitude in output units (reduced to fit the limits).
+    bias
+        Relay bias; defaults to the controller's present output.
+    hysteresis
+        Noise band in measurement units.
+    cycles
+        Cycles measured after the discarded first one.
+    rule
+        Tuning rule, see :func:`tune`.
+    gain
+        Known process gain (needed when the relay runs at the equilibrium output).
+    pv_min, pv_max, max_time_s
+        Abort limits.
+
+    Examples
+    --------
+    >>> pid = Pid(1.0, ti_s=100.0, setpoint=37.0)
+    >>> at = Autotuner(pid, amplitude=20.0, bias=50.0)
+    >>> at.update(36.0, dt_s=1.0)
+    70.0
+    >>> pid.mode, at.state
+    ('manual', 'running')
+    """
+
+    def __init__(
+        self,
+        pid: Pid,
+        *,
+        amplitude: float,
+        bias: float | None = None,
+        hysteresis: float = 0.0,
+        cycles: int = 3,
+        rule: Rule = "simc",
+        gain: float | None = None,
+        pv_min: float = -math.inf,
+        pv_max: float = math.inf,
+        max_time_s: float = 7200.0,
+    ) -> None:
+        self.pid = pid
+        self.rule: Rule = rule
+        self.gain = gain
+        self.relay = RelayAutotune(
+            setpoint=pid.setpoint,
+            bias=pid.output if bias is None else bias,
+            amplitude=amplitude,
+            hysteresis=hysteresis,
+            output_min=pid.output_min,
+            output_max=pid.output_max,
+            action=pid.action,
+            cycles=cycles,
+            pv_min=pv_min,
+            pv_max=pv_max,
+            max_time_s=max_time_s,
+        )
+        self.tuning: PidTuning | None = None
+        self.error: str | None = None
+        self._previous_mode = pid.mode
+        self._finished = False
+        pid.mode = "manual"
+
+    @property
+    def state(self) -> str:
+        """``"running"``, ``"applied"`` or ``"failed"``."""
+        if not self._finished:
+            return "running"
+        return "applied" if self.tuning is not None else "failed"
+
+    def update(self, measurement: float, dt_s: float) -> float:
+        """Step the experiment (and the controller, in manual); returns the actuator output."""
+        if self._finished:
+            return self.pid.update(measurement, dt_s)
+        u = self.relay.update(measurement, dt_s)
+        self.pid.manual_output = u
+        out = self.pid.update(measurement, dt_s)
+        if not self.relay.is_running:
+            self._finish()
+        return out
+
+    def _finish(self) -> None:
+        self._finished = True
+        try:
+            t = tune(self.relay.result(), self.rule, gain=self.gain)
+        except EdgectlError as exc:
+            self.error = str(exc)
+        else:
+            if t.action != self.pid.action:
+                self.error = f"plant acts {t.action}, controller is set {self.pid.action}"
+            else:
+                self.pid.kp = t.kp
+                self.pid.ti_s = t.ti_s
+                self.pid.td_s = t.td_s
+                self.tuning = t
+        self.pid.mode = self._previous_mode

@@ -236,6 +236,21 @@ fn bad_dt_and_nan_are_rejected_without_state_change() {
         );
         assert_eq!(state_fingerprint(&p), before);
     }
+    // A finite but absurd step that would overflow the integral is refused as well.
+    let mut huge = Pid::new(PidSettings {
+        k: 1.0,
+        ti_s: 1e-3,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    huge.set_setpoint(1e300).unwrap();
+    huge.update(0.0, 1.0).unwrap();
+    let fp = state_fingerprint(&huge);
+    assert!(matches!(
+        huge.update(0.0, 1e300),
+        Err(CoreError::Numerical(_))
+    ));
+    assert_eq!(state_fingerprint(&huge), fp);
     assert!(p.update_full(y, 1.0, f64::NAN, None).is_err());
     assert!(p.update_full(y, 1.0, 0.0, Some(f64::NAN)).is_err());
     assert_eq!(state_fingerprint(&p), before);
@@ -1021,6 +1036,40 @@ fn brewblox_5_derivative_filter_lag_below_1_5_td() {
 }
 
 #[test]
+fn brewblox_6_quantised_sensor_bit_flips_move_output_little() {
+    // A 1/16 K sensor LSB flipping every sample. Brewblox asks that the derivative action moves
+    // by < 10 % of Kp per flip; with the first-order filter the D jump per flip is
+    // K·N·Td/(Td + N·h)·LSB, so this needs a heavily filtered derivative (N ≈ 1, filter time
+    // = Td) at h ≪ Td; N = 10 (the default) gives ~60 % of Kp.
+    let lsb = 1.0 / 16.0;
+    let k = 10.0;
+    let mut p = Pid::new(PidSettings {
+        k,
+        ti_s: 600.0,
+        td_s: 60.0,
+        n: 1.0,
+        output_min: -1000.0,
+        output_max: 1000.0,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    p.set_setpoint(20.0).unwrap();
+    for _ in 0..600 {
+        p.update(20.0, 1.0).unwrap();
+    }
+    let mut prev = p.components().d;
+    let mut worst: f64 = 0.0;
+    for i in 0..200 {
+        let y = if i % 2 == 0 { 20.0 + lsb } else { 20.0 };
+        p.update(y, 1.0).unwrap();
+        let d = p.components().d;
+        worst = worst.max((d - prev).abs());
+        prev = d;
+    }
+    assert!(worst < 0.1 * k, "derivative moved {worst} per flip");
+}
+
+#[test]
 fn brewblox_7_minimum_output_floor_holds() {
     let mut p = Pid::new(PidSettings {
         k: 10.0,
@@ -1190,4 +1239,34 @@ fn loop_bank_steps_all_blocks_and_validates_first() {
     // Live tuning through the bank.
     bank.get_mut("temp").unwrap().pid_mut().set_k(8.0).unwrap();
     assert_eq!(bank.block(0).unwrap().pid().settings().k, 8.0);
+}
+
+#[test]
+fn set_settings_is_bumpless_while_running() {
+    let mut p = pid(2.0, 50.0, 0.0);
+    p.set_setpoint(37.0).unwrap();
+    for _ in 0..20 {
+        p.update(35.0, 1.0).unwrap();
+    }
+    let u = p.output();
+    p.set_settings(PidSettings {
+        k: 9.0,
+        ti_s: 10.0,
+        b: 0.3,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    assert!((p.update(35.0, 1.0).unwrap() - u).abs() < 1e-9);
+    // A fresh controller configured before its first update acts at once (no tracking of its
+    // initial output; the new bias applies at the next reset).
+    let mut q = pid(2.0, 50.0, 0.0);
+    q.set_settings(PidSettings {
+        k: 3.0,
+        ti_s: 50.0,
+        bias: 10.0,
+        ..PidSettings::default()
+    })
+    .unwrap();
+    q.set_setpoint(37.0).unwrap();
+    assert!((q.update(35.0, 1.0).unwrap() - (3.0 * 2.0)).abs() < 1e-9);
 }

@@ -10,7 +10,7 @@ use edgectl_core::control::{
     Tuning,
 };
 use edgectl_core::CoreError;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadwriteArray1};
+use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArrayLike1, PyReadwriteArray1};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -966,6 +966,20 @@ impl PyPulseOutput {
     fn prime(&mut self) {
         self.inner.prime();
     }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.settings();
+        let d = PyDict::new(py);
+        d.set_item("window_s", s.window_s)?;
+        d.set_item("quantum_s", s.quantum_s)?;
+        d.set_item("min_on_s", s.min_on_s)?;
+        d.set_item("min_off_s", s.min_off_s)?;
+        match s.calibration {
+            PumpCalibration::None => {}
+            PumpCalibration::MlPerMin(v) => d.set_item("ml_per_min", v)?,
+            PumpCalibration::MlPerPulse(v) => d.set_item("ml_per_pulse", v)?,
+        }
+        Ok(d)
+    }
     fn __repr__(&self) -> String {
         let s = self.inner.settings();
         let cal = match s.calibration {
@@ -1008,6 +1022,15 @@ impl PyFoamPulser {
     }
     fn update(&mut self, foam: bool, dt_s: f64) -> PyResult<bool> {
         check(self.inner.update(foam, dt_s))
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.settings();
+        let d = PyDict::new(py);
+        d.set_item("pulse_s", s.pulse_s)?;
+        d.set_item("pause_s", s.pause_s)?;
+        d.set_item("delay_s", s.delay_s)?;
+        d.set_item("ml_per_min", s.ml_per_min)?;
+        Ok(d)
     }
     #[getter]
     fn state(&self) -> &'static str {
@@ -1077,6 +1100,16 @@ impl PyOverTempLadder {
     }
     fn reset(&mut self, temp_c: f64) -> PyResult<()> {
         check(self.inner.reset(temp_c))
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.settings();
+        let d = PyDict::new(py);
+        d.set_item("reduce_c", s.reduce_c)?;
+        d.set_item("disable_c", s.disable_c)?;
+        d.set_item("trip_c", s.trip_c)?;
+        d.set_item("hysteresis_c", s.hysteresis_c)?;
+        d.set_item("reduce_factor", s.reduce_factor)?;
+        Ok(d)
     }
     #[getter]
     fn level(&self) -> &'static str {
@@ -1728,7 +1761,7 @@ impl PyLoopBank {
     fn step<'py>(
         &self,
         py: Python<'py>,
-        measurements: PyReadonlyArray1<'py, f64>,
+        measurements: PyArrayLike1<'py, f64, AllowTypeChange>,
         dt_s: f64,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let mut out = vec![0.0; self.output_names.len()];
@@ -1745,7 +1778,7 @@ impl PyLoopBank {
     fn step_into<'py>(
         &self,
         py: Python<'py>,
-        measurements: PyReadonlyArray1<'py, f64>,
+        measurements: PyArrayLike1<'py, f64, AllowTypeChange>,
         dt_s: f64,
         out: PyReadwriteArray1<'py, f64>,
     ) -> PyResult<()> {

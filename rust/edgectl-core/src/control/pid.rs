@@ -157,7 +157,8 @@ pub struct PidSettings {
     pub rate_limit_per_s: f64,
     /// Symmetric error dead band ±db in measurement units (0 = off).
     pub deadband: f64,
-    /// Inside the dead band force the output to `output_off` (split-range dosing, DCU3 DEADB).
+    /// Inside the dead band force the output to `output_off` (split-range dosing, DCU3 DEADB);
+    /// the forced value applies at once, outside the rate limit.
     pub deadband_outputs_off: bool,
     /// Output value used inside the dead band when `deadband_outputs_off` is set.
     pub output_off: f64,
@@ -397,7 +398,7 @@ impl Pid {
     /// Replace all settings at once, bumplessly (the next update starts from the present output).
     pub fn set_settings(&mut self, settings: PidSettings) -> CoreResult<()> {
         self.s = settings.validated()?;
-        self.pending_bumpless = true;
+        self.pending_bumpless = self.seeded;
         Ok(())
     }
 
@@ -423,17 +424,19 @@ impl Pid {
         if let Some(a) = achieved {
             finite("achieved", a)?;
         }
-        // Validation done: from here on the update cannot fail.
+        // Everything is computed into locals and committed at the end, so an update that
+        // would leave a non-finite state (an absurd dt_s overflowing the integral) is refused
+        // with the controller untouched.
         let s = &self.s;
         let h = dt_s;
         let r = self.setpoint;
         let sg = s.action.sigma();
-        if !self.seeded {
-            // First sample (or after reset): no derivative kick.
-            self.y_old = y;
-            self.r_old = r;
-            self.seeded = true;
-        }
+        // First sample (or after reset): seed the derivative, no kick.
+        let (y_old, r_old) = if self.seeded {
+            (self.y_old, self.r_old)
+        } else {
+            (y, r)
+        };
         let e = sg * (r - y);
         let db = s.deadband;
         let e_t = if db > 0.0 {
@@ -454,7 +457,7 @@ impl Pid {
         let d = if s.td_s == 0.0 {
             0.0
         } else {
-            ad * self.d + bd * sg * ((s.c * r - y) - (s.c * self.r_old - self.y_old))
+            ad * self.d + bd * sg * ((s.c * r - y) - (s.c * r_old - y_old))
         };
         let lo = s.output_min;
         let hi = s.output_max;
@@ -464,24 +467,23 @@ impl Pid {
             Mode::Auto if db > 0.0 && s.deadband_outputs_off && e.abs() <= db => Some(s.output_off),
             Mode::Auto => None,
         };
-        let (i_used, v, u);
+        let (i_used, i_next, v, u);
         match forced {
             Some(uf) => {
                 // The integral tracks so that v = u: ready for a bumpless return to auto.
-                self.i = uf - p - d - ff;
-                i_used = self.i;
+                i_used = uf - p - d - ff;
+                i_next = i_used;
                 v = uf;
                 u = uf;
-                self.pending_bumpless = false;
             }
             None => {
-                if self.pending_bumpless {
-                    // manual/track → auto, recovery, retune of structure: u continues from u_prev.
-                    self.i = self.u_prev - p - d - ff;
-                    self.pending_bumpless = false;
-                }
-                i_used = self.i;
-                v = p + self.i + d + ff;
+                // manual/track → auto, retune of structure: u continues from u_prev.
+                i_used = if self.pending_bumpless {
+                    self.u_prev - p - d - ff
+                } else {
+                    self.i
+                };
+                v = p + i_used + d + ff;
                 let mut uu = v.clamp(lo, hi);
                 if s.rate_limit_per_s.is_finite() {
                     let step = s.rate_limit_per_s * h;
@@ -491,38 +493,49 @@ impl Pid {
                 }
                 u = uu;
                 let ua = achieved.unwrap_or(u);
-                if s.has_integral() {
+                i_next = if s.has_integral() {
                     let inc = s.k * h / s.ti_s * e_t;
                     match s.anti_windup {
                         AntiWindup::BackCalculation => {
                             let ar = (h / s.tracking_time_s()).min(1.0);
-                            let integrated = self.i + inc;
-                            let mut next = integrated + ar * (ua - v);
+                            let integrated = i_used + inc;
+                            let next = integrated + ar * (ua - v);
                             // Anti-windup never drives the integral across zero (Brewblox §7.8).
                             if (integrated > 0.0 && next < 0.0) || (integrated < 0.0 && next > 0.0)
                             {
-                                next = 0.0;
+                                0.0
+                            } else {
+                                next
                             }
-                            self.i = next;
                         }
                         AntiWindup::Conditional => {
                             let held = (ua < v && e_t > 0.0) || (ua > v && e_t < 0.0);
-                            if !held {
-                                self.i += inc;
+                            if held {
+                                i_used
+                            } else {
+                                i_used + inc
                             }
                         }
-                        AntiWindup::Clamp => {
-                            self.i = (self.i + inc).clamp(lo, hi);
-                        }
+                        AntiWindup::Clamp => (i_used + inc).clamp(lo, hi),
                     }
-                }
+                } else {
+                    i_used
+                };
             }
         }
+        if !(i_next.is_finite() && d.is_finite() && v.is_finite() && u.is_finite()) {
+            return Err(CoreError::Numerical(format!(
+                "PID update with dt_s = {dt_s} and measurement = {y} overflows; refused"
+            )));
+        }
+        self.i = i_next;
         self.d = d;
         self.y_old = y;
         self.r_old = r;
         self.u_prev = u;
         self.e_last = e;
+        self.seeded = true;
+        self.pending_bumpless = false;
         self.last = Components {
             p,
             i: i_used,
@@ -773,5 +786,106 @@ impl Pid {
         finite("bias", bias)?;
         self.s.bias = bias;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_validation_and_defaults() {
+        let s = PidSettings {
+            ti_s: 0.0,
+            ..PidSettings::default()
+        }
+        .validated()
+        .unwrap();
+        assert!(s.ti_s.is_infinite() && !s.has_integral());
+        for bad in [
+            PidSettings {
+                k: -1.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                output_min: 5.0,
+                output_max: 5.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                n: 0.0,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                tt_s: Some(0.0),
+                ..PidSettings::default()
+            },
+            PidSettings {
+                rate_limit_per_s: f64::NAN,
+                ..PidSettings::default()
+            },
+            PidSettings {
+                ti_s: f64::NAN,
+                ..PidSettings::default()
+            },
+        ] {
+            assert!(Pid::new(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn tracking_time_rules() {
+        let pi = PidSettings {
+            ti_s: 100.0,
+            ..PidSettings::default()
+        };
+        assert_eq!(pi.tracking_time_s(), 100.0);
+        let pid = PidSettings {
+            ti_s: 100.0,
+            td_s: 25.0,
+            ..PidSettings::default()
+        };
+        assert_eq!(pid.tracking_time_s(), 50.0);
+        let set = PidSettings {
+            tt_s: Some(7.0),
+            ..pid
+        };
+        assert_eq!(set.tracking_time_s(), 7.0);
+    }
+
+    #[test]
+    fn derivative_coefficients() {
+        let s = PidSettings {
+            k: 2.0,
+            td_s: 10.0,
+            n: 10.0,
+            ..PidSettings::default()
+        };
+        let (ad, bd) = s.derivative_coeffs(1.0);
+        assert_eq!(ad, 0.5);
+        assert_eq!(bd, 10.0);
+        let raw = PidSettings {
+            n: f64::INFINITY,
+            ..s
+        };
+        assert_eq!(raw.derivative_coeffs(0.5), (0.0, 40.0));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for a in [Action::Heating, Action::Cooling] {
+            assert_eq!(Action::parse(a.name()).unwrap(), a);
+        }
+        for m in [Mode::Auto, Mode::Manual, Mode::Track] {
+            assert_eq!(Mode::parse(m.name()).unwrap(), m);
+        }
+        for w in [
+            AntiWindup::BackCalculation,
+            AntiWindup::Conditional,
+            AntiWindup::Clamp,
+        ] {
+            assert_eq!(AntiWindup::parse(w.name()).unwrap(), w);
+        }
+        assert!(Mode::parse("cascade").is_err());
     }
 }

@@ -86,13 +86,12 @@ impl VelocityPid {
         let h = dt_s;
         let r = self.setpoint;
         let sg = s.action.sigma();
-        if !self.seeded {
-            self.y_old = y;
-            self.r_old = r;
-            self.ff_old = ff;
-            self.seeded = true;
-        }
-        let dp = sg * s.k * ((s.b * r - y) - (s.b * self.r_old - self.y_old));
+        let (y_old, r_old, ff_old) = if self.seeded {
+            (self.y_old, self.r_old, self.ff_old)
+        } else {
+            (y, r, ff)
+        };
+        let dp = sg * s.k * ((s.b * r - y) - (s.b * r_old - y_old));
         let di = if s.has_integral() {
             sg * s.k * h / s.ti_s * (r - y)
         } else {
@@ -102,10 +101,10 @@ impl VelocityPid {
         let d = if s.td_s == 0.0 {
             0.0
         } else {
-            ad * self.d + bd * sg * ((s.c * r - y) - (s.c * self.r_old - self.y_old))
+            ad * self.d + bd * sg * ((s.c * r - y) - (s.c * r_old - y_old))
         };
         let dd = d - self.d;
-        let dff = ff - self.ff_old;
+        let dff = ff - ff_old;
         let lo = s.output_min;
         let hi = s.output_max;
         let (v, u) = match self.mode {
@@ -123,11 +122,17 @@ impl VelocityPid {
                 (v, u.clamp(lo, hi))
             }
         };
+        if !(d.is_finite() && v.is_finite()) {
+            return Err(CoreError::Numerical(format!(
+                "velocity PID update with dt_s = {dt_s} and measurement = {y} overflows; refused"
+            )));
+        }
         self.d = d;
         self.y_old = y;
         self.r_old = r;
         self.ff_old = ff;
         self.u_prev = u;
+        self.seeded = true;
         self.last = Components {
             p: dp,
             i: di,
