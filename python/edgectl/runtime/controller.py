@@ -29,7 +29,7 @@ from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
 from edgectl.runtime.tags import Sample, Tag, TagStore
 
-__all__ = ["Controller", "DeviceHub", "LoopRuntime", "ScanContext"]
+__all__ = ["Controller", "DeviceHub", "EngineLike", "LoopRuntime", "ScanContext"]
 
 
 @dataclass
@@ -44,22 +44,29 @@ class ScanContext:
 
 
 class LoopRuntime(Protocol):
-    """A configured control loop (see :mod:`edgectl.runtime.loops`)."""
+    """One configured loop as the operator API sees it (:class:`edgectl.runtime.loops.LoopView`)."""
 
     name: str
     outputs: tuple[str, ...]
-
-    def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]: ...
 
     def settings(self) -> dict[str, Any]: ...
 
     def set(self, param: str, value: Any) -> Any: ...
 
-    def track(self, applied: Mapping[str, float]) -> None: ...
-
     def state(self) -> dict[str, Any]: ...
 
     def restore(self, state: Mapping[str, Any]) -> None: ...
+
+
+class EngineLike(Protocol):
+    """Every loop of a reactor, stepped together (:class:`edgectl.runtime.loops.Engine`)."""
+
+    views: Mapping[str, Any]
+    autotune_events: list[tuple[str, str, dict[str, Any]]]
+
+    def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]: ...
+
+    def track(self, applied: Mapping[str, float]) -> None: ...
 
 
 class DeviceHub(Protocol):
@@ -116,7 +123,7 @@ class Controller:
         self,
         cfg: ReactorConfig,
         *,
-        loops: Mapping[str, LoopRuntime],
+        engine: EngineLike,
         hub: DeviceHub,
         historian: Any,
         scheduler: ScanScheduler,
@@ -126,7 +133,8 @@ class Controller:
     ) -> None:
         self.cfg = cfg
         self.name = cfg.reactor.name
-        self.loops = dict(loops)
+        self.engine = engine
+        self.loops: dict[str, LoopRuntime] = dict(engine.views)
         self.hub = hub
         self.historian = historian
         self.scheduler = scheduler
@@ -203,16 +211,20 @@ class Controller:
                 self.alarm_mgr.tripped,
             )
             outputs = dict(self.outputs)
-            for loop in self.loops.values():
-                outputs.update(loop.step(samples, ctx))
+            outputs.update(self.engine.step(samples, ctx))
+            while self.engine.autotune_events:
+                loop_name, action, details = self.engine.autotune_events.pop(0)
+                self._event(now_s, "autotune", f"loops.{loop_name}", f"{action}", **details)
+                self._audit(
+                    "edgectl", action, f"loops.{loop_name}", details.get("old"), details, "autotune"
+                )
             for ev in self.alarm_mgr.evaluate(samples, now_s):
                 self._alarm(ev)
             self.alarm_mgr.apply(outputs, self.safe)
             for name, value in outputs.items():
                 o = self.cfg.outputs[name]
                 outputs[name] = min(max(value, o.min), o.max) if math.isfinite(value) else o.safe
-            for loop in self.loops.values():
-                loop.track(outputs)
+            self.engine.track(outputs)
             self.hub.write(outputs)
             self._integrate(outputs, dt_s)
             self.outputs = outputs

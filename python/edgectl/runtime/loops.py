@@ -1,0 +1,435 @@
+"""The engine: every configured loop, stepped once per scan.
+
+PID, split-range and DO-cascade loops live in one :class:`edgectl.control.LoopBank`, so a scan
+crosses from Python to Rust once for all of them (DESIGN "Engine"); feed and foam loops are
+small blocks stepped beside it. Each loop has a view (:class:`LoopView`) for the operator API:
+settings read and written live, modes, autotune, state for resume.
+
+Safe action on bad input: when a loop's PV is not GOOD (stale, bad, never read), its PID goes
+to *track* at the outputs' safe values, so it neither winds up nor bumps when the PV returns;
+the loop reports ``pv_bad`` until then (control.md §1, "Invalid input": hold, then safe output,
+bumpless re-init on recovery).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from edgectl.control import (
+    DoCascade,
+    FoamPulser,
+    LoopBank,
+    Pid,
+    PidSettings,
+    RelayAutotune,
+    SplitRange,
+    tune,
+)
+from edgectl.errors import ConfigError, EdgectlError, NumericalError
+from edgectl.quality import Quality
+from edgectl.runtime.controller import ScanContext
+from edgectl.runtime.reactor_config import (
+    CascadeLoop,
+    FeedLoop,
+    FoamLoop,
+    LoopConfig,
+    OutputConfig,
+    PidLoop,
+    ReactorConfig,
+    SplitRangeLoop,
+)
+from edgectl.runtime.tags import Sample
+
+__all__ = ["Engine", "LoopView"]
+
+_PID_PARAMS = frozenset(
+    {
+        "kp",
+        "ti_s",
+        "td_s",
+        "b",
+        "c",
+        "n",
+        "tt_s",
+        "rate_limit_per_s",
+        "deadband",
+        "bias",
+        "anti_windup",
+        "action",
+    }
+)
+
+
+def _pid(name: str, settings: Mapping[str, Any], **defaults: Any) -> Pid:
+    data = {**defaults, **settings}
+    return PidSettings.from_dict(data, source=f"$.loops.{name}.pid").build()
+
+
+class LoopView:
+    """One loop as the operator sees it."""
+
+    def __init__(self, name: str, cfg: LoopConfig, outputs: tuple[str, ...]) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.outputs = outputs
+        self.mode: str = cfg.mode
+        self.pid: Pid | None = None
+        self.pv_bad = False
+        self.autotuner: RelayAutotune | None = None
+        self.resume_mode: str | None = None  # set by restore(): mode to return to once PV is good
+        self.autotune_rule = "simc"
+        self.autotune_gain: float | None = None
+        self.last_autotune: dict[str, Any] = {"state": "idle"}
+
+    # settings ---------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"type": type(self.cfg).__name__, "mode": self.mode}
+        s["pv"] = getattr(self.cfg, "pv", "") or getattr(self.cfg, "probe", "")
+        s["outputs"] = list(self.outputs)
+        s["pv_bad"] = self.pv_bad
+        if self.pid is not None:
+            d = self.pid.to_dict()
+            s.update({k: d[k] for k in sorted(_PID_PARAMS) if k in d})
+            s["setpoint"] = self.pid.setpoint
+            s["output"] = self.pid.output
+            s["output_min"], s["output_max"] = self.pid.output_min, self.pid.output_max
+            c = self.pid.components()
+            s["components"] = {"p": c.p, "i": c.i, "d": c.d, "ff": c.ff, "saturated": c.saturated}
+        if self.autotuner is not None:
+            s["autotune"] = self.autotuner.state
+        return s
+
+    def set(self, param: str, value: Any) -> Any:
+        old: Any
+        if param == "mode":
+            if value not in ("auto", "manual", "off"):
+                raise ConfigError(
+                    f"loops.{self.name}.mode must be auto, manual or off, got {value!r}"
+                )
+            old, self.mode = self.mode, value
+            self._apply_mode()
+            return old
+        if self.pid is None:
+            raise ConfigError(f"loop {self.name!r} has no setting {param!r}")
+        if param == "setpoint":
+            old = self.pid.setpoint
+            self.pid.setpoint = float(value)
+            return old
+        if param == "output":
+            if self.mode != "manual":
+                raise EdgectlError(f"loop {self.name!r} is in {self.mode}: switch to manual first")
+            old = self.pid.manual_output
+            self.pid.manual_output = float(value)
+            return old
+        if param in ("output_min", "output_max"):
+            old = getattr(self.pid, param)
+            lo = float(value) if param == "output_min" else self.pid.output_min
+            hi = float(value) if param == "output_max" else self.pid.output_max
+            self.pid.set_limits(lo, hi)
+            return old
+        if param not in _PID_PARAMS:
+            raise ConfigError(
+                f"loop {self.name!r} has no setting {param!r} (settable: "
+                f"{', '.join(sorted(_PID_PARAMS | {'setpoint', 'mode', 'output'}))})"
+            )
+        old = getattr(self.pid, param)
+        setattr(self.pid, param, value)  # the core makes gain changes bumpless
+        return old
+
+    def _apply_mode(self) -> None:
+        if self.pid is None:
+            return
+        if self.mode == "manual":
+            self.pid.manual_output = self.pid.output
+            self.pid.mode = "manual"
+        elif self.mode == "auto" and not self.pv_bad:
+            self.pid.mode = "auto"
+
+    # state ------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        st: dict[str, Any] = {"mode": self.mode}
+        if self.pid is not None:
+            st["pid"] = self.pid.to_dict()
+            st["integral"] = self.pid.integral
+            st["output"] = self.pid.output
+            st["manual_output"] = self.pid.manual_output
+        return st
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.mode = str(state.get("mode", self.mode))
+        if self.pid is not None and "pid" in state:
+            saved = dict(state["pid"])
+            for k in _PID_PARAMS | {"setpoint"}:
+                if k in saved and saved[k] is not None:
+                    setattr(self.pid, k, saved[k])
+            # Resume without a bump: hold the saved output until the PV is good again, then
+            # manual → auto in the core re-initialises the integral so nothing jumps.
+            self.pid.mode = "manual"  # entering manual holds u_prev: set the output after
+            self.pid.manual_output = float(state.get("output", self.pid.output))
+            self.resume_mode = self.mode
+
+    # autotune ---------------------------------------------------------------------------------
+    def autotune_start(self, options: Mapping[str, float]) -> dict[str, Any]:
+        if self.pid is None or not isinstance(self.cfg, PidLoop):
+            raise EdgectlError(f"loop {self.name!r}: autotune works on single-output PID loops")
+        if self.autotuner is not None and self.autotuner.is_running:
+            raise EdgectlError(f"loop {self.name!r}: an autotune is already running")
+        opts = dict(options)
+        rule = str(opts.pop("rule", "simc"))
+        gain = opts.pop("gain", None)
+        self.autotune_gain = None if gain is None else float(gain)
+        lo, hi = self.pid.output_min, self.pid.output_max
+        bias = float(opts.pop("bias", self.pid.output))
+        amp = float(opts.pop("amplitude", 0.25 * (hi - lo)))
+        amp = min(amp, bias - lo, hi - bias)  # keep the relay inside the actuator limits
+        if amp <= 0:
+            raise EdgectlError(
+                f"loop {self.name!r}: output {bias:g} sits at a limit; no room for a relay"
+            )
+        self.autotuner = RelayAutotune(
+            setpoint=self.pid.setpoint,
+            bias=bias,
+            amplitude=amp,
+            output_min=lo,
+            output_max=hi,
+            action=self.pid.action,
+            hysteresis=float(opts.pop("hysteresis", 0.0)),
+            cycles=int(opts.pop("cycles", 3)),
+            max_time_s=float(opts.pop("max_time_s", 4 * 3600.0)),
+        )
+        if opts:
+            raise ConfigError(f"autotune: unknown options {sorted(opts)}")
+        self.autotune_rule = rule
+        self.last_autotune = {"state": "running", "bias": bias, "amplitude": amp, "rule": rule}
+        return dict(self.last_autotune)
+
+    def autotune_status(self) -> dict[str, Any]:
+        return dict(self.last_autotune)
+
+
+class Engine:
+    """All loops of a reactor; :meth:`step` runs them for one scan."""
+
+    def __init__(self, cfg: ReactorConfig) -> None:
+        self.cfg = cfg
+        self.bank = LoopBank()
+        self.views: dict[str, LoopView] = {}
+        self._bank_pv: list[str] = []
+        self._bank_loops: list[str] = []
+        self._bank_targets: list[str] = []  # output name of each bank output, in bank order
+        self._feeds: dict[str, tuple[FeedLoop, Pid | None]] = {}
+        self._foams: dict[str, tuple[FoamLoop, FoamPulser]] = {}
+        for name, loop in cfg.loops.items():
+            self._add(name, loop)
+        self._last_pv = np.full(len(self._bank_pv), math.nan)
+        self._y = np.zeros(len(self._bank_pv))
+        self.autotune_events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _out(self, name: str) -> OutputConfig:
+        return self.cfg.outputs[name]
+
+    def _add(self, name: str, loop: LoopConfig) -> None:
+        if isinstance(loop, PidLoop):
+            o = self._out(loop.output)
+            pid = _pid(name, loop.pid, output_min=o.min, output_max=o.max, setpoint=loop.setpoint)
+            self.bank.add_pid(name, pid)
+            view = LoopView(name, loop, (loop.output,))
+            self._bank_targets.append(loop.output)
+        elif isinstance(loop, SplitRangeLoop):
+            hi, lo = self._out(loop.raise_output), self._out(loop.lower_output)
+            pid = _pid(name, loop.pid, output_min=-100.0, output_max=100.0, setpoint=loop.setpoint)
+            split = SplitRange(
+                input_min=-100.0,
+                input_max=100.0,
+                split=0.0,
+                deadband=loop.deadband_pct,
+                low_max=lo.max,
+                high_max=hi.max,
+            )
+            self.bank.add_split_range(name, pid, split)  # outputs (low, high)
+            view = LoopView(name, loop, (loop.lower_output, loop.raise_output))
+            self._bank_targets += [loop.lower_output, loop.raise_output]
+        elif isinstance(loop, CascadeLoop):
+            pid = _pid(name, loop.pid, output_min=0.0, output_max=100.0, setpoint=loop.setpoint)
+            cascade = DoCascade(pid, [(s.min, s.max) for s in loop.stages], loop.hysteresis_s)
+            self.bank.add_cascade(name, cascade, [s.output for s in loop.stages])
+            pid = cascade.master
+            view = LoopView(name, loop, tuple(s.output for s in loop.stages))
+            self._bank_targets += [s.output for s in loop.stages]
+        elif isinstance(loop, FeedLoop):
+            feed_pid = (
+                _pid(
+                    name,
+                    loop.pid,
+                    output_min=-self._out(loop.output).max,
+                    output_max=self._out(loop.output).max,
+                    setpoint=loop.setpoint,
+                )
+                if loop.pv
+                else None
+            )
+            self._feeds[name] = (loop, feed_pid)
+            view = LoopView(name, loop, (loop.output,))
+            view.pid = feed_pid
+            self.views[name] = view
+            return
+        else:
+            pulser = FoamPulser(pulse_s=loop.pulse_s, pause_s=loop.pause_s, ml_per_min=loop.rate)
+            self._foams[name] = (loop, pulser)
+            self.views[name] = LoopView(name, loop, (loop.output,))
+            return
+        view.pid = pid
+        if loop.mode != "auto":
+            view._apply_mode()
+        self.views[name] = view
+        self._bank_loops.append(name)
+        self._bank_pv.append(loop.pv)
+
+    # -- one scan -------------------------------------------------------------------------------
+
+    def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]:
+        out: dict[str, float] = {}
+        safe = {n: o.safe for n, o in self.cfg.outputs.items()}
+        for k, (name, pv) in enumerate(zip(self._bank_loops, self._bank_pv, strict=True)):
+            view = self.views[name]
+            s = samples.get(pv)
+            good = s is not None and s.quality is Quality.GOOD and math.isfinite(s.value)
+            pid = view.pid
+            assert pid is not None
+            if good:
+                assert s is not None
+                self._y[k] = s.value
+                self._last_pv[k] = s.value
+                if view.pv_bad:
+                    view.pv_bad = False
+                    if view.mode == "auto":
+                        pid.mode = "auto"  # track → auto: bumpless
+            else:
+                if not view.pv_bad:
+                    view.pv_bad = True
+                last = self._last_pv[k]
+                self._y[k] = last if math.isfinite(last) else pid.setpoint
+            if view.mode == "off" or view.pv_bad or ctx.tripped:
+                pid.mode = "track"  # entering track holds u_prev: set the value after
+                pid.track_output = self._safe_controller_output(view, safe)
+            elif view.mode == "auto" and pid.mode == "track":
+                pid.mode = "auto"
+        values = self.bank.step(self._y, ctx.dt_s) if self._bank_loops else np.empty(0)
+        for target, value in zip(self._bank_targets, values, strict=True):
+            out[target] = float(value)
+        for name in self._bank_loops:
+            view = self.views[name]
+            if view.resume_mode is not None and not view.pv_bad:
+                # Resumed loops ran one scan in manual at their saved output; manual → auto
+                # now re-initialises the integral from that output: no bump.
+                view.mode, view.resume_mode = view.resume_mode, None
+                if view.mode == "auto" and view.pid is not None:
+                    view.pid.mode = "auto"
+        for name in self._bank_loops:
+            view = self.views[name]
+            if view.autotuner is not None and view.autotuner.is_running:
+                k = self._bank_loops.index(name)
+                out[view.outputs[0]] = view.autotuner.update(self._y[k], ctx.dt_s)
+                view.pid.mode = "track"  # type: ignore[union-attr]
+                view.pid.track_output = out[view.outputs[0]]  # type: ignore[union-attr]
+            elif view.autotuner is not None and view.last_autotune.get("state") == "running":
+                self._finish_autotune(view)
+        for name, (feed_cfg, feed_pid) in self._feeds.items():
+            out[feed_cfg.output] = self._feed(name, feed_cfg, feed_pid, samples, ctx, safe)
+        for name, (foam_cfg, pulser) in self._foams.items():
+            view = self.views[name]
+            probe = samples.get(foam_cfg.probe)
+            foam = probe is not None and probe.quality is Quality.GOOD and probe.value >= 0.5
+            on = pulser.update(foam, ctx.dt_s) if view.mode == "auto" else False
+            out[foam_cfg.output] = foam_cfg.rate if on else safe[foam_cfg.output]
+        return out
+
+    def _safe_controller_output(self, view: LoopView, safe: Mapping[str, float]) -> float:
+        cfg = view.cfg
+        if isinstance(cfg, SplitRangeLoop):
+            return 0.0  # both sides off
+        if isinstance(cfg, CascadeLoop):
+            return 0.0  # every stage parked at its minimum
+        return safe[view.outputs[0]]
+
+    def _feed(
+        self,
+        name: str,
+        cfg: FeedLoop,
+        pid: Pid | None,
+        samples: Mapping[str, Sample],
+        ctx: ScanContext,
+        safe: Mapping[str, float],
+    ) -> float:
+        view = self.views[name]
+        o = self._out(cfg.output)
+        if view.mode == "off" or ctx.tripped:
+            return safe[cfg.output]
+        if view.mode == "manual" and pid is not None:
+            return pid.manual_output
+        base = ctx.feed_rate_ml_min or 0.0
+        if pid is None or not cfg.pv:
+            return min(max(base, o.min), o.max)
+        s = samples.get(cfg.pv)
+        if s is None or s.quality is not Quality.GOOD:
+            view.pv_bad = True
+            pid.mode = "track"
+            pid.track_output = 0.0
+            return min(max(base, o.min), o.max)  # the safe profile: the recipe's feed alone
+        view.pv_bad = False
+        if pid.mode == "track":
+            pid.mode = "auto"
+        trim = pid.update(s.value, ctx.dt_s)
+        return min(max(base + trim, o.min), o.max)
+
+    def _finish_autotune(self, view: LoopView) -> None:
+        tuner = view.autotuner
+        assert tuner is not None
+        assert view.pid is not None
+        if tuner.state != "done":
+            view.last_autotune = {"state": "aborted", "reason": tuner.abort_reason}
+        else:
+            result = tuner.result()
+            fallback = None
+            try:
+                t = tune(result, view.autotune_rule, gain=view.autotune_gain)  # type: ignore[arg-type]
+            except NumericalError as exc:
+                # A relay centred on the equilibrium output cannot identify the process gain
+                # (control.md §5); Ziegler–Nichols needs only Ku and Pu.
+                fallback = str(exc)
+                t = tune(result, "ziegler_nichols_pi")
+            view.pid.mode = "track"
+            view.pid.track_output = tuner.output
+            old = {"kp": view.pid.kp, "ti_s": view.pid.ti_s, "td_s": view.pid.td_s}
+            view.pid.kp, view.pid.ti_s, view.pid.td_s = t.kp, t.ti_s, t.td_s
+            view.last_autotune = {
+                "state": "done",
+                "ku": result.ku,
+                "pu_s": result.pu_s,
+                "rule": t.rule,
+                "kp": t.kp,
+                "ti_s": t.ti_s,
+                "td_s": t.td_s,
+                "old": old,
+                "fallback": fallback,
+            }
+            self.autotune_events.append((view.name, "autotune_applied", view.last_autotune))
+        if view.mode == "auto":
+            view.pid.mode = "auto"
+        view.autotuner = None
+
+    def track(self, applied: Mapping[str, float]) -> None:
+        """After interlocks: single-output PIDs whose output was overridden track the value
+        actually applied, so they do not wind up and resume without a bump."""
+        for name in self._bank_loops:
+            view = self.views[name]
+            pid = view.pid
+            if pid is None or not isinstance(view.cfg, PidLoop):
+                continue
+            value = applied.get(view.cfg.output)
+            if value is not None and abs(value - pid.output) > 1e-12 and pid.mode == "auto":
+                pid.track_to(value)

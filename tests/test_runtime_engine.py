@@ -1,0 +1,214 @@
+"""The engine: loops from config, safe action on bad PVs, bumpless recovery, split range,
+cascade, manual/off modes, interlock tracking, autotune and resume state."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from edgectl.config import decode_mapping
+from edgectl.errors import ConfigError, EdgectlError
+from edgectl.quality import Quality
+from edgectl.runtime.controller import ScanContext
+from edgectl.runtime.loops import Engine
+from edgectl.runtime.reactor_config import ReactorConfig
+from edgectl.runtime.tags import Sample
+
+CFG: dict[str, Any] = {
+    "reactor": {"name": "r"},
+    "outputs": {
+        "heater": {"min": 0.0, "max": 1.0, "safe": 0.0},
+        "base": {"min": 0.0, "max": 5.0, "unit": "mL/min"},
+        "co2": {"min": 0.0, "max": 100.0, "unit": "sccm"},
+        "stirrer": {"min": 200.0, "max": 1200.0, "safe": 200.0},
+        "air": {"min": 0.0, "max": 4000.0, "safe": 1000.0},
+        "feed": {"min": 0.0, "max": 2.0, "unit": "mL/min"},
+        "antifoam": {"min": 0.0, "max": 1.0, "unit": "mL/min"},
+    },
+    "loops": {
+        "temp": {
+            "type": "pid",
+            "pv": "temp_c",
+            "setpoint": 37.0,
+            "output": "heater",
+            "pid": {"kp": 0.5, "ti_s": 600.0},
+        },
+        "ph": {
+            "type": "split_range",
+            "pv": "ph",
+            "setpoint": 7.0,
+            "raise_output": "base",
+            "lower_output": "co2",
+            "pid": {"kp": 200.0},
+        },
+        "do": {
+            "type": "do_cascade",
+            "pv": "do_pct",
+            "setpoint": 30.0,
+            "pid": {"kp": 2.0, "ti_s": 120.0},
+            "stages": [
+                {"output": "stirrer", "min": 200.0, "max": 1200.0},
+                {"output": "air", "min": 1000.0, "max": 4000.0},
+            ],
+            "hysteresis_s": 30.0,
+        },
+        "feed": {"type": "feed", "output": "feed"},
+        "foam": {
+            "type": "foam",
+            "probe": "foam",
+            "output": "antifoam",
+            "pulse_s": 2.0,
+            "pause_s": 10.0,
+        },
+    },
+}
+
+
+def engine() -> Engine:
+    return Engine(decode_mapping(CFG, ReactorConfig, source="test"))
+
+
+def good(**values: float) -> dict[str, Sample]:
+    return {k: Sample(v, 0.0, Quality.GOOD) for k, v in values.items()}
+
+
+def ctx(dt_s: float = 1.0, feed: float | None = None, tripped: bool = False) -> ScanContext:
+    return ScanContext(0.0, dt_s, "", feed, tripped)
+
+
+NORMAL = {"temp_c": 36.0, "ph": 7.0, "do_pct": 30.0, "foam": 0.0}
+
+
+def test_every_output_is_driven() -> None:
+    out = engine().step(good(**NORMAL), ctx(feed=0.5))
+    assert set(out) == set(CFG["outputs"])
+    assert out["heater"] == pytest.approx(0.5)  # P on a 1 K error
+    assert out["feed"] == 0.5  # the recipe's feed rate
+    assert out["antifoam"] == 0.0
+
+
+def test_split_range_never_both_sides() -> None:
+    e = engine()
+    low = e.step(good(**{**NORMAL, "ph": 6.9}), ctx())
+    assert low["base"] > 0.0
+    assert low["co2"] == 0.0
+    high = e.step(good(**{**NORMAL, "ph": 7.1}), ctx())
+    assert high["co2"] > 0.0
+    assert high["base"] == 0.0
+
+
+def test_bad_pv_drives_safe_output_and_recovers_without_bump() -> None:
+    e = engine()
+    for _ in range(5):
+        before = e.step(good(**NORMAL), ctx())["heater"]
+    samples = good(**NORMAL)
+    samples["temp_c"] = Sample(36.0, 0.0, Quality.STALE)
+    out = e.step(samples, ctx())
+    assert out["heater"] == 0.0
+    assert e.views["temp"].settings()["pv_bad"] is True
+    # PV returns: the output restarts from where the loop was parked (safe), no jump to `before`
+    back = e.step(good(**NORMAL), ctx())["heater"]
+    assert back == pytest.approx(0.0, abs=0.01)
+    assert before > 0.5
+    assert e.views["temp"].settings()["pv_bad"] is False
+
+
+def test_trip_forces_every_loop_safe() -> None:
+    out = engine().step(good(**{**NORMAL, "ph": 6.5}), ctx(feed=1.0, tripped=True))
+    assert out["heater"] == 0.0
+    assert out["base"] == 0.0
+    assert out["co2"] == 0.0
+    assert out["feed"] == 0.0
+    assert out["stirrer"] == 200.0
+
+
+def test_manual_and_off_modes() -> None:
+    e = engine()
+    e.step(good(**NORMAL), ctx())
+    assert e.views["temp"].set("mode", "manual") == "auto"
+    e.views["temp"].set("output", 0.8)
+    assert e.step(good(**NORMAL), ctx())["heater"] == pytest.approx(0.8)
+    e.views["temp"].set("mode", "off")
+    assert e.step(good(**NORMAL), ctx())["heater"] == 0.0
+    with pytest.raises(EdgectlError, match="switch to manual first"):
+        e.views["temp"].set("output", 0.3)
+    with pytest.raises(ConfigError, match="must be auto, manual or off"):
+        e.views["temp"].set("mode", "cruise")
+
+
+def test_live_retune_is_bumpless_and_reported() -> None:
+    e = engine()
+    for _ in range(3):
+        e.step(good(**NORMAL), ctx())
+    before = e.step(good(**NORMAL), ctx())["heater"]
+    assert e.views["temp"].set("kp", 0.8) == 0.5
+    after = e.step(good(**NORMAL), ctx())["heater"]
+    assert after == pytest.approx(before, abs=0.002)  # only one more step of integration
+    assert e.views["temp"].settings()["kp"] == 0.8
+    with pytest.raises(ConfigError, match="has no setting 'gain'"):
+        e.views["temp"].set("gain", 1.0)
+
+
+def test_interlock_override_is_tracked() -> None:
+    e = engine()
+    for _ in range(3):
+        e.step(good(**NORMAL), ctx())
+    out = e.step(good(**NORMAL), ctx())
+    out["heater"] = 0.0  # an interlock forced the heater off
+    e.track(out)
+    nxt = e.step(good(**NORMAL), ctx())["heater"]
+    assert nxt < 0.05  # continues from the applied value, not from the wound-up PID
+
+
+def test_foam_pulses_with_pause() -> None:
+    e = engine()
+    outs = [e.step(good(**{**NORMAL, "foam": 1.0}), ctx())["antifoam"] for _ in range(30)]
+    assert max(outs) == 1.0
+    assert 0.0 in outs  # pauses between pulses
+
+
+def test_cascade_parks_higher_stage_until_handover() -> None:
+    e = engine()
+    out = e.step(good(**{**NORMAL, "do_pct": 10.0}), ctx())
+    assert out["air"] == 1000.0
+    assert out["stirrer"] > 200.0
+    for _ in range(400):  # the master PI needs ~180 s to reach 100 %, then 30 s hysteresis
+        out = e.step(good(**{**NORMAL, "do_pct": 10.0}), ctx())
+    assert out["stirrer"] == 1200.0
+    assert out["air"] > 1000.0  # handed over after the hysteresis time
+
+
+def test_state_round_trip_resumes_without_bump() -> None:
+    e = engine()
+    for _ in range(10):
+        out = e.step(good(**NORMAL), ctx())
+    saved = {name: v.state() for name, v in e.views.items()}
+    fresh = engine()
+    for name, st in saved.items():
+        fresh.views[name].restore(st)
+    again = fresh.step(good(**NORMAL), ctx())
+    assert again["heater"] == pytest.approx(out["heater"], abs=0.002)
+
+
+def test_autotune_runs_relay_and_applies_gains() -> None:
+    e = engine()
+    temp = 36.0
+    view = e.views["temp"]
+    for _ in range(5):
+        u = e.step(good(**{**NORMAL, "temp_c": temp}), ctx(10.0))["heater"]
+    view.autotune_start({"amplitude": 0.3})
+    # a first-order plant with delay: T' = (K·u − (T − 30))/τ
+    history = [u] * 6
+    for _ in range(2000):
+        out = e.step(good(**{**NORMAL, "temp_c": temp}), ctx(10.0))
+        history.append(out["heater"])
+        temp += 10.0 * (14.0 * history[-6] - (temp - 30.0)) / 900.0
+        if view.autotune_status()["state"] != "running":
+            break
+    status = view.autotune_status()
+    assert status["state"] == "done", status
+    assert view.settings()["kp"] == pytest.approx(status["kp"])
+    assert math.isfinite(status["pu_s"])
+    assert e.autotune_events
