@@ -1,0 +1,274 @@
+"""The devices of a reactor behind their I/O workers: readings into tags, outputs to devices.
+
+One :class:`edgectl.io.worker.IoWorker` per serial device polls its readings (``read_<name>``
+methods of the driver the profile selects) and runs its writes (``set_<quantity>``), so a slow
+or silent device never blocks the scan. GPIO outputs (heater PWM, relays) are set directly: a
+pin write is a memory write. Writes are coalesced: an output is sent when its value changes or
+every ``refresh_s`` of clock time (a device that power-cycled gets its setpoint back), and never
+queued twice. A failed write is counted per output and reported by :meth:`Hub.faults`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from edgectl.devices import Board, open_device
+from edgectl.errors import ConfigError, EdgectlError
+from edgectl.io.worker import IoWorker
+from edgectl.io.worker import Quality as WorkerQuality
+from edgectl.quality import Quality
+from edgectl.runtime.clock import Clock
+from edgectl.runtime.reactor_config import ReactorConfig
+from edgectl.runtime.tags import TagStore
+
+__all__ = ["Hub", "OutputFault"]
+
+_QUALITY = {
+    WorkerQuality.GOOD: Quality.GOOD,
+    WorkerQuality.BAD: Quality.BAD,
+    WorkerQuality.STALE: Quality.STALE,
+}
+
+
+@dataclass
+class OutputFault:
+    """Write failures of one output since the last successful write."""
+
+    output: str
+    failures: int
+    error: str
+
+
+@dataclass
+class _SerialOutput:
+    worker: IoWorker
+    setter: Callable[[float], Any]
+    device: str
+    wanted: float = math.nan
+    sent: float = math.nan
+    sent_at_s: float = -math.inf
+    pending: Future[Any] | None = None
+    failures: int = 0
+    error: str = ""
+
+
+class Hub:
+    """Every device of a reactor configuration, opened and polled.
+
+    Parameters
+    ----------
+    cfg
+        The reactor configuration (``[devices]``, ``[gpio]``).
+    clock
+        The controller's clock: readings are timestamped on it, so ages compare with scan times.
+    pin_factory
+        gpiozero pin factory for the board (None: the board profile's own; tests pass
+        ``MockFactory``).
+    refresh_s
+        Resend unchanged outputs this often (clock seconds).
+    """
+
+    def __init__(
+        self,
+        cfg: ReactorConfig,
+        *,
+        clock: Clock,
+        pin_factory: Any = None,
+        refresh_s: float = 60.0,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.drivers: dict[str, Any] = {}
+        self.workers: dict[str, IoWorker] = {}
+        self._serial_out: dict[str, _SerialOutput] = {}
+        self._gpio_out: dict[str, Callable[[float], None]] = {}
+        self.board: Board | None = None
+        self._lock = threading.Lock()
+        try:
+            self._open_devices()
+            self._open_gpio(pin_factory)
+        except BaseException:
+            self.close()
+            raise
+        for worker in self.workers.values():
+            worker.start()
+
+    def _open_devices(self) -> None:
+        for name, dev in self.cfg.devices.items():
+            where = f"$.devices.{name}"
+            try:
+                driver = open_device(dev.port, dev.profile, name=name, **dev.options)
+            except TypeError as exc:
+                raise ConfigError(f"{where}.options: {exc}") from exc
+            except EdgectlError as exc:
+                raise type(exc)(f"{where}: {exc}") from exc
+            self.drivers[name] = driver
+            worker = IoWorker(
+                name, max_age_s=dev.max_age_s, clock=self.clock.now, speed=self.clock.speed
+            )
+            self.workers[name] = worker
+            for reading, tag in dev.readings.items():
+                fn = getattr(driver, f"read_{reading}", None)
+                if not callable(fn):
+                    raise ConfigError(
+                        f"{where}.readings.{reading}: driver {type(driver).__name__} has no "
+                        f"read_{reading}() (has: {_methods(driver, 'read_')})"
+                    )
+                worker.add_poll(tag, fn, period_s=dev.poll_period_s)
+            for output, quantity in dev.outputs.items():
+                fn = getattr(driver, f"set_{quantity}", None)
+                if not callable(fn):
+                    raise ConfigError(
+                        f"{where}.outputs.{output}: driver {type(driver).__name__} has no "
+                        f"set_{quantity}() (has: {_methods(driver, 'set_')})"
+                    )
+                self._serial_out[output] = _SerialOutput(worker, fn, name)
+
+    def _open_gpio(self, pin_factory: Any) -> None:
+        gpio = self.cfg.gpio
+        if gpio is None:
+            return
+        board = Board(gpio.board, pin_factory=pin_factory)
+        self.board = board
+        for output, channel in gpio.outputs.items():
+            if channel not in board.devices:
+                raise ConfigError(
+                    f"$.gpio.outputs.{output}: board {gpio.board!r} has no output {channel!r} "
+                    f"(has: {sorted(board.devices)})"
+                )
+            dev = board[channel]
+            if hasattr(dev, "set_duty"):
+                self._gpio_out[output] = dev.set_duty
+            else:
+                self._gpio_out[output] = _switch(dev)
+        if gpio.inputs:
+            worker = IoWorker("gpio", clock=self.clock.now, speed=self.clock.speed)
+            self.workers["gpio"] = worker
+            for tag, channel in gpio.inputs.items():
+                if channel not in board.devices:
+                    raise ConfigError(f"$.gpio.inputs.{tag}: board has no input {channel!r}")
+                worker.add_poll(tag, board[channel].read, period_s=0.5)
+
+    # -- scan side --------------------------------------------------------------------------------
+
+    def collect(self, tags: TagStore, now_s: float) -> None:
+        """Copy every worker's latest readings into the tag store."""
+        for worker in self.workers.values():
+            for tag, r in worker.readings().items():
+                if r.timestamp_s == -math.inf:
+                    continue  # never read: the tag keeps its BAD "never written" state
+                tags.write(tag, r.value, r.timestamp_s, _QUALITY[r.quality])
+
+    def write(self, outputs: Mapping[str, float]) -> None:
+        """Send outputs to their devices; never blocks on serial I/O."""
+        now = self.clock.now()
+        for name, value in outputs.items():
+            gpio = self._gpio_out.get(name)
+            if gpio is not None:
+                gpio(value)
+                continue
+            out = self._serial_out.get(name)
+            if out is None:
+                continue
+            with self._lock:
+                out.wanted = value
+                if out.pending is not None and not out.pending.done():
+                    continue  # the queued write will send the latest wanted value
+                if out.pending is not None:
+                    self._settle(name, out)
+                if value == out.sent and now - out.sent_at_s < self.refresh_s:
+                    continue
+                out.sent_at_s = now
+                out.pending = out.worker.submit(self._send, name)
+
+    def _send(self, name: str) -> None:
+        out = self._serial_out[name]
+        with self._lock:
+            value = out.wanted
+        out.setter(value)
+        out.sent = value
+
+    def _settle(self, name: str, out: _SerialOutput) -> None:
+        fut, out.pending = out.pending, None
+        assert fut is not None
+        exc = fut.exception() if not fut.cancelled() else None
+        if exc is None:
+            out.failures, out.error = 0, ""
+        else:
+            out.failures += 1
+            out.error = f"{type(exc).__name__}: {exc}"
+            out.sent = math.nan  # resend at the next scan
+
+    def faults(self) -> list[OutputFault]:
+        """Outputs whose last write failed."""
+        with self._lock:
+            for name, out in self._serial_out.items():
+                if out.pending is not None and out.pending.done():
+                    self._settle(name, out)
+            return [
+                OutputFault(name, out.failures, out.error)
+                for name, out in self._serial_out.items()
+                if out.failures
+            ]
+
+    # -- shutdown ---------------------------------------------------------------------------------
+
+    def make_safe(self, safe: Mapping[str, float], timeout_s: float = 5.0) -> list[str]:
+        """Drive every output to its safe value and wait (bounded) for the writes.
+
+        Returns the outputs whose safe write could not be confirmed.
+        """
+        unconfirmed = []
+        for name, value in safe.items():
+            if name in self._gpio_out:
+                try:
+                    self._gpio_out[name](value)
+                except Exception:  # keep making the others safe
+                    unconfirmed.append(name)
+        futures = {}
+        for name, out in self._serial_out.items():
+            if name in safe:
+                with self._lock:
+                    out.wanted = safe[name]
+                futures[name] = out.worker.submit(self._send, name)
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=timeout_s)
+            except (FutureTimeout, Exception):  # report, never raise
+                unconfirmed.append(name)
+        return unconfirmed
+
+    def close(self) -> None:
+        """Stop the workers, close every driver (each first makes its outputs safe)."""
+        for worker in self.workers.values():
+            worker.stop()
+        for driver in self.drivers.values():
+            with contextlib.suppress(Exception):  # closing must reach every device
+                driver.close()
+        if self.board is not None:
+            self.board.close()
+        self.workers.clear()
+        self.drivers.clear()
+
+
+def _switch(dev: Any) -> Callable[[float], None]:
+    def set_value(value: float) -> None:
+        if value >= 0.5:
+            dev.on()
+        else:
+            dev.off()
+
+    return set_value
+
+
+def _methods(obj: Any, prefix: str) -> str:
+    names = sorted(n[len(prefix) :] for n in dir(obj) if n.startswith(prefix))
+    return ", ".join(names) or "none"
