@@ -1,1 +1,34 @@
 //! Spectral soft sensor (issue 3): preprocessing, PLS, diagnostics, model files, online correction.
+//!
+//! The chain follows `shared/reference/softsensor.md` §0: despike → region selection → baseline
+//! → Savitzky–Golay smoothing/derivative → scatter correction → centring → PLS → T²/Q check →
+//! online correction. Every block is a pure function of its inputs and its fitted state; nothing
+//! here reads a clock or a file (the caller passes times and file contents).
+//!
+//! - [`savgol`]: Savitzky–Golay taps and edge matrices (scipy `savgol_filter` compatible edges).
+//! - [`baseline`]: AsLS (Whittaker smoother with asymmetric weights), banded solver.
+//! - [`preprocess`]: despiking, region selection, resampling, SNV, MSC, centring, the [`Pipeline`].
+//! - [`pls`]: PLS regression by NIPALS (PLS1/PLS2, scikit-learn compatible) and SIMPLS.
+//! - [`cv`]: cross-validation (k-fold, blocks, leave-one-out, groups) and the RMSECV curve.
+//! - [`diagnostics`]: Hotelling T², Q residuals and their control limits.
+//! - [`model`]: [`SoftSensor`] = axis + pipeline + PLS + limits, and its JSON model file.
+//! - [`correction`]: bias-tracking Kalman filter fed by at-line reference samples.
+
+pub mod baseline;
+pub mod correction;
+pub mod cv;
+pub mod diagnostics;
+pub(crate) mod kernels;
+pub mod model;
+pub mod pls;
+pub mod preprocess;
+pub mod savgol;
+
+pub use baseline::AsLs;
+
+
+
+
+
+pub use preprocess::{resample_linear, Pipeline, Step, Workspace};
+pub use savgol::{EdgeMode, SavitzkyGolay};
