@@ -102,7 +102,12 @@ impl AsLs {
     }
 
     /// Baseline-corrected spectrum y − z into `out`.
-    pub fn correct_into(&self, y: &[f64], ws: &mut AsLsWorkspace, out: &mut [f64]) -> CoreResult<()> {
+    pub fn correct_into(
+        &self,
+        y: &[f64],
+        ws: &mut AsLsWorkspace,
+        out: &mut [f64],
+    ) -> CoreResult<()> {
         self.baseline_into(y, ws)?;
         for ((o, yi), zi) in out.iter_mut().zip(y).zip(&ws.z) {
             *o = yi - zi;
@@ -211,7 +216,8 @@ mod tests {
         let y: Vec<f64> = (0..n)
             .map(|i| {
                 let t = i as f64;
-                base[i] + 5.0 * (-((t - 120.0) / 6.0).powi(2)).exp()
+                base[i]
+                    + 5.0 * (-((t - 120.0) / 6.0).powi(2)).exp()
                     + 3.0 * (-((t - 300.0) / 8.0).powi(2)).exp()
             })
             .collect();
@@ -219,10 +225,16 @@ mod tests {
         let z = asls.baseline(&y).unwrap();
         // Far from the peaks the baseline follows the line closely.
         for i in (0..60).chain(180..250).chain(360..n) {
-            assert!((z[i] - base[i]).abs() < 0.05, "i={i} z={} base={}", z[i], base[i]);
+            assert!(
+                (z[i] - base[i]).abs() < 0.05,
+                "i={i} z={} base={}",
+                z[i],
+                base[i]
+            );
         }
         let mut out = vec![0.0; n];
-        asls.correct_into(&y, &mut AsLsWorkspace::default(), &mut out).unwrap();
+        asls.correct_into(&y, &mut AsLsWorkspace::default(), &mut out)
+            .unwrap();
         assert!((out[120] - 5.0).abs() < 0.2);
     }
 
@@ -231,6 +243,9 @@ mod tests {
         assert!(AsLs::new(0.0, 0.01, 10).is_err());
         assert!(AsLs::new(1e4, 1.0, 10).is_err());
         assert!(AsLs::new(1e4, 0.01, 0).is_err());
-        assert!(AsLs::new(1e4, 0.01, 5).unwrap().baseline(&[1.0, 2.0]).is_err());
+        assert!(AsLs::new(1e4, 0.01, 5)
+            .unwrap()
+            .baseline(&[1.0, 2.0])
+            .is_err());
     }
 }

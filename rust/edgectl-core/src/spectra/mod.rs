@@ -26,9 +26,15 @@ pub mod savgol;
 
 pub use baseline::AsLs;
 
-
-
-
-
+pub use correction::{BiasKalman, BiasKalmanConfig, CorrectedEstimate, ReferenceOutcome};
+pub use cv::{choose_components, cross_validate, CvResult, CvScheme};
+pub use diagnostics::{
+    chi2_quantile, f_quantile, normal_quantile, Diagnostics, Limits, QLimitMethod,
+};
+pub use model::{
+    FitOptions, PredictWorkspace, Prediction, SoftSensor, SpectrumStatus, Target, MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+};
+pub use pls::{PlsAlgorithm, PlsModel};
 pub use preprocess::{resample_linear, Pipeline, Step, Workspace};
 pub use savgol::{EdgeMode, SavitzkyGolay};

@@ -184,7 +184,14 @@ impl PlsModel {
         Ok(model)
     }
 
-    fn fit_nipals(&mut self, xk: &mut [f64], yk: &mut [f64], n: usize, p: usize, m: usize) -> CoreResult<()> {
+    fn fit_nipals(
+        &mut self,
+        xk: &mut [f64],
+        yk: &mut [f64],
+        n: usize,
+        p: usize,
+        m: usize,
+    ) -> CoreResult<()> {
         let eps = f64::EPSILON;
         let a_tot = self.n_components;
         let mut w = vec![0.0; p];
@@ -276,7 +283,10 @@ impl PlsModel {
         let mut ptw = vec![0.0; a * a];
         for i in 0..a {
             for j in 0..a {
-                ptw[i * a + j] = dot(&self.x_loadings[i * p..(i + 1) * p], &self.x_weights[j * p..(j + 1) * p]);
+                ptw[i * a + j] = dot(
+                    &self.x_loadings[i * p..(i + 1) * p],
+                    &self.x_weights[j * p..(j + 1) * p],
+                );
             }
         }
         let mut eye = vec![0.0; a * a];
@@ -287,7 +297,11 @@ impl PlsModel {
             for i in 0..a {
                 let f = inv[i * a + j];
                 if f != 0.0 {
-                    axpy(f, &self.x_weights[i * p..(i + 1) * p], &mut r[j * p..(j + 1) * p]);
+                    axpy(
+                        f,
+                        &self.x_weights[i * p..(i + 1) * p],
+                        &mut r[j * p..(j + 1) * p],
+                    );
                 }
             }
         }
@@ -295,7 +309,14 @@ impl PlsModel {
         Ok(())
     }
 
-    fn fit_simpls(&mut self, x0: &[f64], y0: &[f64], n: usize, p: usize, m: usize) -> CoreResult<()> {
+    fn fit_simpls(
+        &mut self,
+        x0: &[f64],
+        y0: &[f64],
+        n: usize,
+        p: usize,
+        m: usize,
+    ) -> CoreResult<()> {
         let a_tot = self.n_components;
         // S = X0ᵀY0 stored m × p (one row per response).
         let mut s = vec![0.0; m * p];
@@ -404,7 +425,11 @@ impl PlsModel {
         for tgt in 0..m {
             for k in 0..a {
                 let q = self.y_loadings[tgt * at + k];
-                axpy(q, &self.x_rotations[k * p..(k + 1) * p], &mut coef[tgt * p..(tgt + 1) * p]);
+                axpy(
+                    q,
+                    &self.x_rotations[k * p..(k + 1) * p],
+                    &mut coef[tgt * p..(tgt + 1) * p],
+                );
             }
         }
         Ok(coef)
@@ -452,11 +477,15 @@ impl PlsModel {
             ("score_variance", &score_var),
         ] {
             if v.iter().any(|e| !e.is_finite()) {
-                return Err(CoreError::ModelFormat(format!("pls.{what} has non-finite values")));
+                return Err(CoreError::ModelFormat(format!(
+                    "pls.{what} has non-finite values"
+                )));
             }
         }
         if score_var.iter().any(|v| *v <= 0.0) {
-            return Err(CoreError::ModelFormat("pls.score_variance must be > 0".into()));
+            return Err(CoreError::ModelFormat(
+                "pls.score_variance must be > 0".into(),
+            ));
         }
         let mut model = Self {
             algorithm,
@@ -565,7 +594,11 @@ impl PlsModel {
                 got: x.ncols(),
             });
         }
-        let coef = if a == self.n_components { self.coef.clone() } else { self.coef_for(a)? };
+        let coef = if a == self.n_components {
+            self.coef.clone()
+        } else {
+            self.coef_for(a)?
+        };
         let p = self.n_features;
         let m = self.n_targets;
         let mut out = Array2::<f64>::zeros((x.nrows(), m));
@@ -579,7 +612,8 @@ impl PlsModel {
                 }
             };
             for t in 0..m {
-                out[[i, t]] = dot_centered(r, &self.x_mean, &coef[t * p..(t + 1) * p]) + self.y_mean[t];
+                out[[i, t]] =
+                    dot_centered(r, &self.x_mean, &coef[t * p..(t + 1) * p]) + self.y_mean[t];
             }
         }
         Ok(out)
@@ -681,7 +715,10 @@ mod tests {
         let mut y = Array2::zeros((n, m));
         for i in 0..n {
             for t in 0..m {
-                y[[i, t]] = (0..p).map(|j| x[[i, j]] * ((j + t) as f64).cos()).sum::<f64>() + 0.01 * r();
+                y[[i, t]] = (0..p)
+                    .map(|j| x[[i, j]] * ((j + t) as f64).cos())
+                    .sum::<f64>()
+                    + 0.01 * r();
             }
         }
         (x, y)

@@ -141,15 +141,29 @@ impl Step {
 /// Runtime form of a step (precomputed taps, indices, inverse scales).
 #[derive(Debug, Clone)]
 enum Op {
-    Despike { threshold: f64, half_window: usize },
-    Gather { idx: Vec<usize> },
+    Despike {
+        threshold: f64,
+        half_window: usize,
+    },
+    Gather {
+        idx: Vec<usize>,
+    },
     SavGol(SavitzkyGolay),
-    Snv { ddof: u8 },
-    Msc { reference: Option<(Vec<f64>, f64, f64)> },
+    Snv {
+        ddof: u8,
+    },
+    Msc {
+        reference: Option<(Vec<f64>, f64, f64)>,
+    },
     Asls(AsLs),
     Linear,
-    Center { mean: Option<Vec<f64>> },
-    Scale { mean: Option<Vec<f64>>, inv: Option<Vec<f64>> },
+    Center {
+        mean: Option<Vec<f64>>,
+    },
+    Scale {
+        mean: Option<Vec<f64>>,
+        inv: Option<Vec<f64>>,
+    },
 }
 
 /// Length and segments (start, len) of the vector entering a step.
@@ -234,7 +248,9 @@ pub fn resample_linear(src_axis: &[f64], y: &[f64], dst_axis: &[f64]) -> CoreRes
     let tol = 1e-9 * (hi - lo);
     let (dlo, dhi) = dst_axis
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
     if dlo < lo - tol || dhi > hi + tol {
         return Err(CoreError::AxisMismatch(format!(
             "target axis {dlo}–{dhi} cm⁻¹ is not covered by the spectrum axis {lo}–{hi} cm⁻¹"
@@ -279,7 +295,9 @@ fn median_in_place(v: &mut [f64]) -> f64 {
 }
 
 fn flat_error() -> CoreError {
-    CoreError::Numerical("flat spectrum (all values equal): a detector dropout, not a measurement".into())
+    CoreError::Numerical(
+        "flat spectrum (all values equal): a detector dropout, not a measurement".into(),
+    )
 }
 
 impl Pipeline {
@@ -509,7 +527,10 @@ impl Pipeline {
             // Fit the step on the data entering it.
             match &fitted.steps[k] {
                 Step::Msc { .. } => {
-                    let mean: Vec<f64> = cur.mean_axis(Axis(0)).map(|m| m.to_vec()).unwrap_or_default();
+                    let mean: Vec<f64> = cur
+                        .mean_axis(Axis(0))
+                        .map(|m| m.to_vec())
+                        .unwrap_or_default();
                     fitted.steps[k] = Step::Msc {
                         reference: Some(mean.clone()),
                     };
@@ -518,14 +539,20 @@ impl Pipeline {
                     };
                 }
                 Step::MeanCenter { .. } => {
-                    let mean: Vec<f64> = cur.mean_axis(Axis(0)).map(|m| m.to_vec()).unwrap_or_default();
+                    let mean: Vec<f64> = cur
+                        .mean_axis(Axis(0))
+                        .map(|m| m.to_vec())
+                        .unwrap_or_default();
                     fitted.steps[k] = Step::MeanCenter {
                         mean: Some(mean.clone()),
                     };
                     fitted.ops[k] = Op::Center { mean: Some(mean) };
                 }
                 Step::Autoscale { .. } => {
-                    let mean: Vec<f64> = cur.mean_axis(Axis(0)).map(|m| m.to_vec()).unwrap_or_default();
+                    let mean: Vec<f64> = cur
+                        .mean_axis(Axis(0))
+                        .map(|m| m.to_vec())
+                        .unwrap_or_default();
                     let scale: Vec<f64> = cur
                         .std_axis(Axis(0), 1.0)
                         .iter()
@@ -545,8 +572,12 @@ impl Pipeline {
             let out_len = fitted.stages[k + 1].len;
             let mut next = Array2::<f64>::zeros((cur.nrows(), out_len));
             for (i, (row, mut dst)) in cur.outer_iter().zip(next.outer_iter_mut()).enumerate() {
-                let src = row.as_slice().ok_or_else(|| CoreError::Numerical("non-contiguous row".into()))?;
-                let dst = dst.as_slice_mut().ok_or_else(|| CoreError::Numerical("non-contiguous row".into()))?;
+                let src = row
+                    .as_slice()
+                    .ok_or_else(|| CoreError::Numerical("non-contiguous row".into()))?;
+                let dst = dst
+                    .as_slice_mut()
+                    .ok_or_else(|| CoreError::Numerical("non-contiguous row".into()))?;
                 if k == 0 {
                     check_row(src, i)?;
                 }
@@ -565,7 +596,13 @@ impl Pipeline {
     }
 
     /// Apply op `k` from `src` (stage k) into `dst` (stage k + 1).
-    fn apply_op(&self, k: usize, src: &[f64], dst: &mut [f64], ws: &mut Workspace) -> CoreResult<()> {
+    fn apply_op(
+        &self,
+        k: usize,
+        src: &[f64],
+        dst: &mut [f64],
+        ws: &mut Workspace,
+    ) -> CoreResult<()> {
         let stage = &self.stages[k];
         match &self.ops[k] {
             Op::Gather { idx } => {
@@ -610,7 +647,11 @@ impl Pipeline {
                 let (r, rmean, rss) = reference.as_ref().ok_or_else(not_fitted)?;
                 let n = src.len() as f64;
                 let mean = sum(src) / n;
-                let cov: f64 = src.iter().zip(r).map(|(x, rv)| (x - mean) * (rv - rmean)).sum();
+                let cov: f64 = src
+                    .iter()
+                    .zip(r)
+                    .map(|(x, rv)| (x - mean) * (rv - rmean))
+                    .sum();
                 let b = cov / rss;
                 if !(b.abs() > f64::MIN_POSITIVE) || !b.is_finite() {
                     return Err(CoreError::Numerical(
@@ -632,7 +673,11 @@ impl Pipeline {
                 for &(s, l) in &stage.segments {
                     let seg = &src[s..s + l];
                     let (y0, y1) = (seg[0], seg[l - 1]);
-                    let slope = if l > 1 { (y1 - y0) / (l - 1) as f64 } else { 0.0 };
+                    let slope = if l > 1 {
+                        (y1 - y0) / (l - 1) as f64
+                    } else {
+                        0.0
+                    };
                     for (j, (d, v)) in dst[s..s + l].iter_mut().zip(seg).enumerate() {
                         *d = v - (y0 + slope * j as f64);
                     }
@@ -711,8 +756,11 @@ impl Pipeline {
                     &row_buf
                 }
             };
-            let dst = dst.as_slice_mut().ok_or_else(|| CoreError::Numerical("non-contiguous output".into()))?;
-            self.transform_into(src, &mut ws, dst).map_err(|e| row_error(e, i))?;
+            let dst = dst
+                .as_slice_mut()
+                .ok_or_else(|| CoreError::Numerical("non-contiguous output".into()))?;
+            self.transform_into(src, &mut ws, dst)
+                .map_err(|e| row_error(e, i))?;
         }
         Ok(out)
     }
@@ -727,7 +775,9 @@ fn msc_reference(r: &[f64]) -> CoreResult<(Vec<f64>, f64, f64)> {
     let mean = sum(r) / n;
     let ss = sum_sq_dev(r, mean);
     if !(ss > 0.0) {
-        return Err(CoreError::Numerical("msc reference spectrum is flat".into()));
+        return Err(CoreError::Numerical(
+            "msc reference spectrum is flat".into(),
+        ));
     }
     Ok((r.to_vec(), mean, ss))
 }
@@ -752,7 +802,9 @@ fn check_row(x: &[f64], row: usize) -> CoreResult<()> {
             return Err(if row == usize::MAX {
                 CoreError::InvalidInput(format!("spectrum value {j} is not finite ({v})"))
             } else {
-                CoreError::InvalidInput(format!("spectrum row {row}, value {j} is not finite ({v})"))
+                CoreError::InvalidInput(format!(
+                    "spectrum row {row}, value {j} is not finite ({v})"
+                ))
             });
         }
         lo = lo.min(v);
@@ -832,7 +884,8 @@ fn despike(
 
 /// Per-variable mean and standard deviation of a matrix (helper for callers and tests).
 pub fn column_mean(x: ArrayView2<'_, f64>) -> Array1<f64> {
-    x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()))
+    x.mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(x.ncols()))
 }
 
 #[cfg(test)]
@@ -858,7 +911,13 @@ mod tests {
         assert_eq!(p.n_output(), 11 + 11);
         assert_eq!(p.output_axis()[0], 420.0);
         assert_eq!(p.stages[1].segments, vec![(0, 11), (11, 11)]);
-        assert!(Pipeline::new(&ax, &[Step::Region { windows_cm1: vec![[0.0, 10.0]] }]).is_err());
+        assert!(Pipeline::new(
+            &ax,
+            &[Step::Region {
+                windows_cm1: vec![[0.0, 10.0]]
+            }]
+        )
+        .is_err());
     }
 
     #[test]
@@ -866,7 +925,10 @@ mod tests {
         assert!(Pipeline::new(&[1.0, 1.0, 2.0], &[]).is_err());
         assert!(Pipeline::new(&[1.0, f64::NAN], &[]).is_err());
         let p = Pipeline::new(&axis(20), &[Step::Snv { ddof: 1 }]).unwrap();
-        assert!(matches!(p.transform(&[0.0; 19]), Err(CoreError::ShapeMismatch { .. })));
+        assert!(matches!(
+            p.transform(&[0.0; 19]),
+            Err(CoreError::ShapeMismatch { .. })
+        ));
         let mut x: Vec<f64> = (0..20).map(|i| (i as f64).sin()).collect();
         x[3] = f64::NAN;
         assert!(matches!(p.transform(&x), Err(CoreError::InvalidInput(_))));
@@ -880,7 +942,14 @@ mod tests {
         let mut x: Vec<f64> = (0..n).map(|i| (i as f64 / 15.0).sin()).collect();
         let clean = x.clone();
         x[77] += 50.0;
-        let p = Pipeline::new(&axis(n), &[Step::Despike { threshold: 6.0, half_window: 3 }]).unwrap();
+        let p = Pipeline::new(
+            &axis(n),
+            &[Step::Despike {
+                threshold: 6.0,
+                half_window: 3,
+            }],
+        )
+        .unwrap();
         let y = p.transform(&x).unwrap();
         assert!((y[77] - clean[77]).abs() < 0.05, "{}", y[77]);
         assert!((y[150] - clean[150]).abs() < 1e-12);
@@ -891,12 +960,22 @@ mod tests {
         let n = 50;
         let base: Vec<f64> = (0..n).map(|i| 1.0 + (i as f64 / 7.0).sin()).collect();
         let mut x = Array2::<f64>::zeros((4, n));
-        for (r, (a, b)) in [(0.1, 1.0), (-0.2, 1.5), (0.3, 0.8), (0.0, 1.2)].iter().enumerate() {
+        for (r, (a, b)) in [(0.1, 1.0), (-0.2, 1.5), (0.3, 0.8), (0.0, 1.2)]
+            .iter()
+            .enumerate()
+        {
             for j in 0..n {
                 x[[r, j]] = a + b * base[j];
             }
         }
-        let p = Pipeline::new(&axis(n), &[Step::Msc { reference: None }, Step::MeanCenter { mean: None }]).unwrap();
+        let p = Pipeline::new(
+            &axis(n),
+            &[
+                Step::Msc { reference: None },
+                Step::MeanCenter { mean: None },
+            ],
+        )
+        .unwrap();
         assert!(!p.is_fitted());
         assert!(p.transform(&base).is_err());
         let (f, xt) = p.fit(x.view()).unwrap();
