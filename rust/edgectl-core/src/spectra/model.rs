@@ -350,8 +350,16 @@ impl SoftSensor {
         ws.x.resize(p, 0.0);
         ws.scores.resize(self.pls.n_components(), 0.0);
         self.pipeline.transform_into(x, &mut ws.pre, &mut ws.x)?;
-        self.pls.predict_into(&ws.x, out)?;
-        let q = self.pls.scores_and_q(&ws.x, &mut ws.scores, &mut ws.resid);
+        if out.len() < self.pls.n_targets() {
+            return Err(CoreError::ShapeMismatch {
+                what: "prediction output",
+                expected: self.pls.n_targets(),
+                got: out.len(),
+            });
+        }
+        let q = self
+            .pls
+            .predict_scores_q(&ws.x, out, &mut ws.scores, &mut ws.resid);
         let t2 = ws
             .scores
             .iter()

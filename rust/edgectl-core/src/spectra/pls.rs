@@ -80,6 +80,8 @@ pub struct PlsModel {
     pub(crate) coef: Vec<f64>,
     /// A: variance (ddof 1) of the calibration scores.
     pub(crate) score_var: Vec<f64>,
+    /// A × A: P Pᵀ (Gram matrix of the x loadings), for the fast Q.
+    pub(crate) loading_gram: Vec<f64>,
 }
 
 const MAX_ITER: usize = 500;
@@ -175,6 +177,7 @@ impl PlsModel {
             y_loadings: vec![0.0; m * n_components],
             coef: vec![0.0; m * p],
             score_var: Vec::with_capacity(n_components),
+            loading_gram: Vec::new(),
         };
         match algorithm {
             PlsAlgorithm::Nipals => model.fit_nipals(&mut xs, &mut ys, n, p, m)?,
@@ -407,6 +410,16 @@ impl PlsModel {
     /// B = R Qᵀ for the full model.
     fn finish(&mut self) -> CoreResult<()> {
         self.coef = self.coef_for(self.n_components)?;
+        let (a, p) = (self.n_components, self.n_features);
+        self.loading_gram = vec![0.0; a * a];
+        for i in 0..a {
+            for j in 0..a {
+                self.loading_gram[i * a + j] = dot(
+                    &self.x_loadings[i * p..(i + 1) * p],
+                    &self.x_loadings[j * p..(j + 1) * p],
+                );
+            }
+        }
         check_finite("PLS coefficients", &self.coef)?;
         Ok(())
     }
@@ -501,6 +514,7 @@ impl PlsModel {
             y_loadings,
             coef: Vec::new(),
             score_var,
+            loading_gram: Vec::new(),
         };
         model.finish()?;
         Ok(model)
@@ -580,6 +594,48 @@ impl PlsModel {
         Ok(())
     }
 
+    /// Predict `n` row-major spectra (`x` of n·p values) with `a` latent variables into `out`
+    /// (n·m values, row-major).
+    pub fn predict_rows_into(
+        &self,
+        x: &[f64],
+        n: usize,
+        p: usize,
+        a: usize,
+        out: &mut [f64],
+    ) -> CoreResult<()> {
+        if p != self.n_features {
+            return Err(CoreError::ShapeMismatch {
+                what: "preprocessed spectra (columns)",
+                expected: self.n_features,
+                got: p,
+            });
+        }
+        let m = self.n_targets;
+        if x.len() != n * p || out.len() != n * m {
+            return Err(CoreError::ShapeMismatch {
+                what: "prediction buffers",
+                expected: n * p,
+                got: x.len(),
+            });
+        }
+        let owned;
+        let coef: &[f64] = if a == self.n_components {
+            &self.coef
+        } else {
+            owned = self.coef_for(a)?;
+            &owned
+        };
+        for i in 0..n {
+            let row = &x[i * p..(i + 1) * p];
+            for t in 0..m {
+                out[i * m + t] =
+                    dot_centered(row, &self.x_mean, &coef[t * p..(t + 1) * p]) + self.y_mean[t];
+            }
+        }
+        Ok(())
+    }
+
     /// Predict every row of `x` (n × p); returns n × m.
     pub fn predict(&self, x: ArrayView2<'_, f64>) -> CoreResult<Array2<f64>> {
         self.predict_with(x, self.n_components)
@@ -632,6 +688,50 @@ impl PlsModel {
             axpy(-scores[k], &self.x_loadings[k * p..(k + 1) * p], resid);
         }
         dot(resid, resid)
+    }
+
+    /// Fast path for one preprocessed spectrum: predictions into `out`, scores into `scores`,
+    /// returns Q. Uses Q = ‖x_c‖² − 2tᵀu + tᵀ(PPᵀ)t with u = P·x_c, all from dot products over
+    /// x_c (no residual vector written); when cancellation could cost accuracy (Q below 1e-8 of
+    /// ‖x_c‖²) it falls back to the explicit residual.
+    pub fn predict_scores_q(
+        &self,
+        x: &[f64],
+        out: &mut [f64],
+        scores: &mut [f64],
+        xc: &mut Vec<f64>,
+    ) -> f64 {
+        let p = self.n_features;
+        let a = self.n_components;
+        xc.clear();
+        xc.extend(x.iter().zip(&self.x_mean).map(|(v, m)| v - m));
+        for (t, o) in out.iter_mut().enumerate().take(self.n_targets) {
+            *o = dot(xc, &self.coef[t * p..(t + 1) * p]) + self.y_mean[t];
+        }
+        let mut u = [0.0f64; 32];
+        for k in 0..a {
+            scores[k] = dot(xc, &self.x_rotations[k * p..(k + 1) * p]);
+            if k < 32 {
+                u[k] = dot(xc, &self.x_loadings[k * p..(k + 1) * p]);
+            }
+        }
+        if a > 32 || self.loading_gram.len() != a * a {
+            return self.scores_and_q(x, scores, xc);
+        }
+        let xx = dot(xc, xc);
+        let mut q = xx;
+        for i in 0..a {
+            q -= 2.0 * scores[i] * u[i];
+            let mut gi = 0.0;
+            for j in 0..a {
+                gi += self.loading_gram[i * a + j] * scores[j];
+            }
+            q += scores[i] * gi;
+        }
+        if q < 1e-8 * xx {
+            return self.scores_and_q(x, scores, xc);
+        }
+        q
     }
 }
 
@@ -794,5 +894,30 @@ mod tests {
         for k in 0..3 {
             assert!((t_var[k] - m.score_variance()[k]).abs() < 1e-9 * t_var[k]);
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_q_tests {
+    use super::tests::rng;
+    use super::*;
+
+    #[test]
+    fn fast_q_equals_explicit_residual() {
+        let mut r = rng(11);
+        let x = Array2::from_shape_fn((20, 50), |_| r());
+        let y = Array2::from_shape_fn((20, 1), |(i, _)| x[[i, 0]] * 3.0 + x[[i, 7]]);
+        let m = PlsModel::fit(x.view(), y.view(), 4, PlsAlgorithm::Nipals).unwrap();
+        let new: Vec<f64> = (0..50).map(|_| r() * 2.0).collect();
+        let (mut s1, mut s2) = (vec![0.0; 4], vec![0.0; 4]);
+        let (mut b1, mut b2) = (Vec::new(), Vec::new());
+        let q1 = m.scores_and_q(&new, &mut s1, &mut b1);
+        let mut out = [0.0];
+        let q2 = m.predict_scores_q(&new, &mut out, &mut s2, &mut b2);
+        assert!((q1 - q2).abs() < 1e-10 * q1, "{q1} {q2}");
+        assert_eq!(s1, s2);
+        let mut o2 = [0.0];
+        m.predict_into(&new, &mut o2).unwrap();
+        assert!((out[0] - o2[0]).abs() < 1e-12 * (1.0 + o2[0].abs()));
     }
 }

@@ -795,22 +795,30 @@ fn check_len_cols(x: ArrayView2<'_, f64>, expected: usize) -> CoreResult<()> {
 
 /// Finite and not flat; `row` is usize::MAX for a single spectrum.
 fn check_row(x: &[f64], row: usize) -> CoreResult<()> {
-    let mut lo = f64::INFINITY;
-    let mut hi = f64::NEG_INFINITY;
-    for (j, &v) in x.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(if row == usize::MAX {
-                CoreError::InvalidInput(format!("spectrum value {j} is not finite ({v})"))
-            } else {
-                CoreError::InvalidInput(format!(
-                    "spectrum row {row}, value {j} is not finite ({v})"
-                ))
-            });
+    // Σ x·0 is NaN iff some value is NaN or ±inf; eight accumulators let it vectorise.
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k] * 0.0;
         }
-        lo = lo.min(v);
-        hi = hi.max(v);
     }
-    if x.len() > 1 && hi == lo {
+    let tail: f64 = rest.iter().map(|v| v * 0.0).sum();
+    if !(acc.iter().sum::<f64>() + tail).is_finite() {
+        let (j, v) = x
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(j, v)| (j, *v))
+            .unwrap_or((0, f64::NAN));
+        return Err(if row == usize::MAX {
+            CoreError::InvalidInput(format!("spectrum value {j} is not finite ({v})"))
+        } else {
+            CoreError::InvalidInput(format!("spectrum row {row}, value {j} is not finite ({v})"))
+        });
+    }
+    if x.len() > 1 && x.iter().all(|v| *v == x[0]) {
         return Err(flat_error());
     }
     Ok(())

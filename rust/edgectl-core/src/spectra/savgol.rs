@@ -200,32 +200,48 @@ impl SavitzkyGolay {
                 got: out.len(),
             });
         }
-        // Interior: y[m..n−m] = c_0·x[i] + Σ_k c_k·(x[i+k] ± x[i−k]), accumulated as whole-slice
-        // axpys so the loops vectorise.
+        // Interior: y_i = c_0·x_i + Σ_k c_k·(x_{i+k} ± x_{i−k}) (symmetric taps for even
+        // derivatives, antisymmetric for odd), eight outputs at a time so the accumulators stay
+        // in vector registers.
         let inner = n - 2 * m;
         let c0 = self.taps[m];
-        {
-            let dst = &mut out[m..m + inner];
-            for (d, s) in dst.iter_mut().zip(&x[m..m + inner]) {
-                *d = c0 * s;
+        let sym = self.parity > 0.0;
+        let mut i = m;
+        while i + 8 <= m + inner {
+            let mut acc = [0.0f64; 8];
+            let xc = &x[i..i + 8];
+            for l in 0..8 {
+                acc[l] = c0 * xc[l];
             }
             for k in 1..=m {
                 let ck = self.taps[m + k];
-                if ck == 0.0 {
-                    continue;
-                }
-                let plus = &x[m + k..m + k + inner];
-                let minus = &x[m - k..m - k + inner];
-                if self.parity > 0.0 {
-                    for ((d, p), q) in dst.iter_mut().zip(plus).zip(minus) {
-                        *d += ck * (p + q);
+                let p = &x[i + k..i + k + 8];
+                let q = &x[i - k..i - k + 8];
+                if sym {
+                    for l in 0..8 {
+                        acc[l] += ck * (p[l] + q[l]);
                     }
                 } else {
-                    for ((d, p), q) in dst.iter_mut().zip(plus).zip(minus) {
-                        *d += ck * (p - q);
+                    for l in 0..8 {
+                        acc[l] += ck * (p[l] - q[l]);
                     }
                 }
             }
+            out[i..i + 8].copy_from_slice(&acc);
+            i += 8;
+        }
+        while i < m + inner {
+            let mut acc = c0 * x[i];
+            for k in 1..=m {
+                let ck = self.taps[m + k];
+                acc += if sym {
+                    ck * (x[i + k] + x[i - k])
+                } else {
+                    ck * (x[i + k] - x[i - k])
+                };
+            }
+            out[i] = acc;
+            i += 1;
         }
         match self.mode {
             EdgeMode::Interp => {
