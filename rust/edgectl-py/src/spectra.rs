@@ -11,7 +11,7 @@ use edgectl_core::spectra::{
     SpectrumStatus, Step, Target,
 };
 use edgectl_core::CoreError;
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, ArrayView1};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -1097,7 +1097,7 @@ pub struct PyBiasKalman {
 #[pymethods]
 impl PyBiasKalman {
     #[new]
-    #[pyo3(signature = (*, q_concentration=4.0, q_bias=0.05, r_prediction=1.69, r_reference=0.25, p0_bias=4.0, gate_sigma=4.0, max_consecutive_rejections=2, max_delay_h=24.0))]
+    #[pyo3(signature = (*, q_concentration=4.0, q_bias=0.05, r_prediction=1.69, r_reference=0.25, p0_bias=4.0, gate_sigma=6.0, max_consecutive_rejections=2, max_delay_h=24.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         q_concentration: f64,

@@ -36,7 +36,9 @@ pub struct BiasKalmanConfig {
     pub r_reference: f64,
     /// Initial bias variance, (unit)² (reference: 4).
     pub p0_bias: f64,
-    /// Innovation gate in standard deviations (e.g. 4).
+    /// Innovation gate in standard deviations (default 6: a gross-error gate; on the
+    /// fermentation run a 4σ gate also rejects genuine references whenever the bias moves
+    /// faster than `q_bias` allows).
     pub gate_sigma: f64,
     /// After this many consecutive rejections the next reference is accepted (0 = never).
     pub max_consecutive_rejections: usize,
@@ -52,7 +54,7 @@ impl Default for BiasKalmanConfig {
             r_prediction: 1.69,
             r_reference: 0.25,
             p0_bias: 4.0,
-            gate_sigma: 4.0,
+            gate_sigma: 6.0,
             max_consecutive_rejections: 2,
             max_delay_h: 24.0,
         }
