@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edgectl import spectra as sp
-from edgectl.errors import InvalidInputError, ModelFileError, SpectrumShapeError
+from edgectl.errors import (
+    ConfigError,
+    InvalidInputError,
+    ModelFileError,
+    NumericalError,
+    SpectrumShapeError,
+)
 
 scipy_signal = pytest.importorskip("scipy.signal")
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -98,7 +104,7 @@ def test_savgol_exact_for_polynomials(half, order, data):
     ],
 )
 def test_savgol_rejects_bad_parameters(kwargs, match):
-    with pytest.raises((InvalidInputError, sp.InvalidInputError.__mro__[1]), match=match):
+    with pytest.raises((InvalidInputError, ConfigError), match=match):
         sp.savgol_filter(np.ones(50) + np.arange(50.0), **kwargs)
 
 
@@ -126,7 +132,7 @@ def test_snv_rows_have_mean_zero_and_sd_one(x, ddof):
 
 def test_snv_refuses_flat_rows_by_index():
     x = np.vstack([np.arange(10.0), np.ones(10)])
-    with pytest.raises(sp.NumericalError if hasattr(sp, "NumericalError") else Exception, match="row 1"):
+    with pytest.raises(NumericalError, match="row 1: flat spectrum"):
         sp.snv(x)
 
 
@@ -527,10 +533,8 @@ def test_predict_resamples_a_spectrum_from_another_axis():
 
 def test_bad_steps_are_configuration_errors():
     axis, _, _ = synthetic(5, 100)
-    with pytest.raises(sp.InvalidInputError if hasattr(sp, "InvalidInputError") else Exception):
+    with pytest.raises(InvalidInputError, match="not a step"):
         sp.Pipeline(axis, ["snv"])  # type: ignore[list-item]
-    from edgectl.errors import ConfigError
-
     with pytest.raises(ConfigError, match="longer than"):
         sp.Pipeline(axis, [sp.Region(windows_cm1=((800.0, 830.0),)), sp.SavitzkyGolay(window=15, order=2)])
     with pytest.raises(ConfigError, match="select 0 points"):

@@ -95,6 +95,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("predict_batch_1000", |b| {
         b.iter(|| sensor.predict_batch(black_box(batch.view())).unwrap())
     });
+    let pre = sensor.pipeline().transform_batch(batch.view()).unwrap();
+    let (n, p) = pre.dim();
+    let flat: Vec<f64> = pre.iter().copied().collect();
+    let mut outb = vec![0.0; n];
+    g.bench_function("pls_predict_1000_preprocessed", |b| {
+        b.iter(|| sensor.pls().predict_rows_into(black_box(&flat), n, p, 4, &mut outb).unwrap())
+    });
     g.finish();
 
     let (_, xf, yf) = spectra(300, 1000, 3);

@@ -32,17 +32,18 @@ pub(crate) fn dot_centered(a: &[f64], c: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len()).min(c.len());
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
     let mut acc = [0.0f64; 8];
-    let mut i = 0;
-    while i + 8 <= n {
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let cc = c.chunks_exact(8);
+    let (ra, rb, rc) = (ca.remainder(), cb.remainder(), cc.remainder());
+    for ((x, y), m) in ca.zip(cb).zip(cc) {
         for k in 0..8 {
-            acc[k] += (a[i + k] - c[i + k]) * b[i + k];
+            acc[k] += (x[k] - m[k]) * y[k];
         }
-        i += 8;
     }
     let mut tail = 0.0;
-    while i < n {
-        tail += (a[i] - c[i]) * b[i];
-        i += 1;
+    for ((x, y), m) in ra.iter().zip(rb).zip(rc) {
+        tail += (x - m) * y;
     }
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
