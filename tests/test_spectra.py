@@ -169,7 +169,7 @@ def asls_reference(y: np.ndarray, lam: float, p: float, max_iter: int) -> np.nda
 
 @pytest.mark.parametrize(("lam", "p"), [(1e3, 0.01), (1e5, 0.001), (1e7, 0.05)])
 def test_asls_matches_sparse_solver(lam, p):
-    axis, x, _ = synthetic(2, 400, seed=3)
+    _axis, x, _ = synthetic(2, 400, seed=3)
     y = x[0] + 0.3 * np.linspace(0, 1, 400) ** 2
     z = sp.asls_baseline(y, lam, p, 50)
     # The Whittaker system has condition number ~λ; both solvers carry ~λ·eps of rounding.
@@ -231,7 +231,9 @@ def test_pls_nipals_matches_sklearn(targets, n_components):
     model = sp.PlsModel.fit(x, y, n_components)
     _, xt, _ = synthetic(25, 120, targets=targets, seed=99)
     np.testing.assert_allclose(model.predict(xt), ref.predict(xt), rtol=RTOL, atol=1e-12)
-    np.testing.assert_allclose(model.coef, ref.coef_, rtol=1e-8, atol=1e-12 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(
+        model.coef, ref.coef_, rtol=1e-8, atol=1e-12 * np.abs(ref.coef_).max()
+    )
     np.testing.assert_allclose(model.intercept, np.atleast_1d(ref.intercept_), rtol=1e-12)
     np.testing.assert_allclose(model.x_weights, ref.x_weights_, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.x_loadings, ref.x_loadings_, rtol=1e-8, atol=1e-10)
@@ -359,15 +361,21 @@ def test_foreign_band_is_out_of_model_and_flat_is_invalid():
     axis, x, y = synthetic(40, 300, seed=12)
     sensor = sp.SoftSensor.fit(axis, x, y, STEPS, 3, target_names=("glucose",), units=("g/L",))
     good = sensor.predict(x[0])
-    assert good.is_in_model and good.is_valid and good.status == "in_model"
+    assert good.is_in_model
+    assert good.is_valid
+    assert good.status == "in_model"
     assert good.value == pytest.approx(y[0], abs=0.5)
     odd = x[1] + 0.5 * np.exp(-(((axis - 1250.0) / 15.0) ** 2))
     p = sensor.predict(odd)
-    assert not p.is_in_model and p.status == "out_of_model" and p.q > sensor.q_limit
+    assert not p.is_in_model
+    assert p.status == "out_of_model"
+    assert p.q > sensor.q_limit
     flat = sensor.predict(np.full(axis.size, 1.0))
-    assert flat.status == "invalid" and not flat.is_valid and np.isnan(flat.value)
+    assert flat.status == "invalid"
+    assert not flat.is_valid
+    assert np.isnan(flat.value)
     assert "flat" in flat.reason
-    assert sensor.predict_value(flat_spectrum := np.full(axis.size, 2.0)) [1] is False
+    assert sensor.predict_value(flat_spectrum := np.full(axis.size, 2.0))[1] is False
     assert np.isnan(sensor.predict_value(flat_spectrum)[0])
 
 
@@ -383,7 +391,7 @@ def sensor_and_axis():
 @settings(max_examples=30, deadline=None)
 @given(dtype=st.sampled_from([np.float32, np.int64, np.int32, np.complex128, np.float16]))
 def test_wrong_dtype_is_a_type_error(sensor_and_axis, dtype):
-    sensor, axis, x = sensor_and_axis
+    sensor, _axis, x = sensor_and_axis
     with pytest.raises(TypeError, match="float64"):
         sensor.predict(x[0].astype(dtype))
     with pytest.raises(TypeError, match="float64"):
@@ -395,14 +403,18 @@ def test_wrong_dtype_is_a_type_error(sensor_and_axis, dtype):
 @settings(max_examples=30, deadline=None)
 @given(step=st.integers(2, 4), start=st.integers(0, 1))
 def test_non_contiguous_input_gives_the_same_result(sensor_and_axis, step, start):
-    sensor, axis, x = sensor_and_axis
+    sensor, _axis, x = sensor_and_axis
     wide = np.zeros((x.shape[0], x.shape[1] * step))
     wide[:, start::step] = x
     strided = wide[:, start::step]
     assert not strided.flags["C_CONTIGUOUS"]
     assert sensor.predict(strided[2]).value == sensor.predict(x[2]).value
-    np.testing.assert_array_equal(sensor.predict_batch(strided).value, sensor.predict_batch(x).value)
-    np.testing.assert_array_equal(sensor.predict_batch(np.asfortranarray(x)).t2, sensor.predict_batch(x).t2)
+    np.testing.assert_array_equal(
+        sensor.predict_batch(strided).value, sensor.predict_batch(x).value
+    )
+    np.testing.assert_array_equal(
+        sensor.predict_batch(np.asfortranarray(x)).t2, sensor.predict_batch(x).t2
+    )
 
 
 @pytest.mark.parametrize("shape", [(), (2, 3, 300)])
@@ -458,14 +470,29 @@ def test_model_file_round_trip_and_contents(tmp_path: Path):
         sp.Msc(),
         sp.MeanCenter(),
     ]
-    cal = sp.calibrate(axis, x, y, steps, max_components=5, cv="blocks:5",
-                       target_names=("glucose",), units=("g/L",), description="test model")
+    cal = sp.calibrate(
+        axis,
+        x,
+        y,
+        steps,
+        max_components=5,
+        cv="blocks:5",
+        target_names=("glucose",),
+        units=("g/L",),
+        description="test model",
+    )
     path = cal.sensor.save(tmp_path / "m.json")
     doc = json.loads(path.read_text())
-    assert doc["format"] == "edgectl-softsensor" and doc["format_version"] == 1
+    assert doc["format"] == "edgectl-softsensor"
+    assert doc["format_version"] == 1
     assert doc["targets"] == [{"name": "glucose", "unit": "g/L"}]
     assert [s["kind"] for s in doc["pipeline"]] == [
-        "despike", "region", "asls", "savitzky_golay", "msc", "mean_center"
+        "despike",
+        "region",
+        "asls",
+        "savitzky_golay",
+        "msc",
+        "mean_center",
     ]
     assert doc["pipeline"][3]["mode"] == "nearest"
     assert len(doc["axis"]["wavenumber_cm1"]) == 250
@@ -506,19 +533,19 @@ def test_load_refuses_bad_files_naming_them(tmp_path: Path, edit, match):
 
 
 def test_load_refuses_missing_garbage_and_other_axis(tmp_path: Path):
-    with pytest.raises(ModelFileError, match="nope.json: model file not found"):
+    with pytest.raises(ModelFileError, match=r"nope\.json: model file not found"):
         sp.SoftSensor.load(tmp_path / "nope.json")
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
-    with pytest.raises(ModelFileError, match="garbage.json: not a JSON document"):
+    with pytest.raises(ModelFileError, match=r"garbage\.json: not a JSON document"):
         sp.SoftSensor.load(garbage)
     axis, x, y = synthetic(30, 200, seed=17)
     path = sp.SoftSensor.fit(axis, x, y, STEPS, 2).save(tmp_path / "m.json")
-    with pytest.raises(SpectrumShapeError, match="m.json: axis has 199 points"):
+    with pytest.raises(SpectrumShapeError, match=r"m\.json: axis has 199 points"):
         sp.SoftSensor.load(path, wavenumber_cm1=axis[:-1])
     shifted = axis.copy()
     shifted[50] += 0.5
-    with pytest.raises(SpectrumShapeError, match="m.json: axis differs .* index 50"):
+    with pytest.raises(SpectrumShapeError, match=r"m\.json: axis differs .* index 50"):
         sp.SoftSensor.load(path, wavenumber_cm1=shifted)
 
 
@@ -536,7 +563,9 @@ def test_bad_steps_are_configuration_errors():
     with pytest.raises(InvalidInputError, match="not a step"):
         sp.Pipeline(axis, ["snv"])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match="longer than"):
-        sp.Pipeline(axis, [sp.Region(windows_cm1=((800.0, 830.0),)), sp.SavitzkyGolay(window=15, order=2)])
+        sp.Pipeline(
+            axis, [sp.Region(windows_cm1=((800.0, 830.0),)), sp.SavitzkyGolay(window=15, order=2)]
+        )
     with pytest.raises(ConfigError, match="select 0 points"):
         sp.Pipeline(axis, [sp.Region(windows_cm1=((100.0, 200.0),))])
 
@@ -566,7 +595,8 @@ def test_bias_kalman_gate_rejects_outliers_then_yields_to_persistent_shift():
     assert kf.update_reference(1.0, 10.5).accepted
     before = kf.estimate.value
     first = kf.update_reference(1.5, 40.0)
-    assert not first.accepted and first.normalized > 4.0
+    assert not first.accepted
+    assert first.normalized > 4.0
     assert kf.estimate.value == before
     assert not kf.update_reference(1.6, 40.0).accepted
     assert kf.update_reference(1.7, 40.0).accepted

@@ -50,24 +50,31 @@ def test_calibrate_reference_pipeline(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0
     assert "21 spectra × 1047 points; target glucose g/L" in out
     rows = [ln.split() for ln in out.splitlines()]
-    table = {int(r[0]): float(r[1]) for r in rows if len(r) >= 2 and r[0].isdigit() and r[1][0].isdigit()}
+    table = {
+        int(r[0]): float(r[1]) for r in rows if len(r) >= 2 and r[0].isdigit() and r[1][0].isdigit()
+    }
     assert sorted(table) == list(range(1, 11))
     assert table[4] == pytest.approx(1.30, abs=0.005)
     assert "chosen: 4 LV (RMSECV 1.2958 g/L)" in out
     sensor = spectra.SoftSensor.load(model)
-    assert sensor.n_components == 4 and sensor.units == ["g/L"] and sensor.target_names == ["glucose"]
+    assert sensor.n_components == 4
+    assert sensor.units == ["g/L"]
+    assert sensor.target_names == ["glucose"]
     doc = sensor.document()
     assert doc["calibration"]["cv"]["scheme"] == "loo"
     assert [s["kind"] for s in doc["pipeline"]] == ["region", "savitzky_golay", "snv"]
 
 
-def test_calibrate_with_fixed_components_and_msc(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_calibrate_with_fixed_components_and_msc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     model = tmp_path / "m.json"
     args = [str(DATA / "train_spectra.csv"), str(DATA / "train_hplc.csv"), "-o", str(model)]
     args += ["--region", "950:1550", "--scatter", "msc", "--components", "3", "--cv", "blocks:7"]
     assert run(args) == 0
     out = capsys.readouterr().out
-    assert "chosen: 3 LV" in out and "CV blocks:7" in out
+    assert "chosen: 3 LV" in out
+    assert "CV blocks:7" in out
     assert spectra.SoftSensor.load(model).n_components == 3
 
 
@@ -78,7 +85,7 @@ def test_calibrate_reports_mismatched_files(tmp_path: Path):
         run([str(DATA / "train_spectra.csv"), str(refs), "-o", str(tmp_path / "m.json")])
     bad = tmp_path / "bad.csv"
     bad.write_text("400,401,402\n1,2,3\n1,2\n")
-    with pytest.raises(SpectrumShapeError, match="bad.csv: line 3 has 2 values"):
+    with pytest.raises(SpectrumShapeError, match=r"bad\.csv: line 3 has 2 values"):
         spectra.read_spectra_csv(bad)
     bad.write_text("400,401,402\n1,2,x\n")
     with pytest.raises(InvalidInputError, match="line 2, column 3: 'x' is not a number"):
@@ -86,15 +93,25 @@ def test_calibrate_reports_mismatched_files(tmp_path: Path):
     with pytest.raises(InvalidInputError, match="no column 'lactate'"):
         spectra.read_references_csv(DATA / "train_hplc.csv", ["lactate"])
     with pytest.raises(ConfigError, match="--region"):
-        run([str(DATA / "train_spectra.csv"), str(DATA / "train_hplc.csv"), "-o", "m.json",
-             "--region", "950-1550"])
+        run(
+            [
+                str(DATA / "train_spectra.csv"),
+                str(DATA / "train_hplc.csv"),
+                "-o",
+                "m.json",
+                "--region",
+                "950-1550",
+            ]
+        )
 
 
 def test_read_spectra_csv_round_trip(tmp_path: Path):
     path = tmp_path / "s.csv"
     axis = np.array([400.0, 401.5, 403.0])
     x = np.array([[1.0, 2.0, 3.5], [0.5, 0.25, 0.125]])
-    path.write_text(",".join(map(str, axis)) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in x))
+    path.write_text(
+        ",".join(map(str, axis)) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in x)
+    )
     a, s = spectra.read_spectra_csv(path)
     np.testing.assert_array_equal(a, axis)
     np.testing.assert_array_equal(s, x)

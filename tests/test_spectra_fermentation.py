@@ -58,9 +58,12 @@ def reference_preprocess(axis: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def test_data_set_shape(train, inline):
-    axis, x, y = train
-    assert x.shape == (21, 1047) and axis[0] == 428.0 and axis[-1] == 1833.0
-    assert inline[0].shape == (1629, 1047) and inline[1].shape == (34, 2)
+    axis, x, _y = train
+    assert x.shape == (21, 1047)
+    assert axis[0] == 428.0
+    assert axis[-1] == 1833.0
+    assert inline[0].shape == (1629, 1047)
+    assert inline[1].shape == (34, 2)
 
 
 def test_preprocessing_matches_scipy(train, sensor):
@@ -104,8 +107,9 @@ def test_rmsecv_curve_matches_sklearn_and_reference(train, scheme, splitter, tab
 
 def test_reference_pipeline_rmsecv_and_parsimonious_choice(train):
     axis, x, y = train
-    cal = sp.calibrate(axis, x, y, STEPS, max_components=10, cv="loo",
-                       target_names=("glucose",), units=("g/L",))
+    cal = sp.calibrate(
+        axis, x, y, STEPS, max_components=10, cv="loo", target_names=("glucose",), units=("g/L",)
+    )
     assert cal.n_components == 4
     assert cal.rmsecv == pytest.approx(1.30, rel=0.01)
     assert cal.sensor.rmsec[0] < cal.rmsecv
@@ -114,18 +118,21 @@ def test_reference_pipeline_rmsecv_and_parsimonious_choice(train):
 def test_flat_dropout_spectra_are_invalid_and_never_nan_downstream(inline, sensor):
     b = sensor.predict_batch(inline[0])
     assert b.status[1626:] == ["invalid"] * 3
-    assert not b.is_in_model[1626:].any() and not b.is_valid[1626:].any()
+    assert not b.is_in_model[1626:].any()
+    assert not b.is_valid[1626:].any()
     assert np.isnan(b.value[1626:]).all()
-    assert np.isfinite(b.value[:1626]).all() and b.is_valid[:1626].all()
+    assert np.isfinite(b.value[:1626]).all()
+    assert b.is_valid[:1626].all()
     for row in inline[0][1626:]:
         p = sensor.predict(row)
-        assert p.status == "invalid" and "flat" in p.reason
+        assert p.status == "invalid"
+        assert "flat" in p.reason
 
 
 def test_q_limit_survives_the_jackson_mudholkar_breakdown(train, sensor):
     # Reference §3: on this set JM's h0 <= 0 and chemotools' JM limit (0.473) flags every
     # calibration spectrum; the Box limit keeps the calibration set inside.
-    axis, x, _ = train
+    _axis, x, _ = train
     assert sensor.q_limit_method == "box"
     cal = sensor.predict_batch(x)
     assert np.mean(cal.q > sensor.q_limit) <= 0.10
@@ -193,8 +200,11 @@ def test_innovation_gate_rejects_a_wrong_reference(inline, sensor):
     hplc = inline[1].copy()
     hplc[10, 1] += 40.0  # a transcription error
     gated, rejected = prequential_corrected(b.value, b.is_valid, hplc, r_prediction=1.69)
-    open_, none = prequential_corrected(b.value, b.is_valid, hplc, r_prediction=1.69, gate_sigma=1e9)
+    open_, none = prequential_corrected(
+        b.value, b.is_valid, hplc, r_prediction=1.69, gate_sigma=1e9
+    )
     keep = np.ones(34, bool)
     keep[[0, 10]] = False
-    assert rejected >= 1 and none == 0
+    assert rejected >= 1
+    assert none == 0
     assert np.sqrt(np.mean(gated[keep] ** 2)) < 0.8 * np.sqrt(np.mean(open_[keep] ** 2))

@@ -7,7 +7,6 @@ import numpy.typing as npt
 
 _F64 = npt.NDArray[np.float64]
 
-
 __all__ = [
     "MODEL_FORMAT",
     "MODEL_FORMAT_VERSION",
@@ -264,4 +263,3 @@ class BiasKalman:
     @property
     def estimate(self) -> CorrectedEstimate | None: ...
     def estimate_at(self, time_h: float) -> CorrectedEstimate | None: ...
-

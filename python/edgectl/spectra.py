@@ -100,11 +100,13 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 
-class _Step(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"):
+class _Step(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
     """Base of the pipeline steps (serialised with a ``kind`` tag, as in model files)."""
 
 
-class Despike(_Step, tag="despike"):
+class Despike(_Step, tag="despike", frozen=True, kw_only=True):
     """Whitaker–Hayes cosmic-ray removal (modified z-score of first differences).
 
     Parameters
@@ -119,13 +121,13 @@ class Despike(_Step, tag="despike"):
     half_window: int = 3
 
 
-class Region(_Step, tag="region"):
+class Region(_Step, tag="region", frozen=True, kw_only=True):
     """Keep the points inside one or more wavenumber windows ``(lo_cm1, hi_cm1)``."""
 
     windows_cm1: tuple[tuple[float, float], ...]
 
 
-class SavitzkyGolay(_Step, tag="savitzky_golay"):
+class SavitzkyGolay(_Step, tag="savitzky_golay", frozen=True, kw_only=True):
     """Savitzky–Golay smoothing (``deriv=0``) or derivative, as ``scipy.signal.savgol_filter``.
 
     ``mode`` is scipy's edge handling: ``interp`` (polynomial fit to the edge window, scipy's
@@ -140,17 +142,17 @@ class SavitzkyGolay(_Step, tag="savitzky_golay"):
     mode: Literal["interp", "nearest", "mirror", "wrap"] = "interp"
 
 
-class Snv(_Step, tag="snv"):
+class Snv(_Step, tag="snv", frozen=True, kw_only=True):
     """Standard normal variate: ``(x − mean) / sd`` with ``ddof`` 0 or 1."""
 
     ddof: int = 1
 
 
-class Msc(_Step, tag="msc"):
+class Msc(_Step, tag="msc", frozen=True, kw_only=True):
     """Multiplicative scatter correction against the calibration mean spectrum."""
 
 
-class AsLs(_Step, tag="asls"):
+class AsLs(_Step, tag="asls", frozen=True, kw_only=True):
     """Asymmetric least squares baseline subtraction (Eilers & Boelens 2005)."""
 
     lam: float = 1e6
@@ -158,15 +160,15 @@ class AsLs(_Step, tag="asls"):
     max_iter: int = 50
 
 
-class LinearBaseline(_Step, tag="linear"):
+class LinearBaseline(_Step, tag="linear", frozen=True, kw_only=True):
     """Subtract the straight line through the first and last point of each region window."""
 
 
-class MeanCenter(_Step, tag="mean_center"):
+class MeanCenter(_Step, tag="mean_center", frozen=True, kw_only=True):
     """Subtract the calibration mean of each variable."""
 
 
-class Autoscale(_Step, tag="autoscale"):
+class Autoscale(_Step, tag="autoscale", frozen=True, kw_only=True):
     """Centre and divide each variable by its calibration standard deviation (ddof 1)."""
 
 
@@ -599,7 +601,9 @@ def _number(p: Path, line: int, col: int, text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise InvalidInputError(f"{p}: line {line}, column {col + 1}: {text!r} is not a number") from None
+        raise InvalidInputError(
+            f"{p}: line {line}, column {col + 1}: {text!r} is not a number"
+        ) from None
     if not math.isfinite(v):
         raise InvalidInputError(f"{p}: line {line}, column {col + 1}: {text!r} is not finite")
     return v

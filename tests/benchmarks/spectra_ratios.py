@@ -71,7 +71,10 @@ def main() -> int:
 
     peer = PLSRegression(n_components=4, scale=False).fit(peer_preprocess(x), y)
     spectrum = np.ascontiguousarray(inline[700])
-    assert abs(sensor.predict(spectrum).value - peer.predict(peer_preprocess(spectrum)[None])[0]) < 1e-9 * 50
+    assert (
+        abs(sensor.predict(spectrum).value - peer.predict(peer_preprocess(spectrum)[None])[0])
+        < 1e-9 * 50
+    )
 
     print("1) preprocess + predict one 1047-point spectrum")
     t_ours = timeit(lambda: sensor.predict(spectrum))
@@ -92,7 +95,10 @@ def main() -> int:
     np.testing.assert_allclose(model.predict(batch), batch @ b + b0, rtol=1e-9)
     t_pls = timeit(lambda: model.predict(batch))
     t_np = timeit(lambda: batch @ b + b0)
-    print(f"   edgectl PlsModel.predict: {t_pls * 1e6:8.1f} µs   numpy X @ b + b0: {t_np * 1e6:8.1f} µs")
+    print(
+        f"   edgectl PlsModel.predict: {t_pls * 1e6:8.1f} µs   "
+        f"numpy X @ b + b0: {t_np * 1e6:8.1f} µs"
+    )
     print(f"   ratio: {t_pls / t_np:5.2f}× the bare mat-vec (target within 3×)")
     full = rng.normal(size=(1000, 1047))
     model_full = sp.PlsModel.fit(rng.normal(size=(50, 1047)), rng.normal(size=50), 4)
@@ -100,11 +106,15 @@ def main() -> int:
     bf0 = float(model_full.intercept[0] - model_full.x_mean @ bf)
     t_pls_f = timeit(lambda: model_full.predict(full))
     t_np_f = timeit(lambda: full @ bf + bf0)
-    print(f"   1047 variables: edgectl {t_pls_f * 1e6:8.1f} µs   numpy {t_np_f * 1e6:8.1f} µs   "
-          f"ratio {t_pls_f / t_np_f:5.2f}×")
+    print(
+        f"   1047 variables: edgectl {t_pls_f * 1e6:8.1f} µs   numpy {t_np_f * 1e6:8.1f} µs   "
+        f"ratio {t_pls_f / t_np_f:5.2f}×"
+    )
     t_batch = timeit(lambda: sensor.predict_batch(inline[:1000]))
-    print(f"   (full SoftSensor.predict_batch of 1000 raw spectra: {t_batch * 1e3:.2f} ms, "
-          f"{t_batch * 1e3:.2f} µs per spectrum)")
+    print(
+        f"   (full SoftSensor.predict_batch of 1000 raw spectra: {t_batch * 1e3:.2f} ms, "
+        f"{t_batch * 1e3:.2f} µs per spectrum)"
+    )
 
     print("3) 10-component PLS fit, 300 × 1000")
     xf = rng.normal(size=(300, 1000)).cumsum(axis=1)
@@ -112,10 +122,14 @@ def main() -> int:
     t_nip = timeit(lambda: sp.PlsModel.fit(xf, yf, 10), min_time_s=0.5, repeats=5)
     t_sim = timeit(lambda: sp.PlsModel.fit(xf, yf, 10, "simpls"), min_time_s=0.5, repeats=5)
     t_skl = timeit(lambda: PLSRegression(10, scale=False).fit(xf, yf), min_time_s=0.5, repeats=5)
-    print(f"   edgectl NIPALS {t_nip * 1e3:7.2f} ms   SIMPLS {t_sim * 1e3:7.2f} ms   "
-          f"sklearn NIPALS {t_skl * 1e3:7.2f} ms")
-    print(f"   ratio: NIPALS {t_skl / t_nip:4.2f}×, SIMPLS {t_skl / t_sim:4.2f}× sklearn's speed "
-          "(target ≥ 1×)")
+    print(
+        f"   edgectl NIPALS {t_nip * 1e3:7.2f} ms   SIMPLS {t_sim * 1e3:7.2f} ms   "
+        f"sklearn NIPALS {t_skl * 1e3:7.2f} ms"
+    )
+    print(
+        f"   ratio: NIPALS {t_skl / t_nip:4.2f}×, SIMPLS {t_skl / t_sim:4.2f}× sklearn's speed "
+        "(target ≥ 1×)"
+    )
     return 0
 
 

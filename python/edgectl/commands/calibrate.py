@@ -44,9 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="15,2,1",
         help="Savitzky–Golay window,order,derivative (default 15,2,1; 'none' to skip)",
     )
-    p.add_argument(
-        "--sg-mode", default="interp", choices=["interp", "nearest", "mirror", "wrap"]
-    )
+    p.add_argument("--sg-mode", default="interp", choices=["interp", "nearest", "mirror", "wrap"])
     p.add_argument("--scatter", default="snv", choices=["snv", "msc", "none"])
     p.add_argument("--snv-ddof", type=int, default=1, choices=[0, 1])
     p.add_argument("--max-components", type=int, default=10)
@@ -104,7 +102,8 @@ def main(args: argparse.Namespace) -> int:
     names, y = names[:1], y[:, :1]
     if y.shape[0] != x.shape[0]:
         raise ConfigError(
-            f"{args.references}: {y.shape[0]} reference rows for {x.shape[0]} spectra in {args.spectra}"
+            f"{args.references}: {y.shape[0]} reference rows "
+            f"for {x.shape[0]} spectra in {args.spectra}"
         )
     steps = build_steps(args)
     cal = sp.calibrate(

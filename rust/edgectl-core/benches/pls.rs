@@ -100,7 +100,12 @@ fn bench(c: &mut Criterion) {
     let flat: Vec<f64> = pre.iter().copied().collect();
     let mut outb = vec![0.0; n];
     g.bench_function("pls_predict_1000_preprocessed", |b| {
-        b.iter(|| sensor.pls().predict_rows_into(black_box(&flat), n, p, 4, &mut outb).unwrap())
+        b.iter(|| {
+            sensor
+                .pls()
+                .predict_rows_into(black_box(&flat), n, p, 4, &mut outb)
+                .unwrap()
+        })
     });
     g.finish();
 

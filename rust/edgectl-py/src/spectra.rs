@@ -23,13 +23,11 @@ use crate::errors::{check, compute, SpectrumShapeError};
 fn describe(obj: &Bound<'_, PyAny>) -> String {
     match (obj.getattr("dtype"), obj.getattr("ndim")) {
         (Ok(d), Ok(n)) => format!("a {n}-D {d} array"),
-        _ => format!(
-            "{}",
-            obj.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "an object".into())
-        ),
+        _ => obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "an object".into()),
     }
 }
 
@@ -58,7 +56,7 @@ fn arr1<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArray
             )));
         }
     }
-    obj.cast::<PyArray1<f64>>().map(|a| a.clone()).map_err(|_| {
+    obj.cast::<PyArray1<f64>>().cloned().map_err(|_| {
         PyTypeError::new_err(format!(
             "{what} must be a float64 numpy array, got {}",
             describe(obj)

@@ -14,6 +14,10 @@
 //! - [`model`]: [`SoftSensor`] = axis + pipeline + PLS + limits, and its JSON model file.
 //! - [`correction`]: bias-tracking Kalman filter fed by at-line reference samples.
 
+// `!(x > 0.0)` is deliberate throughout: it is also true for NaN, which must be rejected.
+// Index loops over several parallel arrays read more plainly than zipped iterators here.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
 pub mod baseline;
 pub mod correction;
 pub mod cv;
