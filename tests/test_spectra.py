@@ -617,3 +617,38 @@ def test_bias_kalman_needs_a_prediction_and_ordered_times():
         kf.update_prediction(0.5, 5.0)
     with pytest.raises(InvalidInputError):
         kf.update_prediction(2.0, float("nan"))
+
+
+def simpls_reference(x: np.ndarray, y: np.ndarray, a: int):
+    """de Jong (1993) SIMPLS written out in numpy, for PLS2 (no peer library implements it)."""
+    xm, ym = x.mean(axis=0), y.mean(axis=0)
+    x0, y0 = x - xm, y - ym
+    s = x0.T @ y0
+    rs, qs, vs = [], [], []
+    for _ in range(a):
+        _, vecs = np.linalg.eigh(s.T @ s)
+        r = s @ vecs[:, -1]
+        t = x0 @ r
+        norm = np.linalg.norm(t)
+        t, r = t / norm, r / norm
+        p = x0.T @ t
+        v = p.copy()
+        for _ in range(2):
+            for vk in vs:
+                v -= (vk @ v) * vk
+        v /= np.linalg.norm(v)
+        s = s - np.outer(v, v @ s)
+        rs.append(r)
+        qs.append(y0.T @ t)
+        vs.append(v)
+    b = np.array(rs).T @ np.array(qs)
+    return lambda xn: (xn - xm) @ b + ym
+
+
+@pytest.mark.parametrize("n_components", [1, 3, 6])
+def test_pls_simpls_pls2_matches_de_jong(n_components):
+    _, x, y = synthetic(35, 120, targets=3, seed=21)
+    model = sp.PlsModel.fit(x, y, n_components, "simpls")
+    _, xt, _ = synthetic(10, 120, targets=3, seed=22)
+    expect = simpls_reference(x, y, n_components)(xt)
+    np.testing.assert_allclose(model.predict(xt), expect, rtol=1e-8, atol=1e-10)
