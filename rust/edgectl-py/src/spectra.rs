@@ -139,7 +139,7 @@ fn savgol_filter<'py>(
         x,
         "x",
         move |row, out| {
-            edgectl_core::spectra::kernels_check_finite(row)?;
+            edgectl_core::spectra::ensure_finite(row)?;
             sg.apply_into(row, out)
         },
         None,
@@ -186,7 +186,7 @@ fn asls_baseline<'py>(
         y,
         "y",
         move |row, out| {
-            edgectl_core::spectra::kernels_check_finite(row)?;
+            edgectl_core::spectra::ensure_finite(row)?;
             let z = asls.baseline(row)?;
             out.copy_from_slice(&z);
             Ok(())

@@ -44,7 +44,7 @@ pub use preprocess::{resample_linear, Pipeline, Step, Workspace};
 pub use savgol::{EdgeMode, SavitzkyGolay};
 
 /// Error unless every value is finite (used by the bindings' standalone filters).
-pub fn kernels_check_finite(x: &[f64]) -> crate::error::CoreResult<()> {
+pub fn ensure_finite(x: &[f64]) -> crate::error::CoreResult<()> {
     if let Some((j, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(crate::error::CoreError::InvalidInput(format!(
             "value {j} is not finite ({v})"
