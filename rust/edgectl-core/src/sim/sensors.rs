@@ -1,0 +1,199 @@
+//! Sensor models (reference §9): first-order lag, white noise, linear drift, quantisation,
+//! dropout, plus fault effects (stuck, drift ramp, offset, NaN).
+//!
+//! Each channel is updated once per outer step from the true value; readings between steps are
+//! the latest sample, so what a reader sees depends only on the seed and the step sequence.
+
+use crate::sim::config::SensorConfig;
+use crate::sim::faults::SensorFault;
+use crate::sim::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Sensor signals, with the names of the plant contract (`edgectl/plant.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(usize)]
+pub enum Signal {
+    TempC,
+    JacketTempC,
+    Ph,
+    DoPct,
+    StirrerRpm,
+    AirFlowSccm,
+    O2FlowSccm,
+    Co2FlowSccm,
+    N2FlowSccm,
+    ReactorMassG,
+    FeedMassG,
+    BaseMassG,
+    AcidMassG,
+    AntifoamMassG,
+    Foam,
+    PressureBar,
+    OffgasO2Pct,
+    OffgasCo2Pct,
+}
+
+impl Signal {
+    /// Number of signals.
+    pub const COUNT: usize = 18;
+    /// All signals in index order.
+    pub const ALL: [Signal; Signal::COUNT] = [
+        Signal::TempC,
+        Signal::JacketTempC,
+        Signal::Ph,
+        Signal::DoPct,
+        Signal::StirrerRpm,
+        Signal::AirFlowSccm,
+        Signal::O2FlowSccm,
+        Signal::Co2FlowSccm,
+        Signal::N2FlowSccm,
+        Signal::ReactorMassG,
+        Signal::FeedMassG,
+        Signal::BaseMassG,
+        Signal::AcidMassG,
+        Signal::AntifoamMassG,
+        Signal::Foam,
+        Signal::PressureBar,
+        Signal::OffgasO2Pct,
+        Signal::OffgasCo2Pct,
+    ];
+
+    /// Contract name with units (`temp_c`, `do_pct`, `feed_mass_g`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::TempC => "temp_c",
+            Signal::JacketTempC => "jacket_temp_c",
+            Signal::Ph => "ph",
+            Signal::DoPct => "do_pct",
+            Signal::StirrerRpm => "stirrer_rpm",
+            Signal::AirFlowSccm => "air_flow_sccm",
+            Signal::O2FlowSccm => "o2_flow_sccm",
+            Signal::Co2FlowSccm => "co2_flow_sccm",
+            Signal::N2FlowSccm => "n2_flow_sccm",
+            Signal::ReactorMassG => "reactor_mass_g",
+            Signal::FeedMassG => "feed_mass_g",
+            Signal::BaseMassG => "base_mass_g",
+            Signal::AcidMassG => "acid_mass_g",
+            Signal::AntifoamMassG => "antifoam_mass_g",
+            Signal::Foam => "foam",
+            Signal::PressureBar => "pressure_bar",
+            Signal::OffgasO2Pct => "offgas_o2_pct",
+            Signal::OffgasCo2Pct => "offgas_co2_pct",
+        }
+    }
+
+    /// Signal of a contract name.
+    pub fn parse(name: &str) -> Option<Signal> {
+        Signal::ALL.iter().copied().find(|s| s.name() == name)
+    }
+}
+
+/// State of one sensor channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sensor {
+    /// Lagged true value (the probe's internal state).
+    pub lagged: f64,
+    /// Accumulated drift, signal units.
+    pub drift: f64,
+    /// Latest reading.
+    pub reading: f64,
+}
+
+impl Sensor {
+    /// A channel settled at `value`.
+    pub fn new(value: f64) -> Self {
+        Sensor {
+            lagged: value,
+            drift: 0.0,
+            reading: value,
+        }
+    }
+
+    /// Sample the channel after `dt_s` with true value `truth`.
+    pub fn update(
+        &mut self,
+        cfg: &SensorConfig,
+        truth: f64,
+        dt_s: f64,
+        fault: &SensorFault,
+        rng: &mut Rng,
+    ) {
+        // Draw the random numbers unconditionally: the stream position never depends on state.
+        let noise = rng.normal();
+        let u = rng.uniform();
+        if truth.is_finite() {
+            if cfg.tau_s > 0.0 && self.lagged.is_finite() {
+                self.lagged = truth + (self.lagged - truth) * (-dt_s / cfg.tau_s).exp();
+            } else {
+                self.lagged = truth;
+            }
+        }
+        self.drift += cfg.drift_per_day * dt_s / 86_400.0;
+        if fault.stuck {
+            return;
+        }
+        if fault.dropout || u < cfg.dropout_prob {
+            self.reading = f64::NAN;
+            return;
+        }
+        let mut y = self.lagged + self.drift + fault.offset + cfg.noise_sd * noise;
+        if cfg.resolution > 0.0 {
+            y = (y / cfg.resolution).round() * cfg.resolution;
+        }
+        self.reading = y;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_roundtrip() {
+        for s in Signal::ALL {
+            assert_eq!(Signal::parse(s.name()), Some(s));
+            assert_eq!(Signal::ALL[s as usize], s);
+        }
+        assert_eq!(Signal::parse("nope"), None);
+    }
+
+    #[test]
+    fn lag_drift_quantisation_and_faults() {
+        let cfg = SensorConfig {
+            tau_s: 10.0,
+            noise_sd: 0.0,
+            drift_per_day: 1.0,
+            resolution: 0.1,
+            dropout_prob: 0.0,
+        };
+        let mut rng = Rng::new(1, 1);
+        let mut s = Sensor::new(0.0);
+        let ok = SensorFault::default();
+        s.update(&cfg, 10.0, 10.0, &ok, &mut rng);
+        let expect = 10.0 * (1.0 - (-1.0f64).exp());
+        assert!((s.reading - (expect * 10.0).round() / 10.0).abs() < 1e-12);
+        let r = s.reading;
+        s.update(
+            &cfg,
+            50.0,
+            10.0,
+            &SensorFault { stuck: true, ..ok },
+            &mut rng,
+        );
+        assert_eq!(s.reading, r);
+        s.update(
+            &cfg,
+            50.0,
+            10.0,
+            &SensorFault {
+                dropout: true,
+                ..ok
+            },
+            &mut rng,
+        );
+        assert!(s.reading.is_nan());
+        let mut d = Sensor::new(5.0);
+        d.update(&cfg, 5.0, 86_400.0, &ok, &mut rng);
+        assert!((d.reading - 6.0).abs() < 1e-9);
+    }
+}
