@@ -280,8 +280,8 @@ mod tests {
             1.0,
             &mut rng,
         );
-        for j in 0..base.len() {
-            assert!((st.last[j] - base[j] - 2.0 * lib.components[1][j]).abs() < 1e-12);
+        for ((now, before), comp) in st.last.iter().zip(&base).zip(&lib.components[1]) {
+            assert!((now - before - 2.0 * comp).abs() < 1e-12);
         }
         st.acquire(
             &cfg,
