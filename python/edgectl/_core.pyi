@@ -1,5 +1,10 @@
 """Type stubs of the compiled module ``edgectl._core`` (checked by mypy.stubtest)."""
 
+from typing import final as _final
+
+import numpy as _np
+from numpy.typing import NDArray as _NDArray
+
 __all__ = ["Plant", "__version__", "check_dt"]
 __version__: str
 
@@ -7,16 +12,15 @@ def check_dt(dt_s: float) -> None:
     """Raise InvalidInputError unless ``dt_s`` is finite and > 0."""
 
 # --- sim (issue 4): the simulated plant -------------------------------------------------------
-import numpy as _np
-from numpy.typing import NDArray as _NDArray
 
+@_final
 class Plant:
     """The simulated fed-batch bioreactor (wrapped by ``edgectl.sim.Plant``)."""
 
     SIGNALS: list[str]
     ACTUATORS: list[str]
     FAULT_KINDS: list[str]
-    def __init__(self, config_json: str) -> None: ...
+    def __new__(cls, config_json: str) -> Plant: ...
     @staticmethod
     def from_snapshot(data: bytes) -> Plant: ...
     @staticmethod

@@ -44,6 +44,7 @@ __all__ = [
     "ActuatorsConfig",
     "AnaneParams",
     "BufferConfig",
+    "CardinalPh",
     "CardinalTemps",
     "ChoConfig",
     "EcoliConfig",
@@ -135,6 +136,19 @@ class CardinalTemps(Struct, frozen=True, kw_only=True):
     t_max_c: float = 47.0
 
 
+class CardinalPh(Struct, frozen=True, kw_only=True):
+    """Rosso et al. 1995 cardinal pH model, 1 at ph_opt, 0 outside (ph_min, ph_max)."""
+
+    enabled: bool = True
+    ph_min: float = 4.0
+    ph_opt: float = 7.0
+    ph_max: float = 9.5
+
+
+def _cho_ph() -> CardinalPh:
+    return CardinalPh(ph_min=5.5, ph_opt=7.0, ph_max=8.5)
+
+
 class EcoliConfig(Struct, frozen=True, kw_only=True):
     """E. coli culture: model, parameters, initial state (Anane 2017) and feed."""
 
@@ -147,6 +161,7 @@ class EcoliConfig(Struct, frozen=True, kw_only=True):
     feed_glucose_g_l: NonNeg = 300.0
     nitrogen_mmol_per_g: NonNeg = 9.0
     temperature: CardinalTemps = msgspec.field(default_factory=CardinalTemps)
+    ph_response: CardinalPh = msgspec.field(default_factory=CardinalPh)
 
 
 class XingParams(Struct, frozen=True, kw_only=True):
@@ -194,6 +209,7 @@ class ChoConfig(Struct, frozen=True, kw_only=True):
     feed_gln_mm: NonNeg = 50.0
     cell_dry_mass_pg: NonNeg = 350.0
     temperature: CardinalTemps = msgspec.field(default_factory=_cho_temps)
+    ph_response: CardinalPh = msgspec.field(default_factory=_cho_ph)
 
 
 class VesselConfig(Struct, frozen=True, kw_only=True):
@@ -762,5 +778,5 @@ class PlantRunner:
                 if n > 0:
                     self.plant.advance(n * self.dt_s, self.dt_s)
                     self._backlog_s -= n * self.dt_s
-        except BaseException as exc:  # noqa: BLE001 - reported through .error
+        except BaseException as exc:
             self.error = exc

@@ -159,6 +159,28 @@ impl Default for CardinalTemps {
     }
 }
 
+/// Cardinal pH model (Rosso et al. 1995, Appl. Environ. Microbiol. 61:610), normalised to 1
+/// at pH_opt; limits [est]. Growth (and with it ammonium uptake) stops outside (pH_min, pH_max).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardinalPh {
+    pub enabled: bool,
+    pub ph_min: f64,
+    pub ph_opt: f64,
+    pub ph_max: f64,
+}
+
+impl Default for CardinalPh {
+    fn default() -> Self {
+        CardinalPh {
+            enabled: true,
+            ph_min: 4.0,
+            ph_opt: 7.0,
+            ph_max: 9.5,
+        }
+    }
+}
+
 /// E. coli culture: model choice, parameters, initial state and feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -177,6 +199,7 @@ pub struct EcoliConfig {
     /// Ammonium taken up per g of biomass formed, mmol/g [est ~0.13 g N/g]; an SID sink.
     pub nitrogen_mmol_per_g: f64,
     pub temperature: CardinalTemps,
+    pub ph_response: CardinalPh,
 }
 
 impl Default for EcoliConfig {
@@ -191,6 +214,7 @@ impl Default for EcoliConfig {
             feed_glucose_g_l: 300.0,
             nitrogen_mmol_per_g: 9.0,
             temperature: CardinalTemps::default(),
+            ph_response: CardinalPh::default(),
         }
     }
 }
@@ -278,6 +302,7 @@ pub struct ChoConfig {
     /// Dry mass per cell, pg [est], for foam and spectra.
     pub cell_dry_mass_pg: f64,
     pub temperature: CardinalTemps,
+    pub ph_response: CardinalPh,
 }
 
 impl Default for ChoConfig {
@@ -299,6 +324,12 @@ impl Default for ChoConfig {
                 t_min_c: 20.0,
                 t_opt_c: 37.5,
                 t_max_c: 41.0,
+            },
+            ph_response: CardinalPh {
+                enabled: true,
+                ph_min: 5.5,
+                ph_opt: 7.0,
+                ph_max: 8.5,
             },
         }
     }
@@ -902,6 +933,7 @@ impl PlantConfig {
         v.nonneg("ecoli.feed_glucose_g_l", e.feed_glucose_g_l);
         v.nonneg("ecoli.nitrogen_mmol_per_g", e.nitrogen_mmol_per_g);
         v.temps("ecoli.temperature", &e.temperature);
+        v.phs("ecoli.ph_response", &e.ph_response);
         for (k, x) in [
             ("qs_max", e.anane.qs_max),
             ("ks", e.anane.ks),
@@ -959,6 +991,7 @@ impl PlantConfig {
             v.nonneg_owned(format!("cho.{k}"), x);
         }
         v.temps("cho.temperature", &c.temperature);
+        v.phs("cho.ph_response", &c.ph_response);
         let ve = &self.vessel;
         v.pos("vessel.volume0_l", ve.volume0_l);
         v.pos("vessel.max_volume_l", ve.max_volume_l);
@@ -1191,6 +1224,14 @@ impl Validator {
             self.fail(format!(
                 "{name}: need t_min_c < t_opt_c < t_max_c, got {} / {} / {}",
                 t.t_min_c, t.t_opt_c, t.t_max_c
+            ));
+        }
+    }
+    fn phs(&mut self, name: &str, p: &CardinalPh) {
+        if !(p.ph_min < p.ph_opt && p.ph_opt < p.ph_max) {
+            self.fail(format!(
+                "{name}: need ph_min < ph_opt < ph_max, got {} / {} / {}",
+                p.ph_min, p.ph_opt, p.ph_max
             ));
         }
     }

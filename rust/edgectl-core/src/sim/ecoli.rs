@@ -10,7 +10,7 @@
 //! closure of each model (substrate carbon taken up − biomass carbon − net acetate carbon), so
 //! the simulator's carbon balance closes by construction and the check tests the bookkeeping.
 
-use crate::sim::config::{AnaneParams, CardinalTemps, XuParams};
+use crate::sim::config::{AnaneParams, CardinalPh, CardinalTemps, XuParams};
 
 /// Carbon content of acetate, g C/g (2 · 12.011 / 60.05).
 pub const ACETATE_C_G_PER_G: f64 = 24.022 / 60.052;
@@ -64,6 +64,19 @@ pub fn temperature_factor(t: &CardinalTemps, temp_c: f64) -> f64 {
         return 1.0;
     }
     ctmi(t, temp_c) / r
+}
+
+/// Cardinal pH model (Rosso et al. 1995): (pH − min)(pH − max)/((pH − min)(pH − max) −
+/// (pH − opt)²), 1 at pH_opt, 0 outside (min, max); 1 when disabled.
+pub fn ph_factor(p: &CardinalPh, ph: f64) -> f64 {
+    if !p.enabled {
+        return 1.0;
+    }
+    if !(ph > p.ph_min && ph < p.ph_max) {
+        return 0.0;
+    }
+    let a = (ph - p.ph_min) * (ph - p.ph_max);
+    (a / (a - (ph - p.ph_opt).powi(2))).clamp(0.0, 1.0)
 }
 
 /// Anane et al. 2017 rates (§2b). `dot_pct` is the true dissolved O2 in % air saturation;
@@ -206,6 +219,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ph_factor_shape() {
+        let p = CardinalPh::default();
+        assert_eq!(ph_factor(&p, 7.0), 1.0);
+        assert_eq!(ph_factor(&p, 3.9), 0.0);
+        assert!(ph_factor(&p, 5.0) < ph_factor(&p, 6.0));
     }
 
     #[test]

@@ -21,8 +21,8 @@ use crate::sim::actuators::{Mfc, Pump, Stirrer};
 use crate::sim::cho::xing_rates;
 use crate::sim::config::{BaseKind, EcoliModel, Organism, PlantConfig, SensorConfig, ThermalMode};
 use crate::sim::ecoli::{
-    anane_rates, temperature_factor, xu_rates, ACETATE_C_G_PER_G, ACETATE_G_PER_MOL, C_G_PER_MOL,
-    O2_G_PER_MOL,
+    anane_rates, ph_factor, temperature_factor, xu_rates, ACETATE_C_G_PER_G, ACETATE_G_PER_MOL,
+    C_G_PER_MOL, O2_G_PER_MOL,
 };
 use crate::sim::faults::{self, Effects, Fault, FaultKind};
 use crate::sim::gas::{self, GasMix, AIR_CO2, AIR_O2, ATM_BAR};
@@ -478,7 +478,14 @@ impl Plant {
         env: &Env,
         depth: u32,
     ) -> ([f64; NB], [f64; NA], f64) {
-        let (y, acc, mu) = self.rk4(&amt, t0, th, env);
+        let (mut y, acc, mu) = self.rk4(&amt, t0, th, env);
+        for v in &mut y {
+            // Amounts below 1e-200 are far below any balance's resolution; flushing them keeps
+            // the arithmetic out of slow subnormal numbers.
+            if v.abs() < 1e-200 {
+                *v = 0.0;
+            }
+        }
         if y.iter().all(|&v| v >= 0.0) {
             return (y, acc, mu);
         }
@@ -511,11 +518,11 @@ impl Plant {
     }
 
     fn growth_scale(&self, fx: &Effects) -> f64 {
-        let t = match self.cfg.organism {
-            Organism::Ecoli => &self.cfg.ecoli.temperature,
-            _ => &self.cfg.cho.temperature,
+        let (t, p) = match self.cfg.organism {
+            Organism::Ecoli => (&self.cfg.ecoli.temperature, &self.cfg.ecoli.ph_response),
+            _ => (&self.cfg.cho.temperature, &self.cfg.cho.ph_response),
         };
-        temperature_factor(t, self.t_liq_c) * fx.growth_factor
+        temperature_factor(t, self.t_liq_c) * ph_factor(p, ph_of(self.h_mol_l)) * fx.growth_factor
     }
 
     // ---------------------------------------------------------------- stepping
