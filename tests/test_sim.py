@@ -1,5 +1,6 @@
 """Tests of edgectl.sim through the public API: contract, config, balances, determinism,
-snapshots, faults, steady states, the runner, the example, a PLS soft sensor on simulated spectra."""
+snapshots, faults, steady states, the runner, the example, and a PLS soft sensor calibrated on
+simulated spectra."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def test_python_defaults_equal_the_rust_scenario() -> None:
     assert msgspec.to_builtins(PlantConfig()) == rust
     assert PlantConfig.ecoli_2l() == PlantConfig()
     cho = PlantConfig.cho_2l(seed=3)
-    assert cho.organism == "cho" and cho.seed == 3 and cho.ph.sid_mm == 24.0
+    assert cho.organism == "cho"
+    assert cho.seed == 3
+    assert cho.ph.sid_mm == 24.0
 
 
 def test_plant_implements_the_contract() -> None:
@@ -52,7 +55,8 @@ def test_plant_implements_the_contract() -> None:
         assert math.isfinite(plant.read(name))
     axis, spec = plant.spectrum()
     assert axis.shape == spec.shape == (1047,)
-    assert axis[0] == 400.0 and axis[-1] == 1800.0
+    assert axis[0] == 400.0
+    assert axis[-1] == 1800.0
     with pytest.raises(KeyError):
         plant.read("warp_core_temp_c")
     with pytest.raises(KeyError):
@@ -72,7 +76,9 @@ def test_toml_loading_with_scenario_and_errors(tmp_path: Path) -> None:
         '[[faults]]\nkind = "pump_stall"\ntarget = "feed"\nat_s = 60.0\n'
     )
     cfg = load_plant_config(good)
-    assert cfg.organism == "cho" and cfg.seed == 9 and cfg.vessel.volume0_l == 1.5
+    assert cfg.organism == "cho"
+    assert cfg.seed == 9
+    assert cfg.vessel.volume0_l == 1.5
     assert cfg.gas.kla_c == 0.026  # from scenario B underneath
     plant = Plant.from_toml(good)
     assert plant.faults()[0].kind == "pump_stall"
@@ -113,7 +119,8 @@ def test_volume_and_carbon_balances_close() -> None:
     b = plant.balances()
     s = plant.state()
     pumped = b["feed_ml"] + b["base_ml"] + b["acid_ml"] + b["antifoam_ml"]
-    assert b["feed_ml"] > 10.0 and b["base_ml"] > 1.0
+    assert b["feed_ml"] > 10.0
+    assert b["base_ml"] > 1.0
     v = 2000.0 + pumped - b["evaporated_ml"] - b["sampled_ml"] - b["overflow_ml"]
     assert v == pytest.approx(s["volume_l"] * 1000.0, abs=1e-6)
     c_in = b["carbon_initial_mmol"] + b["carbon_in_mmol"]
@@ -223,7 +230,8 @@ def test_faults_have_their_effect(
     f, n = run(True), run(False)
     sf, sn, bf, bn = f.state(), n.state(), f.balances(), n.balances()
     if what in ("feed_ml", "base_ml"):
-        assert bf[what] == 0.0 and bn[what] > 50.0
+        assert bf[what] == 0.0
+        assert bn[what] > 50.0
     elif what == "temp_c" and kind == "heater_stuck_on":
         assert sf["temp_c"] > sn["temp_c"] + 10.0
     elif what == "temp_c":
@@ -231,17 +239,21 @@ def test_faults_have_their_effect(
     elif what == "do_pct":
         assert sf["do_pct"] < 0.5 * sn["do_pct"]
     elif what == "air_flow_sccm":
-        assert f.read("air_flow_sccm") == 0.0 and n.read("air_flow_sccm") > 1000.0
+        assert f.read("air_flow_sccm") == 0.0
+        assert n.read("air_flow_sccm") > 1000.0
     elif what == "temp_reading":
         assert f.read("temp_c") - sf["temp_c"] == pytest.approx(0.4, abs=0.05)
     elif what == "ph_reading":
-        assert math.isnan(f.read("ph")) and not math.isnan(n.read("ph"))
+        assert math.isnan(f.read("ph"))
+        assert not math.isnan(n.read("ph"))
     elif what == "biomass_g_l":
         assert sf["biomass_g_l"] < sn["biomass_g_l"] - 0.5
     elif what == "stirrer_rpm":
-        assert sf["stirrer_rpm"] < 1.0 and sn["stirrer_rpm"] > 700.0
+        assert sf["stirrer_rpm"] < 1.0
+        assert sn["stirrer_rpm"] > 700.0
     elif what == "pressure_bar":
-        assert sf["pressure_bar"] == pytest.approx(0.5) and sf["o2_sat_mm"] > sn["o2_sat_mm"]
+        assert sf["pressure_bar"] == pytest.approx(0.5)
+        assert sf["o2_sat_mm"] > sn["o2_sat_mm"]
 
 
 def test_fault_clear_and_schedule() -> None:
@@ -252,7 +264,8 @@ def test_fault_clear_and_schedule() -> None:
     assert plant.balances()["feed_ml"] == pytest.approx(4.0, abs=0.05)
     assert not plant.faults()[0].is_active_at(plant.time_s)
     fid = plant.inject_fault("pump_stall", "feed")
-    assert plant.clear_fault(fid) and not plant.clear_fault(999)
+    assert plant.clear_fault(fid)
+    assert not plant.clear_fault(999)
     with pytest.raises(ConfigError):
         plant.inject_fault("pump_stall", "o2")
     assert set(FAULT_KINDS) >= {"sensor_stuck", "heater_stuck_on", "power_loss"}
