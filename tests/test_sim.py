@@ -362,3 +362,11 @@ def test_pls_soft_sensor_calibrates_on_simulated_spectra() -> None:
     pred = model.predict(xa[1::2]).ravel()
     rmsep = float(np.sqrt(np.mean((pred - ya[1::2]) ** 2)))
     assert rmsep < 0.3, rmsep
+
+
+@pytest.mark.parametrize("name", ["plant_cho_2l.toml", "plant_ecoli_2l.toml"])
+def test_shipped_plant_configs_load_and_run(name: str) -> None:
+    plant = Plant.from_toml(ROOT / "examples" / name)
+    assert plant.faults()
+    plant.advance(600.0, dt_s=5.0)
+    assert all(math.isfinite(v) for v in plant.state().values())

@@ -253,6 +253,49 @@ fn thermal_steady_state_for_a_heater_power() {
 }
 
 #[test]
+fn jacket_mode_follows_the_circulator() {
+    let mut cfg = PlantConfig::ecoli_2l();
+    cfg.organism = Organism::None;
+    cfg.thermal.mode = edgectl_core::sim::config::ThermalMode::Jacket;
+    cfg.actuators.initial.air_sccm = 0.0;
+    cfg.actuators.initial.stirrer_rpm = 0.0;
+    let mut p = Plant::new(cfg).unwrap();
+    p.write("jacket_temp_sp_c", 30.0).unwrap();
+    p.advance(12.0 * 3600.0, 10.0).unwrap();
+    // Steady state: UA_HL·(T_J − T_L) = UA_amb·(T_L − T_amb) → T_L = (5·30 + 0.7·20)/5.7.
+    let expect = (5.0 * 30.0 + 0.7 * 20.0) / 5.7;
+    assert!(
+        (get(&p, "temp_c") - expect).abs() < 0.01,
+        "{}",
+        get(&p, "temp_c")
+    );
+    assert!((p.read(Signal::JacketTempC) - 30.0).abs() < 0.1);
+}
+
+#[test]
+fn growth_shows_in_offgas_and_evaporation_in_volume() {
+    let mut cfg = PlantConfig::ecoli_2l();
+    cfg.ecoli.x0_g_l = 3.0;
+    cfg.ecoli.s0_g_l = 20.0;
+    cfg.actuators.initial.stirrer_rpm = 1200.0;
+    let mut p = Plant::new(cfg).unwrap();
+    p.advance(1800.0, 1.0).unwrap();
+    assert!(
+        p.read(Signal::OffgasO2Pct) < 20.0,
+        "{}",
+        p.read(Signal::OffgasO2Pct)
+    );
+    assert!(
+        p.read(Signal::OffgasCo2Pct) > 0.3,
+        "{}",
+        p.read(Signal::OffgasCo2Pct)
+    );
+    assert!(get(&p, "metabolic_heat_w") > 1.0);
+    assert!(bal(&p, "evaporated_ml") > 0.1);
+    assert!(get(&p, "volume_l") < 2.0);
+}
+
+#[test]
 fn same_seed_same_bits_different_seed_differs() {
     let run = |seed: u64| {
         let mut cfg = PlantConfig::ecoli_2l();

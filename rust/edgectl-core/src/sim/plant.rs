@@ -753,7 +753,7 @@ impl Plant {
         let q = |i: usize, m: &crate::sim::config::MfcConfig| {
             let f = self.mfc[i].flow_sccm;
             if m.resolution_sccm > 0.0 {
-                (f / m.resolution_sccm).round() * m.resolution_sccm
+                crate::sim::sensors::quantise(f, m.resolution_sccm)
             } else {
                 f
             }

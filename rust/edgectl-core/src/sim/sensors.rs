@@ -138,15 +138,35 @@ impl Sensor {
         }
         let mut y = self.lagged + self.drift + fault.offset + cfg.noise_sd * noise;
         if cfg.resolution > 0.0 {
-            y = (y / cfg.resolution).round() * cfg.resolution;
+            y = quantise(y, cfg.resolution);
         }
         self.reading = y;
+    }
+}
+
+/// Round `y` to a multiple of `step`. Decimal steps (0.1, 0.01, ...) divide by the integer
+/// 1/step, which gives the double nearest the decimal value (no 1000.0400000000001 readings).
+pub fn quantise(y: f64, step: f64) -> f64 {
+    let inv = 1.0 / step;
+    let k = (y * inv).round();
+    if (inv - inv.round()).abs() < 1e-9 * inv.max(1.0) {
+        k / inv.round()
+    } else {
+        k * step
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantise_gives_clean_decimals() {
+        assert_eq!(quantise(1000.04000001, 0.01), 1000.04);
+        assert_eq!(quantise(6.9534, 0.001), 6.953);
+        assert_eq!(quantise(812.4, 1.0), 812.0);
+        assert_eq!(quantise(7.0, 2.5), 7.5);
+    }
 
     #[test]
     fn names_roundtrip() {

@@ -253,6 +253,38 @@ mod tests {
     }
 
     #[test]
+    fn cosmic_spikes_and_noise() {
+        let cfg = SpectrometerConfig {
+            baseline_drift_sd: 0.0,
+            spike_rate: 3.0,
+            spike_height: 1.0,
+            ..SpectrometerConfig::default()
+        };
+        let quiet = SpectrometerConfig {
+            spike_rate: 0.0,
+            ..cfg.clone()
+        };
+        let lib = Library::new(&cfg);
+        let conc = [1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let (mut a, mut b) = (SpectrometerState::new(), SpectrometerState::new());
+        let (mut ra, mut rb) = (Rng::new(4, 2), Rng::new(4, 2));
+        let mut spiky = 0;
+        for i in 0..50 {
+            a.acquire(&cfg, &lib, &conc, false, i as f64, &mut ra);
+            b.acquire(&quiet, &lib, &conc, false, i as f64, &mut rb);
+            let jumps = a
+                .last
+                .iter()
+                .zip(&b.last)
+                .filter(|(x, y)| (*x - *y).abs() > 0.4)
+                .count();
+            spiky += jumps;
+        }
+        // Poisson mean 3 per spectrum over 50 spectra, heights 0.5–1.5 above noise.
+        assert!((100..200).contains(&spiky), "{spiky}");
+    }
+
+    #[test]
     fn spectrum_is_linear_in_concentration_without_noise() {
         let cfg = SpectrometerConfig {
             noise_sd: 0.0,
