@@ -1,9 +1,9 @@
 """Simulator speed through Python: simulated-time / wall-time ratios.
 
 Runs a 14-day CHO fed-batch and a 40-hour E. coli fed-batch at 1 s outer steps with one
-``Plant.advance`` call each (the Rust core integrates with the GIL released), and the E. coli run
-both once more closed-loop with a Python controller calling ``read``/``write``/``step`` (every
-60 s for CHO, 5 s for E. coli; the cost an emulator/HIL loop pays). Run after ``make build`` (release)::
+``Plant.advance`` call each (the Rust core integrates with the GIL released), then both once more
+closed-loop with a Python controller calling ``read``/``write``/``step`` (every 60 s for CHO,
+5 s for E. coli; the cost an emulator/HIL loop pays). Run after ``make build`` (release)::
 
     .venv/bin/python tests/benchmarks/sim_speed.py
 """
