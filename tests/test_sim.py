@@ -370,3 +370,17 @@ def test_shipped_plant_configs_load_and_run(name: str) -> None:
     assert plant.faults()
     plant.advance(600.0, dt_s=5.0)
     assert all(math.isfinite(v) for v in plant.state().values())
+
+
+def test_cho_example_writes_csv(tmp_path: Path) -> None:
+    out = tmp_path / "cho.csv"
+    script = ROOT / "examples" / "simulate_cho.py"
+    cmd = [sys.executable, str(script), "--days", "2", "--dt", "60", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120)
+    assert "wrote" in proc.stdout
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("time_d,xv_cells_ml")
+    assert len(lines) == 1 + 48
+    last = dict(zip(lines[0].split(","), lines[-1].split(","), strict=True))
+    assert float(last["xv_cells_ml"]) > 3e5  # grew
+    assert not math.isnan(float(last["offline_glucose_mm"]))  # the day-1 sample

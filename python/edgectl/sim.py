@@ -359,26 +359,32 @@ class ActuatorsConfig(Struct, frozen=True, kw_only=True):
 
 
 class SensorConfig(Struct, frozen=True, kw_only=True):
-    """One sensor channel: lag, white noise, drift per day, quantisation, dropout probability."""
+    """One sensor channel: transport delay, lag, white noise, drift per day, quantisation,
+    dropout probability."""
 
     tau_s: NonNeg = 0.0
     noise_sd: NonNeg = 0.0
     drift_per_day: float = 0.0
     resolution: NonNeg = 0.0
     dropout_prob: Fraction = 0.0
+    delay_s: Annotated[float, msgspec.Meta(ge=0.0, le=3600.0)] = 0.0
 
 
-def _sensor(tau_s: float, noise_sd: float, drift: float, res: float) -> Callable[[], SensorConfig]:
-    return lambda: SensorConfig(tau_s=tau_s, noise_sd=noise_sd, drift_per_day=drift, resolution=res)
+def _sensor(
+    tau_s: float, noise_sd: float, drift: float, res: float, delay_s: float = 0.0
+) -> Callable[[], SensorConfig]:
+    return lambda: SensorConfig(
+        tau_s=tau_s, noise_sd=noise_sd, drift_per_day=drift, resolution=res, delay_s=delay_s
+    )
 
 
 class SensorsConfig(Struct, frozen=True, kw_only=True):
-    """Sensor channels (DO τ 35 s from Anane 2017; the rest estimates)."""
+    """Sensor channels (DO τ 35 s from Anane 2017; its 2 s delay and the rest estimates)."""
 
     temp_c: SensorConfig = msgspec.field(default_factory=_sensor(20.0, 0.01, 0.0, 0.01))
     jacket_temp_c: SensorConfig = msgspec.field(default_factory=_sensor(5.0, 0.02, 0.0, 0.01))
     ph: SensorConfig = msgspec.field(default_factory=_sensor(5.0, 0.005, 0.0, 0.001))
-    do_pct: SensorConfig = msgspec.field(default_factory=_sensor(35.0, 0.3, 1.0, 0.1))
+    do_pct: SensorConfig = msgspec.field(default_factory=_sensor(35.0, 0.3, 1.0, 0.1, 2.0))
     stirrer_rpm: SensorConfig = msgspec.field(default_factory=_sensor(0.0, 0.0, 0.0, 1.0))
     gas_flow_sccm: SensorConfig = msgspec.field(default_factory=SensorConfig)
     reactor_mass_g: SensorConfig = msgspec.field(default_factory=_sensor(2.0, 0.1, 0.0, 0.1))

@@ -711,6 +711,8 @@ pub struct SensorConfig {
     pub resolution: f64,
     /// Probability per update that the reading is NaN.
     pub dropout_prob: f64,
+    /// Transport delay before the lag, s (DO probe θ 1–3 s [est]).
+    pub delay_s: f64,
 }
 
 impl SensorConfig {
@@ -721,6 +723,7 @@ impl SensorConfig {
             drift_per_day,
             resolution,
             dropout_prob: 0.0,
+            delay_s: 0.0,
         }
     }
 }
@@ -753,7 +756,10 @@ impl Default for SensorsConfig {
             temp_c: SensorConfig::new(20.0, 0.01, 0.0, 0.01),
             jacket_temp_c: SensorConfig::new(5.0, 0.02, 0.0, 0.01),
             ph: SensorConfig::new(5.0, 0.005, 0.0, 0.001),
-            do_pct: SensorConfig::new(35.0, 0.3, 1.0, 0.1),
+            do_pct: SensorConfig {
+                delay_s: 2.0,
+                ..SensorConfig::new(35.0, 0.3, 1.0, 0.1)
+            },
             stirrer_rpm: SensorConfig::new(0.0, 0.0, 0.0, 1.0),
             gas_flow_sccm: SensorConfig::new(0.0, 0.0, 0.0, 0.0),
             reactor_mass_g: SensorConfig::new(2.0, 0.1, 0.0, 0.1),

@@ -1,5 +1,5 @@
-//! Sensor models (reference §9): first-order lag, white noise, linear drift, quantisation,
-//! dropout, plus fault effects (stuck, drift ramp, offset, NaN).
+//! Sensor models (reference §9): transport delay, first-order lag, white noise, linear drift,
+//! quantisation, dropout, plus fault effects (stuck, drift ramp, offset, NaN).
 //!
 //! Each channel is updated once per outer step from the true value; readings between steps are
 //! the latest sample, so what a reader sees depends only on the seed and the step sequence.
@@ -8,6 +8,7 @@ use crate::sim::config::SensorConfig;
 use crate::sim::faults::SensorFault;
 use crate::sim::rng::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// Sensor signals, with the names of the plant contract (`edgectl/plant.py`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +92,10 @@ impl Signal {
 /// State of one sensor channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sensor {
+    /// Time since the channel started, s.
+    pub t_s: f64,
+    /// Recent (time, true value) pairs for the transport delay.
+    pub history: VecDeque<(f64, f64)>,
     /// Lagged true value (the probe's internal state).
     pub lagged: f64,
     /// Accumulated drift, signal units.
@@ -103,6 +108,8 @@ impl Sensor {
     /// A channel settled at `value`.
     pub fn new(value: f64) -> Self {
         Sensor {
+            t_s: 0.0,
+            history: VecDeque::from([(0.0, value)]),
             lagged: value,
             drift: 0.0,
             reading: value,
@@ -121,6 +128,7 @@ impl Sensor {
         // Draw the random numbers unconditionally: the stream position never depends on state.
         let noise = rng.normal();
         let u = rng.uniform();
+        let truth = self.delayed(truth, dt_s, cfg.delay_s);
         if truth.is_finite() {
             if cfg.tau_s > 0.0 && self.lagged.is_finite() {
                 self.lagged = truth + (self.lagged - truth) * (-dt_s / cfg.tau_s).exp();
@@ -156,6 +164,30 @@ pub fn quantise(y: f64, step: f64) -> f64 {
     }
 }
 
+impl Sensor {
+    /// The true value `delay_s` ago, linearly interpolated between samples (held at the
+    /// oldest sample until enough history exists).
+    fn delayed(&mut self, truth: f64, dt_s: f64, delay_s: f64) -> f64 {
+        self.t_s += dt_s;
+        if delay_s <= 0.0 {
+            self.history.clear();
+            self.history.push_back((self.t_s, truth));
+            return truth;
+        }
+        self.history.push_back((self.t_s, truth));
+        let target = self.t_s - delay_s;
+        while self.history.len() >= 2 && self.history[1].0 <= target {
+            self.history.pop_front();
+        }
+        let (t0, v0) = self.history[0];
+        if target <= t0 || self.history.len() < 2 {
+            return v0;
+        }
+        let (t1, v1) = self.history[1];
+        v0 + (v1 - v0) * (target - t0) / (t1 - t0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +198,25 @@ mod tests {
         assert_eq!(quantise(6.9534, 0.001), 6.953);
         assert_eq!(quantise(812.4, 1.0), 812.0);
         assert_eq!(quantise(7.0, 2.5), 7.5);
+    }
+
+    #[test]
+    fn transport_delay() {
+        let cfg = SensorConfig {
+            delay_s: 2.5,
+            ..SensorConfig::default()
+        };
+        let mut rng = Rng::new(1, 1);
+        let mut s = Sensor::new(0.0);
+        let ok = SensorFault::default();
+        let mut out = Vec::new();
+        for i in 1..=6 {
+            s.update(&cfg, i as f64, 1.0, &ok, &mut rng);
+            out.push(s.reading);
+        }
+        // A ramp v(t) = t read 2.5 s late (held at 0 until t = 2.5 s).
+        assert_eq!(out, vec![0.0, 0.0, 0.5, 1.5, 2.5, 3.5]);
+        assert!(s.history.len() <= 4);
     }
 
     #[test]
@@ -185,6 +236,7 @@ mod tests {
             drift_per_day: 1.0,
             resolution: 0.1,
             dropout_prob: 0.0,
+            delay_s: 0.0,
         };
         let mut rng = Rng::new(1, 1);
         let mut s = Sensor::new(0.0);
