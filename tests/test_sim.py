@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import msgspec
@@ -384,3 +385,29 @@ def test_cho_example_writes_csv(tmp_path: Path) -> None:
     last = dict(zip(lines[0].split(","), lines[-1].split(","), strict=True))
     assert float(last["xv_cells_ml"]) > 3e5  # grew
     assert not math.isnan(float(last["offline_glucose_mm"]))  # the day-1 sample
+
+
+def test_advance_releases_the_gil() -> None:
+    plant = Plant.cho_2l()
+    busy = threading.Event()
+    stop = threading.Event()
+    counts = {"during": 0}
+
+    def spin() -> None:
+        while not stop.is_set():
+            if busy.is_set():
+                counts["during"] += 1
+            time.sleep(0)  # hand the GIL back at once: it can only run while nobody holds it
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        busy.set()
+        plant.advance(3 * 86400.0, dt_s=1.0)
+        busy.clear()
+    finally:
+        stop.set()
+        worker.join()
+    # Had advance held the GIL, the worker could only slip in around the call (a few counts).
+    assert counts["during"] > 100
+    assert "organism=cho" in repr(plant)

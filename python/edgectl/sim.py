@@ -40,6 +40,7 @@ from edgectl.config import Struct, decode_mapping, read_toml, to_builtins
 __all__ = [
     "ACTUATORS",
     "FAULT_KINDS",
+    "SCENARIOS",
     "SIGNALS",
     "ActuatorsConfig",
     "AnaneParams",
@@ -564,6 +565,12 @@ class Plant:
             msgspec.json.decode(core.config_json()), PlantConfig, source="<snapshot>"
         )
         return plant
+
+    def __repr__(self) -> str:
+        return (
+            f"<Plant organism={self._config.organism} seed={self._config.seed} "
+            f"t={self.time_s:.0f} s>"
+        )
 
     # -- PlantIO -------------------------------------------------------------------------
 
