@@ -35,22 +35,37 @@ pub enum EcoliModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnaneParams {
+    /// Maximum glucose uptake, g/g/h.
     pub qs_max: f64,
+    /// Glucose saturation constant, g/L.
     pub ks: f64,
+    /// Acetate inhibition of glucose uptake, g/L.
     pub kia: f64,
+    /// Glucose-uptake inhibition of acetate uptake, g/g/h.
     pub kis: f64,
+    /// Acetate saturation constant, g/L.
     pub ksa: f64,
     /// Oxygen saturation constant in % DOT.
     pub ko: f64,
+    /// Maximum overflow fraction of uptake, g/g/h.
     pub pa_max: f64,
+    /// Overflow saturation constant, g/g/h.
     pub kap: f64,
+    /// Maximum acetate uptake, g/g/h.
     pub qa_max: f64,
+    /// Maintenance glucose uptake, g/g/h.
     pub qm: f64,
+    /// Acetate produced per glucose overflowed, g/g.
     pub yas: f64,
+    /// O2 per acetate consumed, g/g.
     pub yoa: f64,
+    /// Biomass per acetate consumed, g/g.
     pub yxa: f64,
+    /// Biomass per glucose oxidised (above maintenance), g/g.
     pub yem: f64,
+    /// O2 per glucose oxidised (catabolic part), g/g.
     pub yos: f64,
+    /// Biomass per glucose overflowed, g/g.
     pub yxsof: f64,
     /// Carbon fraction of glucose, g C/g.
     pub cs: f64,
@@ -87,20 +102,33 @@ impl Default for AnaneParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct XuParams {
+    /// Maximum glucose uptake, g/g/h.
     pub qs_max: f64,
     /// Maximum oxygen uptake, mmol O2/g/h.
     pub qo_max_mmol: f64,
+    /// Maximum acetate uptake, g/g/h.
     pub qac_max: f64,
+    /// Maintenance glucose uptake, g/g/h.
     pub qm: f64,
+    /// Glucose saturation constant, g/L.
     pub ks: f64,
+    /// Acetate saturation constant, g/L.
     pub ka: f64,
+    /// Acetate inhibition of glucose uptake, g/L.
     pub kis: f64,
+    /// Acetate inhibition of respiration, g/L.
     pub kio: f64,
+    /// Biomass per glucose oxidised, g/g.
     pub yxs_ox: f64,
+    /// Biomass per glucose overflowed, g/g.
     pub yxs_of: f64,
+    /// Acetate per glucose overflowed (non-biomass part), g/g.
     pub yas: f64,
+    /// Biomass per acetate consumed, g/g.
     pub yxa: f64,
+    /// O2 per glucose oxidised, g/g.
     pub yos: f64,
+    /// O2 per acetate oxidised, g/g.
     pub yoa: f64,
     /// Carbon content of glucose and acetate, C-mol/g.
     pub cs: f64,
@@ -142,9 +170,13 @@ impl Default for XuParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CardinalTemps {
+    /// Apply the factor (false: growth independent of temperature).
     pub enabled: bool,
+    /// Minimum growth temperature, °C.
     pub t_min_c: f64,
+    /// Optimum growth temperature, °C.
     pub t_opt_c: f64,
+    /// Maximum growth temperature, °C.
     pub t_max_c: f64,
 }
 
@@ -164,9 +196,13 @@ impl Default for CardinalTemps {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CardinalPh {
+    /// Apply the factor (false: growth independent of pH).
     pub enabled: bool,
+    /// Minimum pH for growth.
     pub ph_min: f64,
+    /// Optimum pH.
     pub ph_opt: f64,
+    /// Maximum pH for growth.
     pub ph_max: f64,
 }
 
@@ -185,8 +221,11 @@ impl Default for CardinalPh {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EcoliConfig {
+    /// Kinetic model.
     pub model: EcoliModel,
+    /// Anane 2017 parameters (used when `model` is `anane2017`).
     pub anane: AnaneParams,
+    /// Xu 1999 parameters (used when `model` is `xu1999`).
     pub xu: XuParams,
     /// Initial biomass, g/L (Anane 2017: 0.17).
     pub x0_g_l: f64,
@@ -198,7 +237,9 @@ pub struct EcoliConfig {
     pub feed_glucose_g_l: f64,
     /// Ammonium taken up per g of biomass formed, mmol/g [est ~0.13 g N/g]; an SID sink.
     pub nitrogen_mmol_per_g: f64,
+    /// Temperature response of the uptake capacities.
     pub temperature: CardinalTemps,
+    /// pH response of the uptake capacities.
     pub ph_response: CardinalPh,
 }
 
@@ -224,24 +265,35 @@ impl Default for EcoliConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct XingParams {
+    /// Maximum growth rate, 1/h.
     pub mu_max_h: f64,
+    /// Maximum death rate, 1/h.
     pub kd_h: f64,
+    /// Glucose Monod constant, mM.
     pub kglc_mm: f64,
+    /// Glutamine Monod constant, mM.
     pub kgln_mm: f64,
+    /// Lactate inhibition of growth, mM.
     pub kilac_mm: f64,
+    /// Ammonia inhibition of growth, mM.
     pub kiamm_mm: f64,
+    /// Lactate constant of death, mM.
     pub kdlac_mm: f64,
+    /// Ammonia constant of death, mM.
     pub kdamm_mm: f64,
     /// Cells per mmol glucose.
     pub yx_glc: f64,
     /// Cells per mmol glutamine.
     pub yx_gln: f64,
+    /// Lactate per glucose, mmol/mmol.
     pub ylac_glc: f64,
+    /// Ammonia per glutamine, mmol/mmol.
     pub yamm_gln: f64,
     /// Glucose maintenance, mmol/cell/h.
     pub mglc: f64,
-    /// Glutamine maintenance a1 (mmol/cell/h) and a2 (mM).
+    /// Glutamine maintenance a1, mmol/cell/h.
     pub a1: f64,
+    /// Glutamine maintenance saturation constant a2, mM.
     pub a2: f64,
     /// Spontaneous glutamine decay, 1/h.
     pub dgln_h: f64,
@@ -289,19 +341,31 @@ impl Default for XingParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChoConfig {
+    /// Kinetic parameters.
     pub params: XingParams,
+    /// Initial viable cells, cells/L.
     pub xv0_cells_l: f64,
+    /// Initial dead cells, cells/L.
     pub xd0_cells_l: f64,
+    /// Initial glucose, mM.
     pub glc0_mm: f64,
+    /// Initial glutamine, mM.
     pub gln0_mm: f64,
+    /// Initial lactate, mM.
     pub lac0_mm: f64,
+    /// Initial ammonia, mM.
     pub amm0_mm: f64,
+    /// Initial product titre, g/L.
     pub titer0_g_l: f64,
+    /// Glucose in the feed, mM.
     pub feed_glc_mm: f64,
+    /// Glutamine in the feed, mM.
     pub feed_gln_mm: f64,
     /// Dry mass per cell, pg [est], for foam and spectra.
     pub cell_dry_mass_pg: f64,
+    /// Temperature response of growth.
     pub temperature: CardinalTemps,
+    /// pH response of growth.
     pub ph_response: CardinalPh,
 }
 
@@ -339,16 +403,21 @@ impl Default for ChoConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VesselConfig {
+    /// Initial liquid volume, L.
     pub volume0_l: f64,
     /// Liquid above this volume leaves through the overflow (counted in the balances).
     pub max_volume_l: f64,
+    /// Vessel inner diameter, m.
     pub diameter_m: f64,
+    /// Impeller diameter, m.
     pub impeller_diameter_m: f64,
+    /// Number of impellers on the shaft.
     pub impellers: u32,
     /// Rushton turbine power number Np ≈ 5 [lit].
     pub power_number: f64,
     /// Pg/P, 0.5–0.7 [est].
     pub gassed_power_ratio: f64,
+    /// Broth density, kg/L (= g/mL).
     pub density_kg_l: f64,
     /// Mass of the empty vessel on the reactor balance, g.
     pub tare_g: f64,
@@ -377,8 +446,11 @@ impl Default for VesselConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GasConfig {
+    /// van't Riet constant C (SI units).
     pub kla_c: f64,
+    /// Exponent α of Pg/V (W/m³).
     pub kla_alpha: f64,
+    /// Exponent β of vs (m/s).
     pub kla_beta: f64,
     /// Calibration factor [est]: 0.855 makes kLa(1200 rpm, 2 vvm, air) = 400 1/h at 2 L.
     pub kla_factor: f64,
@@ -417,7 +489,9 @@ impl Default for GasConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BufferConfig {
+    /// Total buffer concentration, mM.
     pub total_mm: f64,
+    /// pKa of the buffering step.
     pub pka: f64,
 }
 
@@ -448,16 +522,23 @@ pub enum BaseKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PhConfig {
+    /// First apparent carbonic pK′.
     pub pk1: f64,
+    /// Second apparent carbonic pK′.
     pub pk2: f64,
+    /// pKw at 37 °C.
     pub pkw: f64,
+    /// pKa of acetic acid.
     pub pka_acetate: f64,
+    /// pKa of lactic acid.
     pub pka_lactate: f64,
+    /// Weak buffers in the medium.
     pub buffers: Vec<BufferConfig>,
     /// Initial strong-ion difference, mM (used when `initial_ph` is `None`).
     pub sid_mm: f64,
     /// Initial pH; when set, the initial SID is solved to give it.
     pub initial_ph: Option<f64>,
+    /// Titrant in the base bottle.
     pub base_kind: BaseKind,
     /// Base concentration, mol/L.
     pub base_conc_m: f64,
@@ -500,27 +581,39 @@ pub enum ThermalMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThermalConfig {
+    /// Blanket heater or circulator jacket.
     pub mode: ThermalMode,
+    /// Liquid and heater temperature at t = 0, °C.
     pub initial_temp_c: f64,
+    /// Room temperature, °C.
     pub ambient_c: f64,
     /// Liquid heat capacity, J/g/K.
     pub cp_liquid_j_g_k: f64,
     /// Glass and steel in contact with the liquid, J/K (1 kg glass ≈ 830).
     pub glass_heat_capacity_j_k: f64,
+    /// Heater blanket (or jacket water) heat capacity, J/K.
     pub heater_heat_capacity_j_k: f64,
+    /// Heater → liquid conductance, W/K.
     pub ua_heater_liquid_w_k: f64,
+    /// Liquid → room conductance, W/K.
     pub ua_ambient_w_k: f64,
+    /// Heater → room conductance, W/K.
     pub ua_heater_ambient_w_k: f64,
+    /// Heater power at duty 1, W.
     pub heater_power_w: f64,
     /// Cooling finger UA at full valve, W/K (0 = no finger).
     pub ua_cooling_w_k: f64,
+    /// Cooling water temperature, °C.
     pub cooling_water_c: f64,
+    /// Circulator time constant in jacket mode, s.
     pub jacket_tau_s: f64,
     /// Metabolic heat per mmol O2 consumed, kJ (Cooney, Wang & Wang 1969: 0.46–0.50).
     pub met_heat_kj_per_mmol_o2: f64,
     /// Fraction of the water vapour in the off-gas returned by the condenser [est].
     pub condenser_efficiency: f64,
+    /// Latent heat of evaporation, J/g.
     pub latent_heat_j_g: f64,
+    /// Temperature of added liquids, °C.
     pub feed_temp_c: f64,
 }
 
@@ -554,6 +647,7 @@ impl Default for ThermalConfig {
 pub struct FoamConfig {
     /// Foam growth, mm/h per (vvm · g/L biomass).
     pub k_f_mm_h: f64,
+    /// Natural foam collapse time constant, s.
     pub collapse_tau_s: f64,
     /// Antifoam knock-down, 1/h per ppm.
     pub k_af_per_ppm_h: f64,
@@ -582,6 +676,7 @@ impl Default for FoamConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PumpConfig {
+    /// Largest rate the pump accepts, mL/min.
     pub max_rate_ml_min: f64,
     /// Relative delivery error of the calibration (0.02 = delivers 2 % more than set).
     pub calibration_error: f64,
@@ -589,6 +684,7 @@ pub struct PumpConfig {
     pub wear_per_h: f64,
     /// Initial liquid in the bottle, g.
     pub bottle_g: f64,
+    /// Density of the bottle contents, g/mL.
     pub density_g_ml: f64,
 }
 
@@ -614,8 +710,11 @@ impl Default for PumpConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MfcConfig {
+    /// Full scale, sccm.
     pub max_sccm: f64,
+    /// Flow response time constant, s.
     pub tau_s: f64,
+    /// Readback resolution, sccm.
     pub resolution_sccm: f64,
 }
 
@@ -639,13 +738,21 @@ impl Default for MfcConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InitialActuators {
+    /// Stirrer setpoint and speed, rpm.
     pub stirrer_rpm: f64,
+    /// Air flow, sccm.
     pub air_sccm: f64,
+    /// O2 flow, sccm.
     pub o2_sccm: f64,
+    /// CO2 flow, sccm.
     pub co2_sccm: f64,
+    /// N2 flow, sccm.
     pub n2_sccm: f64,
+    /// Heater duty, 0–1.
     pub heater_duty: f64,
+    /// Cooling valve, 0–1.
     pub cooling_duty: f64,
+    /// Circulator setpoint (jacket mode), °C.
     pub jacket_temp_sp_c: f64,
 }
 
@@ -668,16 +775,27 @@ impl Default for InitialActuators {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ActuatorsConfig {
+    /// Stirrer speed time constant, s.
     pub stirrer_tau_s: f64,
+    /// Stirrer maximum speed, rpm.
     pub stirrer_max_rpm: f64,
+    /// Feed pump and bottle.
     pub feed: PumpConfig,
+    /// Base pump and bottle.
     pub base: PumpConfig,
+    /// Acid pump and bottle.
     pub acid: PumpConfig,
+    /// Antifoam pump and bottle.
     pub antifoam: PumpConfig,
+    /// Air MFC.
     pub air: MfcConfig,
+    /// O2 MFC.
     pub o2: MfcConfig,
+    /// CO2 MFC.
     pub co2: MfcConfig,
+    /// N2 MFC.
     pub n2: MfcConfig,
+    /// Values at t = 0.
     pub initial: InitialActuators,
 }
 
@@ -703,7 +821,9 @@ impl Default for ActuatorsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SensorConfig {
+    /// First-order lag, s.
     pub tau_s: f64,
+    /// White-noise standard deviation, signal units.
     pub noise_sd: f64,
     /// Drift in signal units per day.
     pub drift_per_day: f64,
@@ -738,15 +858,25 @@ impl Default for SensorConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SensorsConfig {
+    /// Pt100 in the liquid.
     pub temp_c: SensorConfig,
+    /// Heater/jacket temperature.
     pub jacket_temp_c: SensorConfig,
+    /// pH electrode.
     pub ph: SensorConfig,
+    /// DO probe, % air saturation.
     pub do_pct: SensorConfig,
+    /// Stirrer speed readback.
     pub stirrer_rpm: SensorConfig,
+    /// MFC flow readbacks (all four gases).
     pub gas_flow_sccm: SensorConfig,
+    /// Balance under the vessel.
     pub reactor_mass_g: SensorConfig,
+    /// Balances under the four bottles.
     pub bottle_mass_g: SensorConfig,
+    /// Head pressure, bar gauge.
     pub pressure_bar: SensorConfig,
+    /// Off-gas O2 and CO2 analyser, %.
     pub offgas_pct: SensorConfig,
 }
 
@@ -774,9 +904,13 @@ impl Default for SensorsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpectrometerConfig {
+    /// Acquire spectra at all.
     pub enabled: bool,
+    /// First point of the axis, cm⁻¹.
     pub start_cm1: f64,
+    /// Last point of the axis, cm⁻¹.
     pub stop_cm1: f64,
+    /// Number of axis points.
     pub n_points: usize,
     /// A new spectrum every `period_s` of simulated time.
     pub period_s: f64,
@@ -832,20 +966,33 @@ pub struct FaultSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlantConfig {
+    /// Seed of every random stream (bit-for-bit repeatable runs).
     pub seed: u64,
+    /// Culture in the vessel.
     pub organism: Organism,
     /// Longest integration sub-step, s (the outer step is split to stay below it).
     pub max_substep_s: f64,
+    /// E. coli culture (used when `organism` is `ecoli`).
     pub ecoli: EcoliConfig,
+    /// CHO culture (used when `organism` is `cho`).
     pub cho: ChoConfig,
+    /// Vessel and liquid.
     pub vessel: VesselConfig,
+    /// Gas–liquid transfer.
     pub gas: GasConfig,
+    /// Acid–base chemistry and titrants.
     pub ph: PhConfig,
+    /// Heat balance.
     pub thermal: ThermalConfig,
+    /// Foam and antifoam.
     pub foam: FoamConfig,
+    /// Pumps, MFCs, stirrer.
     pub actuators: ActuatorsConfig,
+    /// Sensor channels.
     pub sensors: SensorsConfig,
+    /// Synthetic spectrometer.
     pub spectrometer: SpectrometerConfig,
+    /// Faults scheduled at given times.
     pub faults: Vec<FaultSpec>,
 }
 

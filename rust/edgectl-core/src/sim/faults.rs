@@ -145,11 +145,17 @@ pub fn gas_index(name: &str) -> Option<usize> {
 /// One fault, active for start_s ≤ t < end_s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
+    /// Id returned by injection (scheduled faults: 1, 2, ...).
     pub id: u64,
+    /// What goes wrong.
     pub kind: FaultKind,
+    /// Signal, pump or gas name (empty when the kind takes none).
     pub target: String,
+    /// Kind-specific value (see [`FaultKind`]).
     pub value: f64,
+    /// Start, simulated s.
     pub start_s: f64,
+    /// End, simulated s (infinite until cleared).
     pub end_s: f64,
 }
 
@@ -163,7 +169,9 @@ impl Fault {
 /// Per-sensor fault effects.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SensorFault {
+    /// Reading frozen.
     pub stuck: bool,
+    /// Reading NaN.
     pub dropout: bool,
     /// Additive error, signal units (drift ramp plus offset).
     pub offset: f64,
@@ -172,17 +180,29 @@ pub struct SensorFault {
 /// The combined effect of all active faults at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
+    /// Per-signal effects, in [`Signal::ALL`] order.
     pub sensors: [SensorFault; Signal::COUNT],
+    /// Rotor stopped, per pump (feed, base, acid, antifoam).
     pub pump_stalled: [bool; 4],
+    /// Line blocked, per pump.
     pub pump_blocked: [bool; 4],
+    /// Stuck flow (sccm) per MFC (air, o2, co2, n2).
     pub mfc_stuck: [Option<f64>; 4],
+    /// Heater duty forced to this value.
     pub heater_stuck: Option<f64>,
+    /// No cooling water.
     pub cooling_failed: bool,
+    /// All sparge flows zero.
     pub aeration_lost: bool,
+    /// Stirrer stopped.
     pub stirrer_failed: bool,
+    /// Multiplier of the uptake capacities.
     pub growth_factor: f64,
+    /// Everything off, sensors NaN.
     pub power_lost: bool,
+    /// Flat spectra.
     pub spectrometer_dropout: bool,
+    /// Head-pressure change, bar.
     pub pressure_delta_bar: f64,
 }
 

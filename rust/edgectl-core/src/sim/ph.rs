@@ -10,15 +10,20 @@
 /// A weak monoprotic acid or buffer: total concentration (mM) and Ka (mol/L).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeakAcid {
+    /// Total concentration, mM.
     pub total_mm: f64,
+    /// Dissociation constant, mol/L.
     pub ka: f64,
 }
 
 /// Carbonate and water constants (mol/L).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Carbonate {
+    /// First carbonic constant K1′, mol/L.
     pub k1: f64,
+    /// Second carbonic constant K2′, mol/L.
     pub k2: f64,
+    /// Ion product of water, (mol/L)².
     pub kw: f64,
 }
 

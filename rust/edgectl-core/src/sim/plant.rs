@@ -65,8 +65,11 @@ pub const ACTUATORS: [&str; 12] = [
 pub struct Ledger {
     /// Liquid delivered by each pump (feed, base, acid, antifoam), mL.
     pub pumped_ml: [f64; 4],
+    /// Water evaporated, mL.
     pub evaporated_ml: f64,
+    /// Broth removed by samples, mL.
     pub sampled_ml: f64,
+    /// Broth lost through the overflow, mL.
     pub overflow_ml: f64,
     /// Carbon in the initial charge, mmol C.
     pub carbon_initial_mmol: f64,
@@ -87,16 +90,27 @@ pub struct Ledger {
 /// Instantaneous rates of the latest sub-step (for trends and checks).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostics {
+    /// Sparger kLa of O2, 1/h.
     pub kla_h: f64,
+    /// O2 uptake rate, mmol/L/h.
     pub our_mm_h: f64,
+    /// CO2 evolution by the culture, mmol/L/h.
     pub cer_mm_h: f64,
+    /// O2 transfer rate, mmol/L/h.
     pub otr_mm_h: f64,
+    /// Specific growth rate, 1/h.
     pub mu_h: f64,
+    /// O2 solubility under air at the head pressure, mM.
     pub o2_sat_mm: f64,
+    /// Stirrer power dissipated, W.
     pub stirrer_power_w: f64,
+    /// Metabolic heat, W.
     pub metabolic_heat_w: f64,
+    /// Evaporation, g/h.
     pub evaporation_g_h: f64,
+    /// Off-gas O2, %.
     pub offgas_o2_pct: f64,
+    /// Off-gas CO2, %.
     pub offgas_co2_pct: f64,
 }
 

@@ -14,23 +14,41 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(usize)]
 pub enum Signal {
+    /// `temp_c`: liquid temperature, °C.
     TempC,
+    /// `jacket_temp_c`: heater or jacket temperature, °C.
     JacketTempC,
+    /// `ph`: pH electrode.
     Ph,
+    /// `do_pct`: dissolved O2, % air saturation.
     DoPct,
+    /// `stirrer_rpm`: stirrer speed, rpm.
     StirrerRpm,
+    /// `air_flow_sccm`: air MFC readback.
     AirFlowSccm,
+    /// `o2_flow_sccm`: O2 MFC readback.
     O2FlowSccm,
+    /// `co2_flow_sccm`: CO2 MFC readback.
     Co2FlowSccm,
+    /// `n2_flow_sccm`: N2 MFC readback.
     N2FlowSccm,
+    /// `reactor_mass_g`: balance under the vessel, g.
     ReactorMassG,
+    /// `feed_mass_g`: feed bottle balance, g.
     FeedMassG,
+    /// `base_mass_g`: base bottle balance, g.
     BaseMassG,
+    /// `acid_mass_g`: acid bottle balance, g.
     AcidMassG,
+    /// `antifoam_mass_g`: antifoam bottle balance, g.
     AntifoamMassG,
+    /// `foam`: foam probe, 1 when foam touches it.
     Foam,
+    /// `pressure_bar`: head pressure, bar gauge.
     PressureBar,
+    /// `offgas_o2_pct`: off-gas O2, %.
     OffgasO2Pct,
+    /// `offgas_co2_pct`: off-gas CO2, %.
     OffgasCo2Pct,
 }
 
