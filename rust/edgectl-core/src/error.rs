@@ -29,6 +29,12 @@ pub enum CoreError {
     /// A numerical failure (singular matrix, no convergence).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// A spectrum's wavenumber axis does not match the model axis (names both).
+    #[error("axis mismatch: {0}")]
+    AxisMismatch(String),
+    /// Unusable input data with its location (row, column, key).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
 /// Result alias of the core.

@@ -158,7 +158,10 @@ proptest! {
             if p.update(duty, 0.1).unwrap() { on += 1; }
         }
         let mean = on as f64 / n as f64;
-        prop_assert!((mean - duty).abs() < 0.01, "mean {} vs duty {}", mean, duty);
+        // On-time is quantised to whole ticks of 0.1 s, so a window that is not a whole
+        // number of ticks can lose up to one tick per window: |error| <= quantum / window.
+        let bound = 0.1 / window + 0.005;
+        prop_assert!((mean - duty).abs() <= bound, "mean {} vs duty {} (bound {})", mean, duty, bound);
     }
 
     #[test]

@@ -15,7 +15,10 @@ pyo3::import_exception!(edgectl.errors, SpectrumShapeError);
 pub(crate) fn to_py_err(e: CoreError) -> PyErr {
     let msg = e.to_string();
     match e {
-        CoreError::ShapeMismatch { .. } => SpectrumShapeError::new_err(msg),
+        CoreError::ShapeMismatch { .. } | CoreError::AxisMismatch(_) => {
+            SpectrumShapeError::new_err(msg)
+        }
+        CoreError::InvalidInput(_) => InvalidInputError::new_err(msg),
         CoreError::InvalidParameter { .. } | CoreError::NonFinite { .. } => {
             InvalidInputError::new_err(msg)
         }

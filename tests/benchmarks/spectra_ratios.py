@@ -1,0 +1,137 @@
+"""Soft-sensor speed against its peers, measured side by side in one run.
+
+Run after ``make build`` (release extension)::
+
+    .venv/bin/python tests/benchmarks/spectra_ratios.py
+
+Prints medians and the ratios the design is held to (DESIGN.md, reference softsensor.md §9):
+
+1. preprocess + predict one 1047-point fermentation spectrum (cut 950–1550 cm⁻¹, SG 15/2 d1,
+   SNV, 4-LV PLS): edgectl through Python vs scipy ``savgol_filter`` + numpy SNV + scikit-learn
+   ``PLSRegression.predict`` — target ≥ 40× and < 10 µs;
+2. PLS prediction of 1000 preprocessed spectra: ``PlsModel.predict`` vs a bare numpy
+   matrix-vector product ``X @ b + b0`` — target within 3×;
+3. 10-component PLS fit on 300 × 1000: edgectl NIPALS and SIMPLS vs scikit-learn NIPALS —
+   target no slower.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from importlib.resources import files
+
+import numpy as np
+
+from edgectl import spectra as sp
+
+
+def timeit(fn: Callable[[], object], *, min_time_s: float = 0.2, repeats: int = 7) -> float:
+    """Median seconds per call over ``repeats`` batches of at least ``min_time_s`` each."""
+    fn()
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        if time.perf_counter() - t0 > min_time_s / 5:
+            break
+        n *= 2
+    n = max(1, int(n * min_time_s / max(time.perf_counter() - t0, 1e-9) / 5))
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        runs.append((time.perf_counter() - t0) / n)
+    return statistics.median(runs)
+
+
+def main() -> int:
+    from scipy.signal import savgol_filter
+    from sklearn.cross_decomposition import PLSRegression
+
+    data = files("chemotools.datasets") / "data"
+    axis, x = sp.read_spectra_csv(data / "train_spectra.csv")
+    _, y = sp.read_references_csv(data / "train_hplc.csv")
+    _, inline = sp.read_spectra_csv(data / "fermentation_spectra.csv")
+    y = y[:, 0]
+    steps = [
+        sp.Region(windows_cm1=((950.0, 1550.0),)),
+        sp.SavitzkyGolay(window=15, order=2, deriv=1),
+        sp.Snv(),
+    ]
+    sensor = sp.SoftSensor.fit(axis, x, y, steps, 4)
+    keep = (axis >= 950.0) & (axis <= 1550.0)
+
+    def peer_preprocess(s: np.ndarray) -> np.ndarray:
+        d = savgol_filter(s[..., keep], 15, 2, deriv=1, axis=-1)
+        return (d - d.mean(axis=-1, keepdims=True)) / d.std(axis=-1, ddof=1, keepdims=True)
+
+    peer = PLSRegression(n_components=4, scale=False).fit(peer_preprocess(x), y)
+    spectrum = np.ascontiguousarray(inline[700])
+    assert (
+        abs(sensor.predict(spectrum).value - peer.predict(peer_preprocess(spectrum)[None])[0])
+        < 1e-9 * 50
+    )
+
+    print("1) preprocess + predict one 1047-point spectrum")
+    t_ours = timeit(lambda: sensor.predict(spectrum))
+    t_value = timeit(lambda: sensor.predict_value(spectrum))
+    t_peer = timeit(lambda: peer.predict(peer_preprocess(spectrum)[None]))
+    print(f"   edgectl SoftSensor.predict (value, T², Q, flag): {t_ours * 1e6:8.2f} µs")
+    print(f"   edgectl SoftSensor.predict_value:                {t_value * 1e6:8.2f} µs")
+    print(f"   scipy savgol_filter + SNV + sklearn predict:     {t_peer * 1e6:8.2f} µs")
+    print(f"   ratio: {t_peer / t_ours:6.1f}× faster (target ≥ 40×, < 10 µs)")
+
+    print("2) PLS prediction of 1000 preprocessed spectra")
+    rng = np.random.default_rng(0)
+    xp_cal = peer_preprocess(x)
+    model = sp.PlsModel.fit(xp_cal, y, 4)
+    batch = peer_preprocess(inline[rng.integers(0, 1626, size=1000)])
+    b = model.coef[0]
+    b0 = float(model.intercept[0] - model.x_mean @ b)
+    np.testing.assert_allclose(model.predict(batch), batch @ b + b0, rtol=1e-9)
+    t_pls = timeit(lambda: model.predict(batch))
+    t_np = timeit(lambda: batch @ b + b0)
+    print(
+        f"   edgectl PlsModel.predict: {t_pls * 1e6:8.1f} µs   "
+        f"numpy X @ b + b0: {t_np * 1e6:8.1f} µs"
+    )
+    print(f"   ratio: {t_pls / t_np:5.2f}× the bare mat-vec (target within 3×)")
+    full = rng.normal(size=(1000, 1047))
+    model_full = sp.PlsModel.fit(rng.normal(size=(50, 1047)), rng.normal(size=50), 4)
+    bf = model_full.coef[0]
+    bf0 = float(model_full.intercept[0] - model_full.x_mean @ bf)
+    t_pls_f = timeit(lambda: model_full.predict(full))
+    t_np_f = timeit(lambda: full @ bf + bf0)
+    print(
+        f"   1047 variables: edgectl {t_pls_f * 1e6:8.1f} µs   numpy {t_np_f * 1e6:8.1f} µs   "
+        f"ratio {t_pls_f / t_np_f:5.2f}×"
+    )
+    t_batch = timeit(lambda: sensor.predict_batch(inline[:1000]))
+    print(
+        f"   (full SoftSensor.predict_batch of 1000 raw spectra: {t_batch * 1e3:.2f} ms, "
+        f"{t_batch * 1e3:.2f} µs per spectrum)"
+    )
+
+    print("3) 10-component PLS fit, 300 × 1000")
+    xf = rng.normal(size=(300, 1000)).cumsum(axis=1)
+    yf = xf[:, 100] - 0.5 * xf[:, 600] + rng.normal(scale=0.1, size=300)
+    t_nip = timeit(lambda: sp.PlsModel.fit(xf, yf, 10), min_time_s=0.5, repeats=5)
+    t_sim = timeit(lambda: sp.PlsModel.fit(xf, yf, 10, "simpls"), min_time_s=0.5, repeats=5)
+    t_skl = timeit(lambda: PLSRegression(10, scale=False).fit(xf, yf), min_time_s=0.5, repeats=5)
+    print(
+        f"   edgectl NIPALS {t_nip * 1e3:7.2f} ms   SIMPLS {t_sim * 1e3:7.2f} ms   "
+        f"sklearn NIPALS {t_skl * 1e3:7.2f} ms"
+    )
+    print(
+        f"   ratio: NIPALS {t_skl / t_nip:4.2f}×, SIMPLS {t_skl / t_sim:4.2f}× sklearn's speed "
+        "(target ≥ 1×)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
