@@ -61,7 +61,9 @@ class LoopRuntime(Protocol):
 class EngineLike(Protocol):
     """Every loop of a reactor, stepped together (:class:`edgectl.runtime.loops.Engine`)."""
 
-    views: Mapping[str, Any]
+    @property
+    def views(self) -> Mapping[str, Any]: ...
+
     autotune_events: list[tuple[str, str, dict[str, Any]]]
 
     def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]: ...
@@ -80,8 +82,8 @@ class DeviceHub(Protocol):
         """Queue output values to their devices (never blocks the scan)."""
         ...
 
-    def make_safe(self, safe: Mapping[str, float]) -> None:
-        """Drive outputs to their safe values and wait (bounded) until sent."""
+    def make_safe(self, safe: Mapping[str, float], timeout_s: float = 5.0) -> list[str]:
+        """Drive outputs to their safe values, wait (bounded); return the unconfirmed ones."""
         ...
 
     def close(self) -> None: ...
@@ -154,6 +156,8 @@ class Controller:
         self._scans_since_persist = 0
         self.now_s = 0.0
         self.stopped = threading.Event()
+        # more state to persist with the controller's (the simulated plant's snapshot)
+        self.extra_state: Callable[[], dict[str, Any]] | None = None
         self.started_at_s: float | None = None
         if self.recipe is not None:
             self._apply_phase(self.recipe.phase_name)
@@ -309,6 +313,7 @@ class Controller:
             "loops": {name: loop.state() for name, loop in self.loops.items()},
             "outputs": dict(self.outputs),
             "totals_ml": dict(self.totals.ml),
+            **(self.extra_state() if self.extra_state is not None else {}),
         }
 
     def persist(self) -> None:
@@ -328,6 +333,12 @@ class Controller:
             {k: float(v) for k, v in state.get("outputs", {}).items() if k in self.outputs}
         )
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
+
+    def hold_safe(self) -> None:
+        """Restart policy ``hold``: every loop in manual at its outputs' safe values."""
+        for name, loop in self.loops.items():
+            loop.set("mode", "off")
+            self._event(self.now_s, "restart", f"loops.{name}", "held safe (restart policy)")
 
     # -- operator API (EXPORTED) ----------------------------------------------------------------
 

@@ -42,6 +42,7 @@ __all__ = [
     "FeedLoop",
     "FoamLoop",
     "GpioConfig",
+    "GpioLink",
     "HistorianConfig",
     "LoopConfig",
     "OutputConfig",
@@ -68,12 +69,22 @@ class ReactorInfo(Struct, frozen=True, kw_only=True):
     volume_l: Positive = 2.0
 
 
-class PlantConfig(Struct, frozen=True, kw_only=True):
-    """The simulated plant (``edgectl.sim``) that answers ``sim://`` ports."""
+class GpioLink(Struct, frozen=True, kw_only=True):
+    """What a board channel is wired to in the simulated plant: ``actuator`` (an output channel
+    drives it, ``value × scale``) or a plant signal (an input channel reads it)."""
 
-    scenario: str = "ecoli-2L"
+    actuator: str
+    scale: float = 1.0
+
+
+class PlantConfig(Struct, frozen=True, kw_only=True):
+    """The simulated plant (``edgectl.sim``) that answers ``sim://`` ports, and the wiring a
+    real rig has in copper: board channel → plant actuator or signal."""
+
+    scenario: str = "ecoli_2l"
     config: str = ""  # optional plant TOML, relative to the reactor file
     seed: int = 0
+    gpio: dict[str, GpioLink] = {}
 
 
 class HistorianConfig(Struct, frozen=True, kw_only=True):
@@ -122,6 +133,7 @@ class OutputConfig(Struct, frozen=True, kw_only=True):
     min: float = 0.0
     max: float = 1.0
     safe: float = 0.0
+    scale: float = 1.0  # the device receives value × scale (rpm → PWM duty, % → sccm, ...)
     pwm_window_s: NonNegative = 0.0  # > 0: time-proportioned on/off output (GPIO heaters, pumps)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,272 @@
+"""Assemble a controller from a reactor configuration: plant (for ``sim://`` ports), devices,
+engine, historian, restart policy and the REPL socket.
+
+:func:`open_run` returns a :class:`Run`; ``run.run(duration_s)`` scans until the duration is
+over, ``stop()`` is called (signal, REPL) or the process dies; ``close()`` makes every output
+safe, persists the state and flushes the historian, in that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from edgectl.errors import ConfigError
+from edgectl.historian import Historian
+from edgectl.runtime.clock import ScaledClock, VirtualClock
+from edgectl.runtime.controller import Controller
+from edgectl.runtime.hub import Hub
+from edgectl.runtime.loops import Engine
+from edgectl.runtime.reactor_config import ReactorConfig, load_reactor_config
+from edgectl.runtime.rpc import RpcServer
+from edgectl.runtime.scheduler import ScanScheduler
+from edgectl.runtime.summary import LoopFigures, format_summary, loop_figures
+
+__all__ = ["Run", "SimBridge", "open_run"]
+
+
+class SimBridge:
+    """Glue between the simulated plant and what a real rig wires physically: GPIO outputs
+    drive plant actuators, the foam probe drives a GPIO input pin, and the plant advances to the
+    controller's clock before each scan (deterministic for a seed)."""
+
+    def __init__(self, plant: Any, cfg: ReactorConfig, hub: Hub, pin_factory: Any) -> None:
+        self.plant = plant
+        self.hub = hub
+        self.factory = pin_factory
+        self.dt_s = min(1.0, cfg.reactor.scan_period_s)
+        plant_cfg = cfg.plant
+        assert plant_cfg is not None
+        self.gpio_map = dict(plant_cfg.gpio)
+        self.t0_s = plant.time_s
+        board = hub.board
+        self._outputs: list[tuple[Any, str, float]] = []
+        self._inputs: list[tuple[int, str]] = []
+        if board is not None:
+            for channel, link in self.gpio_map.items():
+                if channel in board.profile.outputs:
+                    self._outputs.append((board[channel], link.actuator, link.scale))
+                elif channel in board.profile.inputs:
+                    self._inputs.append((board.profile.inputs[channel].pin, link.actuator))
+                else:
+                    raise ConfigError(f"$.plant.gpio.{channel}: board has no channel {channel!r}")
+
+    def before_scan(self, now_s: float) -> None:
+        for dev, actuator, scale in self._outputs:
+            value = dev.duty if hasattr(dev, "duty") else (1.0 if dev.is_on else 0.0)
+            self.plant.write(actuator, value * scale)
+        target = self.t0_s + now_s
+        if target > self.plant.time_s:
+            self.plant.advance(target - self.plant.time_s, self.dt_s)
+        for pin, signal in self._inputs:
+            p = self.factory.pin(pin)
+            # the foam probe shorts the pulled-up input to ground when foam touches it
+            if self.plant.read(signal) >= 0.5:
+                p.drive_low()
+            else:
+                p.drive_high()
+
+
+@dataclass
+class Run:
+    """A controller with everything it runs on."""
+
+    cfg: ReactorConfig
+    config_path: Path
+    controller: Controller
+    hub: Hub
+    historian: Historian
+    scheduler: ScanScheduler
+    clock: Any
+    rpc: RpcServer | None
+    plant: Any = None
+    resumed: bool = False
+    start_s: float = 0.0
+    _closed: bool = field(default=False, repr=False)
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Scan until ``duration_s`` of clock time has passed (None: until stopped)."""
+        until = None if duration_s is None else self.clock.now() + duration_s
+        self.scheduler.run(self.controller.scan, until_s=until)
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    def figures(self) -> dict[str, LoopFigures]:
+        self.historian.flush()
+        return loop_figures(self.historian, self.cfg, self.controller.time_base_s + self.start_s)
+
+    def summary(self) -> str:
+        info = self.controller.info()
+        extra = {
+            "config": str(self.config_path),
+            "historian": str(self.historian.path),
+            "phase": info["phase"],
+            "simulated time": f"{info['time_s'] / 3600.0:.2f} h",
+            "doses": ", ".join(f"{k} {v:.1f} mL" for k, v in info["totals_ml"].items()) or "-",
+            "alarms raised": self.historian.count("alarm"),
+        }
+        return format_summary(self.figures(), info, extra)
+
+    def close(self, reason: str = "normal") -> None:
+        """Outputs safe, state persisted, historian flushed; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            unconfirmed = self.hub.make_safe(self.controller.safe)
+            if unconfirmed:
+                self.controller._event(
+                    self.controller.now_s,
+                    "shutdown",
+                    "hub",
+                    f"safe state not confirmed for {', '.join(unconfirmed)}",
+                )
+            self.controller.persist()
+        finally:
+            if self.rpc is not None:
+                self.rpc.close()
+            self.hub.close()
+            self.historian.close(reason)
+
+
+def _default_path(cfg: ReactorConfig, given: str, suffix: str) -> Path:
+    return Path(given) if given else Path("runs") / f"{cfg.reactor.name}{suffix}"
+
+
+def open_run(
+    config_path: str | Path,
+    *,
+    speed: float = 1.0,
+    db: str | Path | None = None,
+    socket_path: str | Path | None = None,
+    on_restart: Literal["resume", "hold"] | None = None,
+    virtual_clock: bool = False,
+    serve_rpc: bool = True,
+    seed: int | None = None,
+    plant_factory: Callable[[ReactorConfig, Path], Any] | None = None,
+) -> Run:
+    """Build a controller from ``config_path``.
+
+    Parameters
+    ----------
+    speed
+        Clock speed: simulated seconds per wall second (1 = real time).
+    db
+        Historian file (default: the config's ``[historian] path`` or ``runs/<name>.db``).
+    on_restart
+        Override the config's restart policy when the historian holds a saved state.
+    virtual_clock
+        Run as fast as possible on a virtual clock (tests; needs ``sim://`` ports only).
+    """
+    path = Path(config_path)
+    cfg = load_reactor_config(path)
+    text = path.read_text(encoding="utf-8")
+    if virtual_clock:
+        clock: Any = VirtualClock()
+    else:
+        clock = ScaledClock(speed)
+    db_path = Path(db) if db else _default_path(cfg, cfg.historian.path, ".db")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    historian = Historian(db_path, commit_interval_s=cfg.historian.commit_interval_s)
+    plant = None
+    pin_factory = None
+    hub: Hub | None = None
+    try:
+        if cfg.plant is not None:
+            from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+            from edgectl.emulators import reset_emulators, set_plant
+
+            plant = (plant_factory or _make_plant)(cfg, path)
+            if seed is not None and plant_factory is None:
+                plant = _make_plant(cfg, path, seed)
+            reset_emulators()
+            set_plant(plant)
+            pin_factory = MockFactory(pin_class=MockPWMPin)
+        hub = Hub(cfg, clock=clock, pin_factory=pin_factory)
+        scheduler = ScanScheduler(cfg.reactor.scan_period_s, clock)
+        engine = Engine(cfg)
+        controller = Controller(
+            cfg,
+            engine=engine,
+            hub=hub,
+            historian=historian,
+            scheduler=scheduler,
+            config_text=text,
+        )
+        bridge = SimBridge(plant, cfg, hub, pin_factory) if plant is not None else None
+        saved = historian.load_state("controller")
+        policy = on_restart or cfg.run.on_restart
+        resumed = False
+        if saved is not None:
+            if saved.get("config_hash") != controller.config_hash:
+                historian.record_event(
+                    "restart", "configuration changed since the saved state", source="run"
+                )
+            if policy == "resume":
+                controller.restore(saved)
+                resumed = True
+            else:
+                controller.hold_safe()
+            if plant is not None and "plant" in saved:
+                plant.restore(bytes.fromhex(saved["plant"]))
+        start_s = float(saved.get("now_s", 0.0)) if (saved and resumed) else 0.0
+        if resumed:
+            # continue on the saved time axis: no gap, no repeated timestamps
+            clock = VirtualClock(start_s) if virtual_clock else ScaledClock(speed, start_s=start_s)
+            scheduler.clock = clock
+            hub.clock = clock
+            for w in hub.workers.values():
+                w.set_clock(clock.now, clock.speed)
+        if bridge is not None:
+            sim = bridge.plant
+            bridge.t0_s = sim.time_s - start_s
+            controller.before_scan = bridge.before_scan
+            controller.extra_state = lambda: {"plant": sim.snapshot().hex()}
+        historian.start_run(
+            config_hash=controller.config_hash,
+            config_path=str(path),
+            resumed_from="controller" if resumed else None,
+        )
+        historian.record_event(
+            "start",
+            f"{cfg.reactor.name}: {'resumed' if resumed else 'started'}"
+            f" ({policy if saved else 'fresh'})",
+            source="run",
+            time_s=controller.time_base_s + start_s,
+        )
+        rpc = None
+        if serve_rpc:
+            given = str(socket_path) if socket_path else cfg.run.socket
+            sock = _default_path(cfg, given, ".sock")
+            rpc = RpcServer(sock, controller, Controller.EXPORTED).start()
+        return Run(
+            cfg, path, controller, hub, historian, scheduler, clock, rpc, plant, resumed, start_s
+        )
+    except BaseException:
+        if hub is not None:
+            hub.close()
+        historian.close("failed to start")
+        raise
+
+
+def _make_plant(cfg: ReactorConfig, config_path: Path, seed: int | None = None) -> Any:
+    from edgectl.sim import Plant, PlantConfig, load_plant_config
+
+    assert cfg.plant is not None
+    if cfg.plant.config:
+        pc = load_plant_config(config_path.parent / cfg.plant.config)
+    elif cfg.plant.scenario in ("ecoli_2l", "ecoli-2L"):
+        pc = PlantConfig.ecoli_2l()
+    elif cfg.plant.scenario in ("cho_2l", "cho-2L"):
+        pc = PlantConfig.cho_2l()
+    else:
+        raise ConfigError(
+            f"{config_path}: $.plant.scenario: unknown scenario {cfg.plant.scenario!r}"
+            " (ecoli_2l, cho_2l)"
+        )
+    s = cfg.plant.seed if seed is None else seed
+    return Plant(pc, seed=s)
