@@ -1,0 +1,136 @@
+"""pyserial URL handler for ``sim://<device>?profile=<vendor>/<model>&...``.
+
+pyserial imports ``<package>.protocol_<scheme>`` for every package in
+``serial.protocol_handler_packages``; :func:`edgectl.io.transport.register_sim_scheme` appends
+``"edgectl.emulators"``. The port talks to the in-process emulator named ``<device>``
+(see :mod:`edgectl.emulators` for the query parameters).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl, urlparse
+
+import serial
+from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+
+from edgectl.emulators import get_emulator
+from edgectl.emulators.base import Emulator
+from edgectl.errors import EdgectlError
+
+__all__ = ["Serial"]
+
+
+class Serial(SerialBase):
+    """A serial port whose other end is an emulator."""
+
+    _emulator: Emulator | None = None
+    _was_disconnected = False
+
+    def open(self) -> None:
+        if self.is_open:
+            raise SerialException("port already open")
+        if self._port is None:
+            raise SerialException("port must be set before open()")
+        self._emulator = self.from_url(str(self._port))
+        self.is_open = True
+
+    def from_url(self, url: str) -> Emulator:
+        parts = urlparse(url)
+        if parts.scheme != "sim" or not parts.netloc:
+            raise SerialException(f"expected sim://<device>?profile=<vendor>/<model>, got {url!r}")
+        params = dict(parse_qsl(parts.query))
+        try:
+            return get_emulator(parts.netloc, params.pop("profile", None), params)
+        except EdgectlError as exc:
+            raise SerialException(f"{url}: {exc}") from exc
+
+    def _reconfigure_port(self) -> None:
+        """Line settings have no effect on an emulator."""
+
+    def close(self) -> None:
+        self.is_open = False
+        self._emulator = None
+
+    def _emu(self) -> Emulator:
+        if not self.is_open or self._emulator is None:
+            raise PortNotOpenError()
+        emu = self._emulator
+        if emu.faults.is_disconnected:
+            self._was_disconnected = True
+            raise SerialException(f"{self._port}: device disconnected")
+        if self._was_disconnected:
+            self._was_disconnected = False
+            emu.disconnect_over()
+        return emu
+
+    @property
+    def in_waiting(self) -> int:
+        return self._emu().in_waiting()
+
+    def read(self, size: int = 1) -> bytes:
+        emu = self._emu()
+        if size <= 0:
+            return b""
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        buf = bytearray()
+        while len(buf) < size:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            chunk = emu.read(size - len(buf), remaining)
+            if emu.faults.is_disconnected:
+                self._was_disconnected = True
+                raise SerialException(f"{self._port}: device disconnected")
+            buf += chunk
+            if not chunk and (deadline is None or time.monotonic() >= deadline):
+                break
+            if self._timeout == 0:
+                break
+        return bytes(buf)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        emu = self._emu()
+        payload = bytes(data)
+        emu.receive(payload)
+        return len(payload)
+
+    def flush(self) -> None:
+        self._emu()
+
+    def reset_input_buffer(self) -> None:
+        self._emu().reset_output()
+
+    def reset_output_buffer(self) -> None:
+        self._emu()
+
+    def send_break(self, duration: float = 0.25) -> None:
+        self._emu()
+
+    def _update_break_state(self) -> None:
+        pass
+
+    def _update_rts_state(self) -> None:
+        pass
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    @property
+    def cts(self) -> bool:
+        return True
+
+    @property
+    def dsr(self) -> bool:
+        return True
+
+    @property
+    def ri(self) -> bool:
+        return False
+
+    @property
+    def cd(self) -> bool:
+        return True
+
+
+# pyserial looks the class up by this name.
+serial_class = Serial
+_ = serial
