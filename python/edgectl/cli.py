@@ -16,7 +16,7 @@ from edgectl import __version__
 from edgectl.errors import EdgectlError
 
 # Sub-command modules, in the order `edgectl --help` lists them.
-COMMANDS: tuple[str, ...] = ("demo",)
+COMMANDS: tuple[str, ...] = ("demo", "emulate", "profiles")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,6 +69,8 @@ class SerialDevice:
         self.name = name or _default_name(self.port.url)
         self._closed = False
         self.protocol = LineProtocol(self.port, self.profile, name=self.name)
+        if not self.port.is_open:
+            self.port.open()
         if startup:
             self.start_up()
 

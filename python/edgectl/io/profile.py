@@ -1,4 +1,4 @@
-"""Firmware profiles: one device model's serial protocol as data.
+r"""Firmware profiles: one device model's serial protocol as data.
 
 A profile is a TOML file ``firmware_profiles/<vendor>/<model>.toml``. The driver
 (:mod:`edgectl.devices`) and the emulator (:mod:`edgectl.emulators`) read the same profile, so
