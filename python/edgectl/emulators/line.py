@@ -187,7 +187,7 @@ class EzoEmulator(LineEmulator):
         self._next_emit = time.monotonic() + self.period_s
         self.response_codes = True
         self.temp_comp_c = 25.0
-        self.cal_points = 3
+        self.cal_points = {"pH": 3, "DO": 2}.get(self.circuit, 1)
         self.outputs = {"mg": True, "%": True}
         self.scale = "c"
 

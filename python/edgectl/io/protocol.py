@@ -27,7 +27,7 @@ __all__ = ["CommandRefusedError", "LineProtocol", "ReplyParser", "split_frames"]
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
-class CommandRefusedError(DeviceError):
+class CommandRefusedError(ProtocolError):
     """The device answered with one of its error replies (``?``, ``*ER``, ``ES``, ...)."""
 
 
@@ -204,10 +204,10 @@ class LineProtocol:
                     result = self._collect(parser, payload, time.monotonic() + timeout)
                     self.round_trips += 1
                     return result
-                except (DeviceTimeoutError, ProtocolError) as exc:
-                    last = exc
                 except CommandRefusedError:
                     raise
+                except (DeviceTimeoutError, ProtocolError) as exc:
+                    last = exc
                 except DeviceError as exc:
                     last = exc
                     # A port that failed (disconnect): wait out part of the timeout, then reopen.
