@@ -11,12 +11,14 @@ from edgectl.devices import Board, FoamProbe, Heater, RelayPump, Valve
 from edgectl.errors import InvalidInputError
 
 
-def released_safe(pin: object, safe: object) -> bool:
-    """The pin was driven to ``safe`` after its last non-safe state, before its release
-    (gpiozero turns a released pin into an input: that last state is not ours)."""
-    states = [s.state for s in pin.states][:-1]  # type: ignore[attr-defined]
-    last_unsafe = max(i for i, s in enumerate(states) if s != safe)
-    return safe in states[last_unsafe + 1 :]
+def closes_safe(factory: MockFactory, device: object, pins_safe: dict[int, float]) -> bool:
+    """Close ``device`` and check each pin was driven to its safe value during close()."""
+    marks = {pin: len(factory.pin(pin).states) for pin in pins_safe}
+    device.close()  # type: ignore[attr-defined]
+    return all(
+        safe in [s.state for s in factory.pin(pin).states[marks[pin] :]]
+        for pin, safe in pins_safe.items()
+    )
 
 
 @pytest.fixture
@@ -33,30 +35,28 @@ def test_heater_pwm_duty_and_safe_close(factory: MockFactory) -> None:
     assert heater.duty == pytest.approx(0.35)
     with pytest.raises(InvalidInputError, match="duty"):
         heater.set_duty(1.5)
+    assert closes_safe(factory, heater, {12: 0})
     heater.close()
-    heater.close()
-    assert released_safe(factory.pin(12), 0)
     with pytest.raises(InvalidInputError, match="closed"):
         heater.set_duty(0.1)
 
 
 def test_active_low_valve_states(factory: MockFactory) -> None:
-    with Valve(5, active_high=False, pin_factory=factory, name="valve_air") as valve:
-        valve.open()
-        assert valve.is_open
-        assert factory.pin(5).state == 0  # active low: driven low when open
-        valve.close_valve()
-        assert factory.pin(5).state == 1
-        valve.open()
-    assert released_safe(factory.pin(5), True)  # closed (driven high) on close()
+    valve = Valve(5, active_high=False, pin_factory=factory, name="valve_air")
+    valve.open()
+    assert valve.is_open
+    assert factory.pin(5).state == 0  # active low: driven low when open
+    valve.close_valve()
+    assert factory.pin(5).state == 1
+    valve.open()
+    assert closes_safe(factory, valve, {5: 1})  # closed (driven high) on close()
 
 
 def test_relay_pump_stops_on_close(factory: MockFactory) -> None:
     pump = RelayPump(20, active_high=False, pin_factory=factory)
     pump.start()
     assert pump.is_running
-    pump.close()
-    assert released_safe(factory.pin(20), True)
+    assert closes_safe(factory, pump, {20: 1})
 
 
 def test_foam_probe(factory: MockFactory) -> None:
@@ -69,16 +69,14 @@ def test_foam_probe(factory: MockFactory) -> None:
 
 @pytest.mark.parametrize("board", ["boards/raspberry-pi-4", "boards/raspberry-pi-5"])
 def test_board_profile_builds_devices_and_closes_safe(factory: MockFactory, board: str) -> None:
-    with Board(board, pin_factory=factory) as b:
-        assert isinstance(b["heater"], Heater)
-        assert isinstance(b["valve_o2"], Valve)
-        assert isinstance(b["pump_antifoam"], RelayPump)
-        assert isinstance(b["foam"], FoamProbe)
-        b["heater"].set_duty(0.5)
-        b["valve_o2"].open()
-        b["pump_antifoam"].start()
-        assert factory.pin(12).state == pytest.approx(0.5)
-    assert released_safe(factory.pin(12), 0)
-    assert released_safe(factory.pin(6), True)  # active-low valve: high = closed
-    assert released_safe(factory.pin(20), True)
+    b = Board(board, pin_factory=factory)
+    assert isinstance(b["heater"], Heater)
+    assert isinstance(b["valve_o2"], Valve)
+    assert isinstance(b["pump_antifoam"], RelayPump)
+    assert isinstance(b["foam"], FoamProbe)
+    b["heater"].set_duty(0.5)
+    b["valve_o2"].open()
+    b["pump_antifoam"].start()
+    assert factory.pin(12).state == pytest.approx(0.5)
+    assert closes_safe(factory, b, {12: 0, 6: 1, 20: 1})  # active-low relays: high = off
     assert b.profile.board.gpiochip == 0
