@@ -79,7 +79,8 @@ class ModbusProtocol:
         if not self.port.is_open:
             self.port.open()
         ser = self.port.serial
-        ser.timeout = timeout_s
+        if ser.timeout != timeout_s:
+            ser.timeout = timeout_s
         inst = minimalmodbus.Instrument(ser, self.slave)
         inst.clear_buffers_before_each_transaction = True
         inst.close_port_after_each_call = False

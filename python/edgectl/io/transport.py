@@ -38,6 +38,10 @@ class Port:
         Used in error messages.
     """
 
+    #: Read timeout of the port: reads return at least this often so deadlines are checked
+    #: without reconfiguring the line (each ``timeout`` change is a ``tcsetattr`` on a tty).
+    POLL_S = 0.02
+
     def __init__(self, url: str, settings: SerialSettings | None = None, *, name: str = "") -> None:
         self.url = url
         self.settings = settings or SerialSettings()
@@ -69,7 +73,7 @@ class Port:
                 parity=s.parity,
                 stopbits=s.stopbits,
                 rtscts=s.rtscts,
-                timeout=s.timeout_s,
+                timeout=min(self.POLL_S, s.timeout_s),
                 write_timeout=max(1.0, s.timeout_s),
             )
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -110,7 +114,6 @@ class Port:
         if remaining <= 0:
             return b""
         try:
-            ser.timeout = remaining
             waiting = ser.in_waiting
             data = ser.read(waiting if waiting > 0 else 1)
             if data:
