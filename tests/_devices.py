@@ -72,10 +72,15 @@ class DriverCase:
 
 
 CASES = [
-    DriverCase("alicat/mc-series", AlicatMfc, lambda d: d.read_flow_sccm(), "air_flow_sccm", 1000.0),
     DriverCase(
-        "bronkhorst/el-flow-propar", BronkhorstMfc, lambda d: d.read_flow_sccm(),
-        "air_flow_sccm", 1000.0,
+        "alicat/mc-series", AlicatMfc, lambda d: d.read_flow_sccm(), "air_flow_sccm", 1000.0
+    ),
+    DriverCase(
+        "bronkhorst/el-flow-propar",
+        BronkhorstMfc,
+        lambda d: d.read_flow_sccm(),
+        "air_flow_sccm",
+        1000.0,
     ),
     DriverCase("hamilton/arc-ph", HamiltonPhProbe, lambda d: d.read_ph(), "ph", 7.0),
     DriverCase("hamilton/arc-do", HamiltonDoProbe, lambda d: d.read_do_pct(), "do_pct", 40.0),
@@ -85,19 +90,35 @@ CASES = [
     ),
     DriverCase("atlas-scientific/ezo-rtd", EzoRtdProbe, lambda d: d.read_temp_c(), "temp_c", 37.0),
     DriverCase(
-        "mettler-toledo/mt-sics", MtSicsBalance, lambda d: d.read_mass_g(), "reactor_mass_g",
-        2000.0, 0.01,
-    ),
-    DriverCase(
-        "sartorius/sbi", SartoriusSbiBalance, lambda d: d.read_mass_g(), "feed_mass_g", 500.0,
+        "mettler-toledo/mt-sics",
+        MtSicsBalance,
+        lambda d: d.read_mass_g(),
+        "reactor_mass_g",
+        2000.0,
         0.01,
     ),
     DriverCase(
-        "ismatec/reglo-icc", RegloIccPump, lambda d: d.read_rpm(), "", 0.0,
+        "sartorius/sbi",
+        SartoriusSbiBalance,
+        lambda d: d.read_mass_g(),
+        "feed_mass_g",
+        500.0,
+        0.01,
     ),
     DriverCase(
-        "generic/modbus-circulator", ModbusCirculator, lambda d: d.read_temp_c(),
-        "jacket_temp_c", 37.0, 0.051,
+        "ismatec/reglo-icc",
+        RegloIccPump,
+        lambda d: d.read_rpm(),
+        "",
+        0.0,
+    ),
+    DriverCase(
+        "generic/modbus-circulator",
+        ModbusCirculator,
+        lambda d: d.read_temp_c(),
+        "jacket_temp_c",
+        37.0,
+        0.051,
     ),
 ]
 CASE_IDS = [c.id for c in CASES]

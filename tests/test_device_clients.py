@@ -279,7 +279,10 @@ def _emulate(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "edgectl.commands.emulate", *args],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -289,7 +292,8 @@ def test_edgectl_emulate_pty_subprocess_with_plant_file_and_faults(tmp_path) -> 
     plant_file.write_text("[readings]\nair_flow_sccm = 42.5\n")
     proc = _emulate("alicat/mc-series", "--pty", "--plant", str(plant_file), "--fault", "silence*1")
     try:
-        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stdin is not None
         path = proc.stdout.readline().strip()
         assert path.startswith("/dev/pts/")
 

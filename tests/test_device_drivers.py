@@ -40,17 +40,19 @@ def _open(case: DriverCase, **params: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_reads_the_plant_value(case: DriverCase) -> None:
-    name, dev = _open(case)
+    _name, dev = _open(case)
     with dev:
         assert case.read(dev) == pytest.approx(case.expected, abs=case.tol)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.signal], ids=[c.id for c in CASES if c.signal])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.signal], ids=[c.id for c in CASES if c.signal]
+)
 def test_reading_follows_the_plant(case: DriverCase) -> None:
     plant = get_plant()
     assert isinstance(plant, ConstantPlant)
     plant.set_reading(case.signal, case.expected * 0.5 + 1.0)
-    name, dev = _open(case)
+    _name, dev = _open(case)
     with dev:
         assert case.read(dev) == pytest.approx(case.expected * 0.5 + 1.0, abs=case.tol)
 
@@ -138,7 +140,9 @@ def test_disconnect_raises_then_reconnects(case: DriverCase) -> None:
         assert case.read(dev) == pytest.approx(case.expected, abs=case.tol)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.signal], ids=[c.id for c in CASES if c.signal])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.signal], ids=[c.id for c in CASES if c.signal]
+)
 def test_stuck_readings_freeze(case: DriverCase) -> None:
     plant = get_plant()
     assert isinstance(plant, ConstantPlant)
@@ -166,7 +170,8 @@ def test_io_worker_marks_bad_then_good(case: DriverCase, kind: str) -> None:
         emu.faults.inject(kind, 60.0 if kind == "disconnect" else None)
         bad = worker.wait_for("x", quality=Quality.BAD, timeout_s=5)
         assert bad.quality is Quality.BAD
-        assert bad.error is not None and name in bad.error
+        assert bad.error is not None
+        assert name in bad.error
         assert bad.value == pytest.approx(case.expected, abs=case.tol)  # last good value kept
         emu.faults.clear()
         if dev.profile.startup.commands and kind == "disconnect":
@@ -239,9 +244,10 @@ def test_reglo_rate_start_stop_and_close_stops() -> None:
 
 def test_reglo_refuses_to_start_at_zero_rate() -> None:
     _, dev = _open(CASES[9])
-    with dev, pytest.raises(DeviceError, match="cannot run"):
+    with dev:
         dev.set_rate_ml_min(0.0)
-        dev.start()
+        with pytest.raises(DeviceError, match="cannot run"):
+            dev.start()
 
 
 def test_circulator_setpoint_run_and_rate_limit() -> None:

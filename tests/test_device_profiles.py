@@ -46,7 +46,8 @@ def test_every_shipped_profile_decodes(path: Path) -> None:
         assert profile.name == key  # vendor/model match the file's place
         assert key in DRIVERS
         assert profile.emulator["type"] in EMULATORS
-        assert profile.device.manual and profile.device.client
+        assert profile.device.manual
+        assert profile.device.client
     else:
         assert isinstance(profile, BoardProfile)
         assert {"heater", "foam"} <= set(profile.outputs) | set(profile.inputs)

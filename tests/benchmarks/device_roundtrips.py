@@ -89,10 +89,10 @@ def main() -> None:
         server = PtyServer(create_emulator(profile, plant, params={"delay_scale": "0"}))
         try:
             dev = cls(server.path, profile)
-            pty_rate = rate(lambda: READ[profile](dev), args.seconds)
+            pty_rate = rate(lambda d=dev, r=READ[profile]: r(d), args.seconds)
             dev.close()
             sim = cls(f"sim://bench?profile={profile}&delay_scale=0", profile)
-            sim_rate = rate(lambda: READ[profile](sim), args.seconds)
+            sim_rate = rate(lambda d=sim, r=READ[profile]: r(d), args.seconds)
             sim.close()
             p = peer(profile, server.path)
             peer_text = "—"

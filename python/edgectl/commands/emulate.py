@@ -17,6 +17,8 @@ import sys
 import threading
 from types import FrameType
 
+import msgspec
+
 from edgectl.config import Struct, load_toml
 from edgectl.emulators import create_emulator
 from edgectl.emulators.base import Emulator
@@ -30,7 +32,7 @@ __all__ = ["PlantConfig", "add_parser", "main"]
 class PlantConfig(Struct, frozen=True, kw_only=True):
     """``--plant`` file: constant readings (signal name -> value)."""
 
-    readings: dict[str, float] = {}
+    readings: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--fault", metavar="SPEC", default="", help="e.g. 'garbage*2,late:0.5'")
     p.add_argument("--name", default="emulated", help="device name")
     p.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="emulator parameter (address=, delay_scale=, signal_<key>=...)",
     )
     p.set_defaults(func=main)
@@ -81,9 +86,7 @@ def _stdin_commands(emulator: Emulator, stop: threading.Event) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    plant = ConstantPlant(
-        load_toml(args.plant, PlantConfig).readings if args.plant else None
-    )
+    plant = ConstantPlant(load_toml(args.plant, PlantConfig).readings if args.plant else None)
     emulator = create_emulator(
         args.profile, plant, name=args.name, params=_params(args.param, args.fault)
     )

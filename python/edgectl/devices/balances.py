@@ -19,7 +19,9 @@ class MtSicsBalance(SerialDevice):
         values = self.query("read_stable" if stable else "read_immediate")
         status = values.get("status", "S")
         if status in ("+", "-"):
-            raise DeviceError(f"{self.name}: balance {'overload' if status == '+' else 'underload'}")
+            raise DeviceError(
+                f"{self.name}: balance {'overload' if status == '+' else 'underload'}"
+            )
         if status == "I":
             raise DeviceError(f"{self.name}: balance busy, no weight available")
         if values.get("unit") not in (None, "g"):

@@ -75,7 +75,10 @@ class Heater(_GpioDevice):
     ) -> None:
         self.name = name
         self._dev = PWMOutputDevice(
-            pin, active_high=active_high, initial_value=0.0, frequency=frequency_hz,
+            pin,
+            active_high=active_high,
+            initial_value=0.0,
+            frequency=frequency_hz,
             pin_factory=pin_factory,
         )
 
@@ -213,20 +216,34 @@ class Board:
             for key, out in self.profile.outputs.items():
                 if out.kind == "pwm":
                     self.devices[key] = Heater(
-                        out.pin, frequency_hz=out.frequency_hz, active_high=out.active_high,
-                        pin_factory=pin_factory, name=key,
+                        out.pin,
+                        frequency_hz=out.frequency_hz,
+                        active_high=out.active_high,
+                        pin_factory=pin_factory,
+                        name=key,
                     )
                 else:
-                    cls = Valve if key.startswith("valve") else RelayPump if key.startswith(
-                        "pump") else Relay
+                    cls = (
+                        Valve
+                        if key.startswith("valve")
+                        else RelayPump
+                        if key.startswith("pump")
+                        else Relay
+                    )
                     self.devices[key] = cls(
-                        out.pin, active_high=out.active_high, safe_on=out.safe_value >= 0.5,
-                        pin_factory=pin_factory, name=key,
+                        out.pin,
+                        active_high=out.active_high,
+                        safe_on=out.safe_value >= 0.5,
+                        pin_factory=pin_factory,
+                        name=key,
                     )
             for key, inp in self.profile.inputs.items():
                 self.devices[key] = FoamProbe(
-                    inp.pin, pull_up=inp.pull_up, bounce_time_s=inp.bounce_time_s,
-                    pin_factory=pin_factory, name=key,
+                    inp.pin,
+                    pull_up=inp.pull_up,
+                    bounce_time_s=inp.bounce_time_s,
+                    pin_factory=pin_factory,
+                    name=key,
                 )
         except Exception:
             self.close()

@@ -76,7 +76,7 @@ class RegloIccPump(SerialDevice):
         if not 0 <= rpm <= 9999.99:
             raise InvalidInputError(f"rpm must be in [0, 9999.99], got {rpm!r}")
         self.query("mode_rpm")
-        self.query("set_rpm", rpm_x100=int(round(rpm * 100)))
+        self.query("set_rpm", rpm_x100=round(rpm * 100))
 
     def read_rpm(self) -> float:
         return float(self.query("read_rpm")["rpm"])

@@ -26,6 +26,7 @@ Spec strings (``--fault`` and ``sim://...&fault=``): comma-separated ``kind[:val
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
@@ -216,10 +217,8 @@ class Emulator:
 
     def write_signal(self, key: str, value: float) -> None:
         signal = self.signals.get(key, key)
-        try:
+        with contextlib.suppress(KeyError):
             self.plant.write(signal, float(value))
-        except KeyError:
-            pass
 
     # -- byte stream ---------------------------------------------------------------------
     def receive(self, data: bytes) -> None:

@@ -378,9 +378,9 @@ class SbiEmulator(LineEmulator):
                 frames.append(buf[i : i + 4])
                 i += 4
                 continue
-            if letter in (b"x",) or (i + 2 < n and chr(buf[i + 2]).isdigit()):
-                if i + 3 >= n:
-                    break
+            format2 = letter == b"x" or (i + 2 < n and chr(buf[i + 2]).isdigit())
+            if format2 and i + 3 >= n:
+                break  # wait for the rest of a format-2 command
             frames.append(buf[i : i + 2])
             i += 2
         return frames, buf[i:]

@@ -105,7 +105,9 @@ class ProparEmulator(Emulator):
                     text = value[1:][: item.string_size].ljust(item.string_size, b" ")
                     value = bytes([item.string_size]) + text
                 last = i == len(items) - 1
-                out += bytes([item.process | (0 if last else 0x80), item.parameter | item.type_bits])
+                out += bytes(
+                    [item.process | (0 if last else 0x80), item.parameter | item.type_bits]
+                )
                 out += value
             return bytes(out)
         if cmd in (pp.CMD_SEND_ACK, pp.CMD_SEND):

@@ -24,6 +24,7 @@ __all__ = ["Serial"]
 class Serial(SerialBase):
     """A serial port whose other end is an emulator."""
 
+    is_open: bool
     _emulator: Emulator | None = None
     _was_disconnected = False
 

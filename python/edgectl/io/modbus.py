@@ -39,7 +39,7 @@ def encode_registers(value: float, reg: ModbusRegister, word_order: str) -> list
     """Register words for ``value`` in engineering units (inverse of :func:`decode_registers`)."""
     raw = value / reg.scale if reg.scale else value
     if reg.type in ("u16", "i16"):
-        n = int(round(raw))
+        n = round(raw)
         lo, hi = (-0x8000, 0x7FFF) if reg.type == "i16" else (0, 0xFFFF)
         if not lo <= n <= hi:
             raise ValueError(f"{value} out of range for {reg.type} (scale {reg.scale})")
@@ -47,7 +47,7 @@ def encode_registers(value: float, reg: ModbusRegister, word_order: str) -> list
     if reg.type == "f32":
         data = struct.pack(">f", raw)
     else:
-        n = int(round(raw))
+        n = round(raw)
         if not 0 <= n <= 0xFFFFFFFF:
             raise ValueError(f"{value} out of range for u32 (scale {reg.scale})")
         data = struct.pack(">I", n)
@@ -101,7 +101,8 @@ class ModbusProtocol:
                     return result
                 except minimalmodbus.NoResponseError as exc:
                     last = DeviceTimeoutError(
-                        f"{self.name}: no reply to {what} (slave {self.slave}) within {timeout:.3g} s"
+                        f"{self.name}: no reply to {what} (slave {self.slave}) "
+                        f"within {timeout:.3g} s"
                     )
                     last.__cause__ = exc
                 except minimalmodbus.SlaveReportedException as exc:

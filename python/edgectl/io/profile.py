@@ -115,14 +115,14 @@ class SerialSettings(Struct, frozen=True, kw_only=True):
     encoding: Literal["ascii", "latin-1"] = "ascii"
     terminator_out: str = "\r"
     terminator_in: str = "\r"
-    bare_replies: list[str] = []
+    bare_replies: list[str] = msgspec.field(default_factory=list)
     timeout_s: PositiveFloat = 0.5
     retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     inter_command_gap_s: NonNegFloat = 0.0
 
 
 class Startup(Struct, frozen=True, kw_only=True):
-    commands: list[str] = []
+    commands: list[str] = msgspec.field(default_factory=list)
     continuous_period_s: NonNegFloat = 0.0
 
 
@@ -164,7 +164,7 @@ class ProparProfile(Struct, frozen=True, kw_only=True):
     capacity: PositiveFloat = 1000.0
     capacity_unit: str = "mln/min"
     full_scale_raw: Annotated[int, msgspec.Meta(gt=0)] = 32000
-    parameters: dict[str, ProparParameter] = {}
+    parameters: dict[str, ProparParameter] = msgspec.field(default_factory=dict)
 
 
 class ModbusRegister(Struct, frozen=True, kw_only=True):
@@ -186,19 +186,19 @@ class ModbusProfile(Struct, frozen=True, kw_only=True):
     slave: Annotated[int, msgspec.Meta(ge=1, le=247)] = 1
     word_order: Literal["big", "little"] = "big"
     manual_numbering: Literal["0-based", "1-based"] = "0-based"
-    registers: dict[str, ModbusRegister] = {}
+    registers: dict[str, ModbusRegister] = msgspec.field(default_factory=dict)
 
 
 class DeviceProfile(Struct, frozen=True, kw_only=True):
     device: DeviceInfo
-    serial: SerialSettings = SerialSettings()
-    startup: Startup = Startup()
-    errors: list[ErrorReply] = []
-    commands: dict[str, Command] = {}
-    fields: dict[str, Field] = {}
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    startup: Startup = msgspec.field(default_factory=Startup)
+    errors: list[ErrorReply] = msgspec.field(default_factory=list)
+    commands: dict[str, Command] = msgspec.field(default_factory=dict)
+    fields: dict[str, Field] = msgspec.field(default_factory=dict)
     propar: ProparProfile | None = None
     modbus: ModbusProfile | None = None
-    emulator: dict[str, Any] = {}
+    emulator: dict[str, Any] = msgspec.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -234,8 +234,8 @@ class BoardInfo(Struct, frozen=True, kw_only=True):
 
 class BoardProfile(Struct, frozen=True, kw_only=True):
     board: BoardInfo
-    outputs: dict[str, BoardOutput] = {}
-    inputs: dict[str, BoardInput] = {}
+    outputs: dict[str, BoardOutput] = msgspec.field(default_factory=dict)
+    inputs: dict[str, BoardInput] = msgspec.field(default_factory=dict)
 
 
 def profile_root() -> Path:

@@ -170,7 +170,9 @@ def parse_items(data: bytes) -> tuple[int, list[Item]]:
                 width = _width(type_bits, data, pos)
                 if pos + width > len(data):
                     raise ProtocolError(f"ProPar value truncated: {data.hex()}")
-                items.append(Item(proc & 0x7F, parm & 0x1F, type_bits, bytes(data[pos : pos + width])))
+                items.append(
+                    Item(proc & 0x7F, parm & 0x1F, type_bits, bytes(data[pos : pos + width]))
+                )
                 pos += width
     if pos != len(data):
         raise ProtocolError(f"ProPar message has {len(data) - pos} trailing byte(s): {data.hex()}")
@@ -331,7 +333,8 @@ class ProparProtocol:
                 f"{self.name}: bad or incomplete reply to {what} ({sent!r}): got {seen[-120:]!r}"
             )
         raise DeviceTimeoutError(
-            f"{self.name}: no reply to {what} ({sent!r}) within {self.profile.serial.timeout_s:.3g} s"
+            f"{self.name}: no reply to {what} ({sent!r}) "
+            f"within {self.profile.serial.timeout_s:.3g} s"
         )
 
     def read(self, key: str) -> float | int | str:

@@ -31,7 +31,9 @@ class CommandRefusedError(ProtocolError):
     """The device answered with one of its error replies (``?``, ``*ER``, ``ES``, ...)."""
 
 
-def split_frames(buf: bytes, terminator: bytes, bare: tuple[bytes, ...] = ()) -> tuple[list[bytes], bytes]:
+def split_frames(
+    buf: bytes, terminator: bytes, bare: tuple[bytes, ...] = ()
+) -> tuple[list[bytes], bytes]:
     """Cut ``buf`` into complete frames; return them and the unfinished rest.
 
     A frame that starts with one of ``bare`` (single-byte replies sent without terminator) is
@@ -116,7 +118,9 @@ class ReplyParser:
         for line in lines:
             meaning = self.error_meaning(line)
             if meaning is not None:
-                raise CommandRefusedError(f"{self.device}: {self.command!r} refused: {line!r} ({meaning})")
+                raise CommandRefusedError(
+                    f"{self.device}: {self.command!r} refused: {line!r} ({meaning})"
+                )
         values = self.match(lines)
         if values is None:
             raise ProtocolError(f"{self.device}: bad reply to {self.command!r}: {data!r}")

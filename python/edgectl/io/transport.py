@@ -8,6 +8,7 @@ gateway or an in-process emulator. Every failure of pyserial becomes a
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -88,10 +89,8 @@ class Port:
     def close(self) -> None:
         ser, self._serial = self._serial, None
         if ser is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 ser.close()
-            except (serial.SerialException, OSError):
-                pass
 
     def write(self, data: bytes, *, what: str = "") -> None:
         gap = self.settings.inter_command_gap_s

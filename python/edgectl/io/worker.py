@@ -103,7 +103,9 @@ class IoWorker:
         """Poll ``fn`` every ``period_s`` and keep its value as ``tag``."""
         with self._lock:
             self._polls[tag] = _Poll(tag, fn, period_s)
-            self._readings[tag] = Reading(tag, float("nan"), float("-inf"), Quality.BAD, "not polled yet")
+            self._readings[tag] = Reading(
+                tag, float("nan"), float("-inf"), Quality.BAD, "not polled yet"
+            )
         self._wake.set()
 
     # -- scan side (never blocks on I/O, never raises device errors) ---------------------
@@ -199,7 +201,7 @@ class IoWorker:
                 continue
             try:
                 fut.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the Future, never raised here
+            except BaseException as exc:
                 fut.set_exception(exc)
 
     def _poll(self, poll: _Poll) -> None:
@@ -207,7 +209,7 @@ class IoWorker:
         poll.next_due = start + poll.period_s
         try:
             value = float(poll.fn())
-        except Exception as exc:  # noqa: BLE001 - a device failure must never reach the scan
+        except Exception as exc:
             with self._lock:
                 old = self._readings[poll.tag]
                 self._readings[poll.tag] = Reading(
