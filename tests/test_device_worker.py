@@ -130,3 +130,18 @@ def test_pending_writes_cancelled_on_stop() -> None:
     worker.stop()
     assert first.result(timeout=1) is True
     assert second.done()
+
+
+@pytest.mark.parametrize(
+    "module", ["edgectl.io.worker", "edgectl.devices.mfc", "edgectl.devices.gpio"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    from edgectl.emulators import reset_emulators
+
+    reset_emulators()
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -61,7 +61,7 @@ class Heater(_GpioDevice):
     ...     factory.pin(18).state
     0.35
     >>> factory.pin(18).state
-    0
+    0.0
     """
 
     def __init__(

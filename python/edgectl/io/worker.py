@@ -73,6 +73,7 @@ class IoWorker:
     ...     worker.add_poll("air_flow_sccm", mfc.read_flow_sccm, period_s=0.05)
     ...     worker.submit(mfc.set_flow_sccm, 500.0).result(timeout=2)
     ...     worker.wait_for("air_flow_sccm", timeout_s=2).quality
+    500.0
     <Quality.GOOD: 'good'>
     >>> mfc.close()
     """
