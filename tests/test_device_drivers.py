@@ -134,9 +134,7 @@ def test_disconnect_raises_then_reconnects(case: DriverCase) -> None:
             case.read(dev)
         assert time.monotonic() - start < max_wait_s(prof)
         assert name in str(info.value)
-        emu.faults.clear()
-        if dev.profile.startup.commands:
-            dev.start_up()  # a power-cycled device is brought back to a known state
+        emu.faults.clear()  # the device powers up again; the driver re-runs its start-up
         assert case.read(dev) == pytest.approx(case.expected, abs=case.tol)
 
 
@@ -174,8 +172,6 @@ def test_io_worker_marks_bad_then_good(case: DriverCase, kind: str) -> None:
         assert name in bad.error
         assert bad.value == pytest.approx(case.expected, abs=case.tol)  # last good value kept
         emu.faults.clear()
-        if dev.profile.startup.commands and kind == "disconnect":
-            worker.submit(dev.start_up)
         good = worker.wait_for("x", timeout_s=5)
         assert good.quality is Quality.GOOD
         assert worker.is_running
@@ -282,6 +278,20 @@ def test_mt_sics_overload_is_a_device_error() -> None:
     _, dev = _open(CASES[7])
     with dev, pytest.raises(DeviceError, match="overload"):
         dev.read_mass_g()
+
+
+def test_start_up_runs_again_after_a_reconnect() -> None:
+    case = CASES[4]  # EZO pH: comes back from power loss in continuous mode
+    name, dev = _open(case)
+    with dev:
+        emu = get_emulator(name)
+        assert not emu.continuous  # type: ignore[attr-defined]
+        emu.faults.inject("disconnect", 30.0)
+        with pytest.raises(DeviceError):
+            dev.read_ph()
+        emu.faults.clear()
+        assert dev.read_ph() == pytest.approx(7.0)
+        assert not emu.continuous  # type: ignore[attr-defined]  # C,0 sent again
 
 
 def test_ezo_start_up_resyncs_out_of_continuous_mode() -> None:

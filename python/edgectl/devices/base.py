@@ -68,6 +68,7 @@ class SerialDevice:
             self._owns_port = True
         self.name = name or _default_name(self.port.url)
         self._closed = False
+        self._ready_opens = -1
         self.protocol = LineProtocol(self.port, self.profile, name=self.name)
         if not self.port.is_open:
             self.port.open()
@@ -75,9 +76,19 @@ class SerialDevice:
             self.start_up()
 
     def start_up(self) -> None:
-        """Bring the device into a known state (the profile's start-up commands)."""
-        for command in self.profile.startup.commands:
-            self.protocol.query(command, **self._format_values())
+        """Bring the device into a known state (the profile's start-up commands).
+
+        Run at open and again, automatically, before the first command after the port was
+        reopened (a device that lost power comes back in its power-up state: EZO circuits in
+        continuous mode, a Reglo ICC without channel addressing).
+        """
+        for _ in range(2):
+            opens = self.port.opens
+            for command in self.profile.startup.commands:
+                self.protocol.query(command, **self._format_values())
+            if self.port.opens == opens:
+                self._ready_opens = opens
+                return
 
     def _format_values(self) -> dict[str, Any]:
         """Values every command template may use (address, unit, channel)."""
@@ -86,6 +97,8 @@ class SerialDevice:
     def query(self, command: str, **values: Any) -> dict[str, Any]:
         """Send a profile command; reply values as a dict (see :class:`LineProtocol`)."""
         self._check_open()
+        if self.profile.startup.commands and self.port.opens != self._ready_opens:
+            self.start_up()
         return self.protocol.query(command, **{**self._format_values(), **values})
 
     def _check_open(self) -> None:

@@ -50,6 +50,8 @@ class Port:
         self.lock = threading.RLock()
         self._serial: serial.SerialBase | None = None
         self._last_io = 0.0
+        #: How many times the port was (re)opened: devices re-run their start-up after a reopen.
+        self.opens = 0
         register_sim_scheme()
 
     @property
@@ -80,6 +82,7 @@ class Port:
         except (serial.SerialException, OSError, ValueError) as exc:
             self._serial = None
             raise DeviceError(f"{self.name}: cannot open port {self.url!r}: {exc}") from exc
+        self.opens += 1
 
     def reopen(self) -> None:
         """Close and open again (after a disconnect); raises DeviceError if it still fails."""
