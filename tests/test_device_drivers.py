@@ -317,3 +317,14 @@ def test_open_device_picks_the_driver() -> None:
 def test_bad_url_is_a_device_error() -> None:
     with pytest.raises(DeviceError, match="cannot open port"):
         CASES[0].open("sim://nope")  # no profile= and no emulator of that name
+
+
+def test_drift_fault_moves_readings_away_from_the_plant() -> None:
+    name, dev = _open(CASES[2])  # Hamilton pH
+    with dev:
+        get_emulator(name).faults.inject("drift", 5.0)  # pH units per second
+        time.sleep(0.1)
+        drifted = dev.read_ph()
+        assert drifted > 7.2
+        get_emulator(name).faults.clear()
+        assert dev.read_ph() == pytest.approx(7.0)

@@ -145,3 +145,18 @@ def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_submit_latest_coalesces_pending_setpoints() -> None:
+    gate = threading.Event()
+    sent: list[float] = []
+    with IoWorker("mfc") as worker:
+        blocker = worker.submit(gate.wait, 2.0)  # the port is busy
+        time.sleep(0.02)
+        futures = [worker.submit_latest("sp", sent.append, v) for v in (1.0, 2.0, 3.0)]
+        gate.set()
+        assert blocker.result(timeout=2) is True
+        futures[-1].result(timeout=2)
+    assert sent == [3.0]
+    assert futures[0].cancelled()
+    assert futures[1].cancelled()

@@ -17,6 +17,7 @@ Faults (:class:`Faults`) act on replies, whatever the protocol:
               raise ``SerialException``; a TCP client is dropped; a pty swallows everything
 ``error``     the device's own error reply (``?``, ``*ER``, ``ES``, Modbus exception 04, ...)
 ``stuck``     readings freeze at the value they had when the fault began
+``drift:R``   readings drift away from the plant at R units per second (default 1.0)
 ============  ==========================================================================
 
 Spec strings (``--fault`` and ``sim://...&fault=``): comma-separated ``kind[:value][*count]``;
@@ -41,7 +42,7 @@ from edgectl.plant import PlantIO
 
 __all__ = ["FAULT_KINDS", "Emulator", "Fault", "Faults", "parse_fault_spec"]
 
-FAULT_KINDS = ("garbage", "truncate", "late", "silence", "disconnect", "error", "stuck")
+FAULT_KINDS = ("garbage", "truncate", "late", "silence", "disconnect", "error", "stuck", "drift")
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<value>[0-9.]+))?(?:\*(?P<count>\d+))?$")
 
 
@@ -81,6 +82,14 @@ class Faults:
     _active: list[Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     disconnected_until: float = 0.0
+    drift_rate: float = 0.0
+    drift_since: float = 0.0
+
+    def drift_offset(self) -> float:
+        """Current drift (value units) if a ``drift`` fault is active, else 0."""
+        if not self.is_active("drift"):
+            return 0.0
+        return self.drift_rate * (time.monotonic() - self.drift_since)
 
     def inject(self, kind: str, value: float | None = None, count: int | None = None) -> None:
         """Start a fault (see the module table); ``count`` replies, or until :meth:`clear`."""
@@ -89,6 +98,9 @@ class Faults:
         if kind == "disconnect":
             self.disconnected_until = time.monotonic() + (value if value is not None else 1.0)
             return
+        if kind == "drift":
+            self.drift_rate = value if value is not None else 1.0
+            self.drift_since = time.monotonic()
         with self._lock:
             self._active.append(Fault(kind, value, count))
 
@@ -212,6 +224,7 @@ class Emulator:
                 value = float(self.plant.read(signal))
             except KeyError:
                 value = default
+            value += self.faults.drift_offset()
             self._stuck[signal] = value
             return value
 

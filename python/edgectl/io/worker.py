@@ -94,6 +94,7 @@ class IoWorker:
         self._writes: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = (
             queue.Queue()
         )
+        self._latest: dict[str, tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,6 +133,21 @@ class IoWorker:
         self._wake.set()
         return fut
 
+    def submit_latest(self, key: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue a write that replaces any still-pending write with the same ``key``.
+
+        For setpoints written every scan to a slow device: only the newest value goes out;
+        the superseded write's Future is cancelled.
+        """
+        fut: Future[Any] = Future()
+        with self._lock:
+            old = self._latest.pop(key, None)
+            self._latest[key] = (fn, args, fut)
+        if old is not None:
+            old[2].cancel()
+        self._wake.set()
+        return fut
+
     def wait_for(
         self, tag: str, *, quality: Quality = Quality.GOOD, timeout_s: float = 5.0
     ) -> Reading:
@@ -157,6 +173,11 @@ class IoWorker:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout_s)
+        with self._lock:
+            pending = [item[2] for item in self._latest.values()]
+            self._latest.clear()
+        for fut in pending:
+            fut.cancel()
         while True:
             try:
                 _, _, fut = self._writes.get_nowait()
@@ -193,17 +214,26 @@ class IoWorker:
                 self._wake.clear()
 
     def _drain_writes(self) -> None:
+        with self._lock:
+            latest = list(self._latest.values())
+            self._latest.clear()
+        for item in latest:
+            self._execute(*item)
         while True:
             try:
                 fn, args, fut = self._writes.get_nowait()
             except queue.Empty:
                 return
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as exc:
-                fut.set_exception(exc)
+            self._execute(fn, args, fut)
+
+    @staticmethod
+    def _execute(fn: Callable[..., Any], args: tuple[Any, ...], fut: Future[Any]) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to the Future, never raised in the worker
+            fut.set_exception(exc)
 
     def _poll(self, poll: _Poll) -> None:
         start = self._clock()
