@@ -105,6 +105,8 @@ def test_persistent_fault_raises_in_time_then_recovers(
             case.read(dev)
         assert time.monotonic() - start < max_wait_s(prof)
         assert name in str(info.value)
+        if kind == "garbage" and prof.device.protocol == "line":
+            assert "got b" in str(info.value)  # the bad bytes are in the message
         emu.faults.clear()
         assert case.read(dev) == pytest.approx(case.expected, abs=case.tol)
 

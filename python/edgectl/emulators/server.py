@@ -64,6 +64,9 @@ class PtyServer(_Server):
         super().__init__(emulator)
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
+        # With nobody reading the slave, a full pty buffer must drop output (as a real line
+        # does), not block the writer thread: EZO circuits stream readings at power-up.
+        os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         self._spawn(self._reader, f"pty-rx-{emulator.name}")
         self._spawn(self._writer, f"pty-tx-{emulator.name}")
@@ -84,7 +87,7 @@ class PtyServer(_Server):
         while not self._stop.is_set():
             data = self.emulator.read(4096, 0.05)
             if data and not self._disconnected():
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):  # BlockingIOError: buffer full, dropped
                     os.write(self.master, data)
 
     def stop(self) -> None:
