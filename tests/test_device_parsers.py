@@ -4,6 +4,7 @@ ProtocolError, never anything else; emulators survive any bytes a host sends."""
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import msgspec
@@ -270,3 +271,44 @@ def test_fault_spec_examples() -> None:
     ]
     with pytest.raises(ConfigError, match="bad part 'melt'"):
         parse_fault_spec("melt")
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.floats(min_value=1e-6, max_value=9.9e8, allow_nan=False))
+def test_reglo_number_format_round_trips(value: float) -> None:
+    from edgectl.devices.pumps import format_mmmmse
+
+    text = format_mmmmse(value)
+    m = re.fullmatch(r"(\d{4})([-+]\d)", text)
+    assert m is not None
+    decoded = int(m.group(1)) / 1000 * 10 ** int(m.group(2))
+    assert decoded == pytest.approx(value, rel=6e-4)  # 4 significant digits
+
+
+@pytest.mark.parametrize("word_order", ["big", "little"])
+@pytest.mark.parametrize("type_name", ["u16", "i16", "u32", "f32"])
+@settings(max_examples=100, deadline=None)
+@given(raw=st.integers(0, 0xFFFFFFFF), scale=st.sampled_from([1.0, 0.1, 0.01]))
+def test_modbus_register_codec_round_trips(
+    word_order: str, type_name: str, raw: int, scale: float
+) -> None:
+    from edgectl.io.modbus import decode_registers, encode_registers
+    from edgectl.io.profile import ModbusRegister
+
+    reg = ModbusRegister(address=0, type=type_name, count=2, scale=scale)  # type: ignore[arg-type]
+    words = [raw >> 16, raw & 0xFFFF] if type_name in ("u32", "f32") else [raw & 0xFFFF, 0]
+    value = decode_registers(words, reg, word_order)
+    if value != value or abs(value) == float("inf"):
+        return  # NaN/inf floats have no engineering value
+    again = encode_registers(value, reg, word_order)
+    assert decode_registers([*again, 0], reg, word_order) == pytest.approx(value, rel=1e-6)
+
+
+@pytest.mark.parametrize("type_name", ["int8", "int16", "int32", "float"])
+@settings(max_examples=100, deadline=None)
+@given(raw=st.binary(min_size=4, max_size=4))
+def test_propar_value_codec_round_trips(type_name: str, raw: bytes) -> None:
+    value = pp.decode_value(type_name, raw)
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        return
+    assert pp.decode_value(type_name, pp.encode_value(type_name, value)) == value
