@@ -330,3 +330,55 @@ def test_drift_fault_moves_readings_away_from_the_plant() -> None:
         assert drifted > 7.2
         get_emulator(name).faults.clear()
         assert dev.read_ph() == pytest.approx(7.0)
+
+
+def test_multidrop_line_one_worker_one_port() -> None:
+    """Two Alicats (units A, B) share one RS-485 line, one Port and one IoWorker: a silent
+    unit B goes bad while unit A keeps good readings."""
+    from edgectl.emulators import EmulatorBus
+    from edgectl.io import Port
+
+    prof = fast_profile("alicat/mc-series")
+    port = Port("sim://gas-line?profile=alicat/mc-series&address=A,B", prof.serial)
+    air = AlicatMfc(port, prof, unit="A", name="mfc-air")
+    o2 = AlicatMfc(port, prof, unit="B", name="mfc-o2")
+    bus = get_emulator("gas-line")
+    assert isinstance(bus, EmulatorBus)
+    bus.members["B"].signals["mass_flow_sccm"] = "o2_flow_sccm"
+    get_plant().set_reading("o2_flow_sccm", 55.0)  # type: ignore[attr-defined]
+    # A dead unit costs the line its retries (2 x 0.1 s here): max_age_s must cover that.
+    with IoWorker("gas-line", max_age_s=2.0) as worker:
+        worker.add_poll("air", air.read_flow_sccm, period_s=0.02)
+        worker.add_poll("o2", o2.read_flow_sccm, period_s=0.02)
+        assert worker.wait_for("air").value == pytest.approx(1000.0)
+        assert worker.wait_for("o2").value == pytest.approx(55.0)
+        bus.members["B"].faults.inject("silence")
+        bad = worker.wait_for("o2", quality=Quality.BAD)
+        assert "mfc-o2" in (bad.error or "")
+        time.sleep(0.1)
+        assert worker.latest("air").quality is Quality.GOOD
+        bus.members["B"].faults.clear()
+        assert worker.wait_for("o2").quality is Quality.GOOD
+    air.close()
+    o2.close()
+    port.close()
+
+
+def test_mixed_modbus_bus_with_attach() -> None:
+    from edgectl.devices import HamiltonDoProbe, HamiltonPhProbe
+    from edgectl.emulators import attach
+    from edgectl.io import Port
+
+    attach("probe-line", "hamilton/arc-ph", "1")
+    attach("probe-line", "hamilton/arc-do", "2")
+    ph_prof = fast_profile("hamilton/arc-ph")
+    port = Port("sim://probe-line", ph_prof.serial)
+    with (
+        HamiltonPhProbe(port, ph_prof, slave=1) as ph,
+        HamiltonDoProbe(port, fast_profile("hamilton/arc-do"), slave=2) as do,
+    ):
+        assert ph.read_ph() == pytest.approx(7.0)
+        assert do.read_do_pct() == pytest.approx(40.0)
+        with pytest.raises(DeviceTimeoutError, match="slave 3"):
+            HamiltonPhProbe(port, ph_prof, slave=3).read_ph()
+    port.close()

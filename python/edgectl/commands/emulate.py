@@ -20,8 +20,8 @@ from types import FrameType
 import msgspec
 
 from edgectl.config import Struct, load_toml
-from edgectl.emulators import create_emulator
-from edgectl.emulators.base import Emulator
+from edgectl.emulators import create_endpoint
+from edgectl.emulators.base import Emulator, EmulatorBus
 from edgectl.emulators.server import PtyServer, TcpServer
 from edgectl.errors import ConfigError
 from edgectl.plant import ConstantPlant
@@ -65,15 +65,20 @@ def _params(items: list[str], fault: str) -> dict[str, str]:
     return params
 
 
-def _stdin_commands(emulator: Emulator, stop: threading.Event) -> None:
+def _stdin_commands(emulator: Emulator | EmulatorBus, stop: threading.Event) -> None:
     cmd = ""
+    targets = (
+        [emulator] if isinstance(emulator, Emulator) else [emulator, *emulator.members.values()]
+    )
     for line in sys.stdin:
         cmd, _, arg = line.strip().partition(" ")
         try:
             if cmd == "fault":
-                emulator.faults.apply_spec(arg)
+                for target in targets:
+                    target.faults.apply_spec(arg)
             elif cmd == "clear":
-                emulator.faults.clear()
+                for target in targets:
+                    target.faults.clear()
             elif cmd == "quit":
                 break
             else:
@@ -87,9 +92,7 @@ def _stdin_commands(emulator: Emulator, stop: threading.Event) -> None:
 
 def main(args: argparse.Namespace) -> int:
     plant = ConstantPlant(load_toml(args.plant, PlantConfig).readings if args.plant else None)
-    emulator = create_emulator(
-        args.profile, plant, name=args.name, params=_params(args.param, args.fault)
-    )
+    emulator = create_endpoint(args.profile, plant, args.name, _params(args.param, args.fault))
     servers: list[PtyServer | TcpServer] = []
     stop = threading.Event()
     try:

@@ -5,7 +5,9 @@
   Query parameters: ``plant=<name>`` (see :func:`set_plant`; default a shared
   :class:`~edgectl.plant.ConstantPlant`), ``address=``, ``fault=<spec>``, ``delay_scale=``,
   ``seed=``, ``signal_<key>=<plant signal>``. The same ``<device>`` name always reaches the
-  same emulator (so tests can inject faults with :func:`get_emulator`).
+  same emulator (so tests can inject faults with :func:`get_emulator`). ``address=A,B`` puts
+  one emulator per address on a multi-drop line (:class:`EmulatorBus`); :func:`attach` adds
+  devices of other models to a line.
 - Out of process: ``edgectl emulate PROFILE --pty | --tcp PORT`` (:mod:`edgectl.emulators.server`).
 """
 
@@ -15,7 +17,14 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from edgectl.emulators.base import FAULT_KINDS, Emulator, Fault, Faults, parse_fault_spec
+from edgectl.emulators.base import (
+    FAULT_KINDS,
+    Emulator,
+    EmulatorBus,
+    Fault,
+    Faults,
+    parse_fault_spec,
+)
 from edgectl.emulators.line import (
     AlicatEmulator,
     EzoEmulator,
@@ -35,6 +44,8 @@ __all__ = [
     "FAULT_KINDS",
     "AlicatEmulator",
     "Emulator",
+    "EmulatorBus",
+    "Endpoint",
     "EzoEmulator",
     "Fault",
     "Faults",
@@ -44,7 +55,9 @@ __all__ = [
     "ProparEmulator",
     "RegloIccEmulator",
     "SbiEmulator",
+    "attach",
     "create_emulator",
+    "create_endpoint",
     "get_emulator",
     "get_plant",
     "parse_fault_spec",
@@ -63,9 +76,12 @@ EMULATORS: dict[str, type[Emulator]] = {
     "reglo-icc": RegloIccEmulator,
 }
 
+#: What a ``sim://`` port talks to: one emulator, or a multi-drop bus of them.
+Endpoint = Emulator | EmulatorBus
+
 _lock = threading.Lock()
 _plants: dict[str, PlantIO] = {}
-_emulators: dict[str, Emulator] = {}
+_emulators: dict[str, Endpoint] = {}
 
 
 def set_plant(plant: PlantIO, name: str = "default") -> None:
@@ -106,8 +122,11 @@ def get_emulator(
     name: str,
     profile: str | None = None,
     params: Mapping[str, str] | None = None,
-) -> Emulator:
-    """The emulator behind ``sim://<name>``; created from ``profile`` if it does not exist."""
+) -> Endpoint:
+    """The emulator behind ``sim://<name>``; created from ``profile`` if it does not exist.
+
+    ``address=A,B,C`` creates a multi-drop :class:`EmulatorBus` of one emulator per address.
+    """
     with _lock:
         emu = _emulators.get(name)
     if emu is not None:
@@ -115,10 +134,45 @@ def get_emulator(
     if profile is None:
         raise ProfileError(f"sim://{name}: no such emulator and no profile= to create it")
     params = dict(params or {})
-    plant = get_plant(params.get("plant", "default"))
-    emu = create_emulator(profile, plant, name=name, params=params)
+    new = create_endpoint(profile, get_plant(params.get("plant", "default")), name, params)
     with _lock:
-        return _emulators.setdefault(name, emu)
+        return _emulators.setdefault(name, new)
+
+
+def create_endpoint(
+    profile: str | Path | DeviceProfile,
+    plant: PlantIO,
+    name: str,
+    params: Mapping[str, str],
+) -> Endpoint:
+    """One emulator, or a bus of one per address when ``params["address"]`` is ``A,B,...``."""
+    addresses = [a for a in params.get("address", "").split(",") if a]
+    if len(addresses) <= 1:
+        return create_emulator(profile, plant, name=name, params=params)
+    bus = EmulatorBus(name)
+    for address in addresses:
+        member = create_emulator(
+            profile, plant, name=f"{name}/{address}", params={**params, "address": address}
+        )
+        bus.add(address, member)
+    return bus
+
+
+def attach(name: str, profile: str | Path | DeviceProfile, address: str, **params: str) -> Emulator:
+    """Add a device at ``address`` to the multi-drop line ``sim://<name>`` (mixed models:
+    e.g. a Hamilton pH and a DO sensor as Modbus slaves 1 and 2 of one RS-485 line)."""
+    with _lock:
+        bus = _emulators.get(name)
+        if bus is None:
+            bus = _emulators[name] = EmulatorBus(name)
+    if not isinstance(bus, EmulatorBus):
+        raise ProfileError(f"sim://{name}: already a single-device port, not a bus")
+    plant = get_plant(params.get("plant", "default"))
+    member = create_emulator(
+        profile, plant, name=f"{name}/{address}", params={**params, "address": address}
+    )
+    bus.add(address, member)
+    return member
 
 
 def reset_emulators() -> None:

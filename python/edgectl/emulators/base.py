@@ -40,7 +40,7 @@ from edgectl.errors import ConfigError
 from edgectl.io.profile import DeviceProfile
 from edgectl.plant import PlantIO
 
-__all__ = ["FAULT_KINDS", "Emulator", "Fault", "Faults", "parse_fault_spec"]
+__all__ = ["FAULT_KINDS", "Emulator", "EmulatorBus", "Fault", "Faults", "parse_fault_spec"]
 
 FAULT_KINDS = ("garbage", "truncate", "late", "silence", "disconnect", "error", "stuck", "drift")
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<value>[0-9.]+))?(?:\*(?P<count>\d+))?$")
@@ -322,7 +322,7 @@ class Emulator:
         """Drop replies already readable (the host flushed its input buffer)."""
         now = time.monotonic()
         with self._cond:
-            self._out = [(t, d) for t, d in self._out if t > now]
+            self._out[:] = [(t, d) for t, d in self._out if t > now]
 
     def reset_input(self) -> None:
         with self._cond:
@@ -339,3 +339,58 @@ class Emulator:
     def fmt(self, template: str, values: Mapping[str, Any]) -> bytes:
         enc = self.profile.serial.encoding
         return template.format(**values).encode(enc)
+
+
+class EmulatorBus:
+    """Several emulators on one multi-drop line (RS-485): every member hears every frame and
+    answers only its own address (Alicat unit, Modbus slave, ProPar node); the replies share
+    the line. ``faults`` are line faults (``disconnect``); each member keeps its own device
+    faults (``members[address].faults``).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: dict[str, Emulator] = {}
+        self.faults = Faults()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._out: list[tuple[float, bytes]] = []
+
+    def add(self, address: str, emulator: Emulator) -> None:
+        """Put ``emulator`` on the line (its address must be unique on the bus)."""
+        if address in self.members:
+            raise ConfigError(f"sim://{self.name}: address {address!r} already on the bus")
+        with self._cond:
+            emulator._lock = self._lock
+            emulator._cond = self._cond
+            emulator._out = self._out
+            self.members[address] = emulator
+
+    def _any(self) -> Emulator:
+        if not self.members:
+            raise ConfigError(f"sim://{self.name}: empty bus")
+        return next(iter(self.members.values()))
+
+    def receive(self, data: bytes) -> None:
+        if self.faults.is_disconnected:
+            return
+        with self._cond:
+            for member in self.members.values():
+                member.receive(data)
+
+    def read(self, max_bytes: int, timeout_s: float | None) -> bytes:
+        return self._any().read(max_bytes, timeout_s)
+
+    def in_waiting(self) -> int:
+        return self._any().in_waiting()
+
+    def reset_output(self) -> None:
+        self._any().reset_output()
+
+    def reset_input(self) -> None:
+        for member in self.members.values():
+            member.reset_input()
+
+    def disconnect_over(self) -> None:
+        for member in self.members.values():
+            member.disconnect_over()

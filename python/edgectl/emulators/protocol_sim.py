@@ -15,7 +15,7 @@ import serial
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from edgectl.emulators import get_emulator
-from edgectl.emulators.base import Emulator
+from edgectl.emulators.base import Emulator, EmulatorBus
 from edgectl.errors import EdgectlError
 
 __all__ = ["Serial"]
@@ -25,7 +25,7 @@ class Serial(SerialBase):
     """A serial port whose other end is an emulator."""
 
     is_open: bool
-    _emulator: Emulator | None = None
+    _emulator: Emulator | EmulatorBus | None = None
     _was_disconnected = False
 
     def open(self) -> None:
@@ -36,7 +36,7 @@ class Serial(SerialBase):
         self._emulator = self.from_url(str(self._port))
         self.is_open = True
 
-    def from_url(self, url: str) -> Emulator:
+    def from_url(self, url: str) -> Emulator | EmulatorBus:
         parts = urlparse(url)
         if parts.scheme != "sim" or not parts.netloc:
             raise SerialException(f"expected sim://<device>?profile=<vendor>/<model>, got {url!r}")
@@ -53,7 +53,7 @@ class Serial(SerialBase):
         self.is_open = False
         self._emulator = None
 
-    def _emu(self) -> Emulator:
+    def _emu(self) -> Emulator | EmulatorBus:
         if not self.is_open or self._emulator is None:
             raise PortNotOpenError()
         emu = self._emulator

@@ -18,13 +18,13 @@ import socket
 import threading
 import tty
 
-from edgectl.emulators.base import Emulator
+from edgectl.emulators.base import Emulator, EmulatorBus
 
 __all__ = ["PtyServer", "TcpServer"]
 
 
 class _Server:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator | EmulatorBus) -> None:
         self.emulator = emulator
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -60,7 +60,7 @@ class _Server:
 class PtyServer(_Server):
     """The emulator behind a new pty; :attr:`path` is the tty a client opens."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Emulator | EmulatorBus) -> None:
         super().__init__(emulator)
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
@@ -100,7 +100,7 @@ class PtyServer(_Server):
 class TcpServer(_Server):
     """The emulator on ``127.0.0.1:port`` (port 0 picks a free one: see :attr:`port`)."""
 
-    def __init__(self, emulator: Emulator, port: int = 0) -> None:
+    def __init__(self, emulator: Emulator | EmulatorBus, port: int = 0) -> None:
         super().__init__(emulator)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -61,7 +61,9 @@ class IoWorker:
     name
         Port or worker name (thread name, messages).
     max_age_s
-        A reading older than this is ``STALE`` (default: three times its poll period).
+        A reading older than this is ``STALE`` (default: three times its poll period). On a
+        multi-drop line a dead device costs every poll of the cycle its retries
+        (``(retries + 1) * timeout_s``): choose ``max_age_s`` above period plus that.
     clock
         Monotonic clock (injectable for tests).
 
