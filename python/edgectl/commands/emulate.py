@@ -67,9 +67,9 @@ def _params(items: list[str], fault: str) -> dict[str, str]:
 
 def _stdin_commands(emulator: Emulator | EmulatorBus, stop: threading.Event) -> None:
     cmd = ""
-    targets = (
-        [emulator] if isinstance(emulator, Emulator) else [emulator, *emulator.members.values()]
-    )
+    targets: list[Emulator | EmulatorBus] = [emulator]
+    if isinstance(emulator, EmulatorBus):
+        targets.extend(emulator.members.values())
     for line in sys.stdin:
         cmd, _, arg = line.strip().partition(" ")
         try:
