@@ -116,11 +116,12 @@ def test_error_reply_raises_device_error_naming_device(case: DriverCase) -> None
     name, dev = _open(case)
     with dev:
         emu = get_emulator(name)
-        emu.faults.inject("error", count=1)
+        emu.faults.inject("error")
         with pytest.raises(DeviceError) as info:
             case.read(dev)
         assert not isinstance(info.value, DeviceTimeoutError)
         assert name in str(info.value)
+        emu.faults.clear()
         assert case.read(dev) == pytest.approx(case.expected, abs=case.tol)
 
 
@@ -382,3 +383,19 @@ def test_mixed_modbus_bus_with_attach() -> None:
         with pytest.raises(DeviceTimeoutError, match="slave 3"):
             HamiltonPhProbe(port, ph_prof, slave=3).read_ph()
     port.close()
+
+
+@pytest.mark.parametrize(
+    "setting", [{"baudrate": 9600}, {"parity": "E"}, {"stopbits": 2}, {"bytesize": 7}]
+)
+def test_wrong_line_settings_garble_the_sim_line(setting: dict[str, object]) -> None:
+    import msgspec
+
+    prof = fast_profile("alicat/mc-series")
+    bad = msgspec.structs.replace(prof, serial=msgspec.structs.replace(prof.serial, **setting))
+    _, url = CASES[0].url()
+    dev = AlicatMfc(url, bad, name="mfc-bad-line")
+    with pytest.raises((ProtocolError, DeviceTimeoutError), match="mfc-bad-line"):
+        dev.read_flow_sccm()
+    dev.port.close()
+    assert AlicatMfc(url, prof).read_flow_sccm() == pytest.approx(1000.0)

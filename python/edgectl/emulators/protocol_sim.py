@@ -4,6 +4,10 @@ pyserial imports ``<package>.protocol_<scheme>`` for every package in
 ``serial.protocol_handler_packages``; :func:`edgectl.io.transport.register_sim_scheme` appends
 ``"edgectl.emulators"``. The port talks to the in-process emulator named ``<device>``
 (see :mod:`edgectl.emulators` for the query parameters).
+
+Unlike a pty, this port honours line settings: opened with a baud rate, byte size, parity or
+stop bits other than the profile's, the device receives and sends scrambled bytes, as a real
+UART would (``strict_line=0`` in the URL turns that off).
 """
 
 from __future__ import annotations
@@ -27,6 +31,27 @@ class Serial(SerialBase):
     is_open: bool
     _emulator: Emulator | EmulatorBus | None = None
     _was_disconnected = False
+    _strict_line = True
+
+    def _line_ok(self, emu: Emulator | EmulatorBus) -> bool:
+        """Whether our line settings match the device's (profile ``[serial]``)."""
+        if not self._strict_line:
+            return True
+        member = emu if isinstance(emu, Emulator) else next(iter(emu.members.values()), None)
+        if member is None:
+            return True
+        s = member.profile.serial
+        return (
+            self._baudrate == s.baudrate
+            and self._bytesize == s.bytesize
+            and self._parity == s.parity
+            and float(self._stopbits) == float(s.stopbits)
+        )
+
+    @staticmethod
+    def _scramble(data: bytes) -> bytes:
+        # What a UART makes of a frame sent at the wrong speed or framing: other bytes.
+        return bytes(((b * 37) ^ 0xA5) & 0xFF for b in data)
 
     def open(self) -> None:
         if self.is_open:
@@ -41,6 +66,7 @@ class Serial(SerialBase):
         if parts.scheme != "sim" or not parts.netloc:
             raise SerialException(f"expected sim://<device>?profile=<vendor>/<model>, got {url!r}")
         params = dict(parse_qsl(parts.query))
+        self._strict_line = params.get("strict_line", "1") != "0"
         try:
             return get_emulator(parts.netloc, params.pop("profile", None), params)
         except EdgectlError as exc:
@@ -81,7 +107,7 @@ class Serial(SerialBase):
             if emu.faults.is_disconnected:
                 self._was_disconnected = True
                 raise SerialException(f"{self._port}: device disconnected")
-            buf += chunk
+            buf += chunk if self._line_ok(emu) else self._scramble(chunk)
             if not chunk and (deadline is None or time.monotonic() >= deadline):
                 break
             if self._timeout == 0:
@@ -91,7 +117,7 @@ class Serial(SerialBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:
         emu = self._emu()
         payload = bytes(data)
-        emu.receive(payload)
+        emu.receive(payload if self._line_ok(emu) else self._scramble(payload))
         return len(payload)
 
     def flush(self) -> None:

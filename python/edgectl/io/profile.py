@@ -21,6 +21,8 @@ Schema (every table is optional unless marked *required*)::
     terminator_out = "\r"        # appended to every command we send
     terminator_in = "\r"         # ends every reply line
     bare_replies = ["*", "#"]    # one-character replies sent without terminator (Reglo ICC)
+    line_clear = "
+"            # sent before a retry to flush the device's half-read input
     timeout_s = 0.5              # reply deadline per attempt
     retries = 2                  # extra attempts after a timeout or a garbled reply
     inter_command_gap_s = 0.0    # minimum idle time between two commands
@@ -116,6 +118,7 @@ class SerialSettings(Struct, frozen=True, kw_only=True):
     terminator_out: str = "\r"
     terminator_in: str = "\r"
     bare_replies: list[str] = msgspec.field(default_factory=list)
+    line_clear: str = ""
     timeout_s: PositiveFloat = 0.5
     retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     inter_command_gap_s: NonNegFloat = 0.0

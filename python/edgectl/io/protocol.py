@@ -5,10 +5,12 @@ caller's values), collects reply lines until ``commands.<name>.expect`` matches 
 ``lines`` lines, and returns the named groups as numbers (scaled by ``fields``) or strings.
 
 Resynchronisation: lines that do not complete a match are skipped (unsolicited output,
-garbage cut at a terminator); a timeout or a garbled reply flushes the input buffer and resends,
+garbage cut at a terminator); a timeout or a garbled reply flushes the input buffer and resends
+(after ``serial.line_clear``, if the profile has one, to empty the device's half-read input),
 up to ``serial.retries`` times. A reply matching an ``[[errors]]`` pattern raises
-:class:`~edgectl.errors.DeviceError` at once (the device understood and refused: retrying would
-not help). Every error names the device, the command and the bytes received.
+:class:`CommandRefusedError` at once (the device understood and refused), except on a line with
+``line_clear``, where junk may have garbled the command: it is cleared and retried once.
+Every error names the device, the command and the bytes received.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ class LineProtocol:
         self._term_in = profile.serial.terminator_in.encode(self._enc)
         self._term_out = profile.serial.terminator_out.encode(self._enc)
         self._bare = _bare(profile)
+        self._line_clear = profile.serial.line_clear.encode(self._enc)
         self.round_trips = 0
         self.retries_used = 0
 
@@ -200,6 +203,9 @@ class LineProtocol:
                 try:
                     if not self.port.is_open:
                         self.port.open()
+                    if attempt and self._line_clear:
+                        # Junk (noise, a cut frame) may sit in the device's input buffer.
+                        self.port.write(self._line_clear, what=f"{self.name}: line clear")
                     self.port.flush_input()
                     self.port.write(payload, what=f"{self.name}: {command}")
                     if parser.spec.lines == 0:
@@ -208,8 +214,12 @@ class LineProtocol:
                     result = self._collect(parser, payload, time.monotonic() + timeout)
                     self.round_trips += 1
                     return result
-                except CommandRefusedError:
-                    raise
+                except CommandRefusedError as exc:
+                    # A refusal is final, unless the line can be cleared of junk that may
+                    # have garbled the command (then one more try, if any are left).
+                    if not self._line_clear or attempt + 1 >= attempts:
+                        raise
+                    last = exc
                 except (DeviceTimeoutError, ProtocolError) as exc:
                     last = exc
                 except DeviceError as exc:
