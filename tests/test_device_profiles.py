@@ -137,3 +137,11 @@ def test_profiles_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert f"{bad}: $.serial.baudrate" in captured.err
     assert f"{len(SHIPPED) - 1} profile(s) valid, 1 invalid" in captured.out
+
+
+def test_profile_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, GOOD)
+    monkeypatch.setenv("EDGECTL_PROFILE_DIR", str(tmp_path))
+    assert load_profile("acme/p1").device.model == "p1"
+    with pytest.raises(ProfileError, match="no such firmware profile"):
+        load_profile("alicat/mc-series")

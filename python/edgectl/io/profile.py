@@ -61,6 +61,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -242,7 +243,11 @@ class BoardProfile(Struct, frozen=True, kw_only=True):
 
 
 def profile_root() -> Path:
-    """The shipped ``firmware_profiles/`` folder (repository checkout layout)."""
+    """Where ``"vendor/model"`` names are looked up: ``$EDGECTL_PROFILE_DIR`` if set, else the
+    repository's ``firmware_profiles/`` (the wheel does not carry the profiles yet)."""
+    env = os.environ.get("EDGECTL_PROFILE_DIR")
+    if env:
+        return Path(env)
     return Path(__file__).resolve().parents[3] / "firmware_profiles"
 
 
