@@ -22,6 +22,7 @@ from edgectl.devices import (
     RegloIccPump,
     SartoriusSbiBalance,
     SerialDevice,
+    WatsonMarlowPump,
 )
 from edgectl.io.profile import DeviceProfile, load_profile
 
@@ -120,5 +121,8 @@ CASES = [
         37.0,
         0.051,
     ),
+    DriverCase("watson-marlow/520du", WatsonMarlowPump, lambda d: d.read_rpm(), "", 0.0),
 ]
+#: Profiles whose protocol defines no error reply (the "error" fault is then silence).
+NO_ERROR_REPLY = {"watson-marlow/520du"}
 CASE_IDS = [c.id for c in CASES]

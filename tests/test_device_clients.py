@@ -335,3 +335,23 @@ def test_edgectl_emulate_tcp_subprocess() -> None:
         proc.terminate()
         proc.communicate(timeout=10)
         assert proc.returncode == 0
+
+
+def test_watson_marlow_raw_bytes(serve, plant: ConstantPlant) -> None:  # type: ignore[no-untyped-def]
+    # No PyPI client exists: check the manual's echo and RS formats byte for byte.
+    srv = serve("watson-marlow/520du")
+    with serial.Serial(srv.path, 9600, stopbits=2, timeout=0.5) as port:
+
+        def ask(cmd: bytes, lines: int) -> bytes:
+            port.write(cmd + b"\r")
+            return b"".join(port.read_until(b"\r") for _ in range(lines))
+
+        assert ask(b"1RS", 2) == b"1RS\r520Du 15.84 520R 9.6MM 0.0 CW P/N 1 0 0 !\r"
+        assert ask(b"1SP100.0", 1) == b"1SP100.0\r"  # echo only
+        assert ask(b"1GO", 1) == b"1GO\r"
+        assert plant.actuators["feed_rate_ml_min"] == pytest.approx(1584.0)
+        assert ask(b"1RS", 2).endswith(b" 100.0 CW P/N 1 0 1 !\r")
+        assert ask(b"1XYZ", 1) == b"1XYZ\r"  # unknown: echoed, ignored
+        assert ask(b"2RS", 1) == b""  # another pump number: silence
+        assert ask(b"1ST", 1) == b"1ST\r"
+        assert plant.actuators["feed_rate_ml_min"] == 0.0

@@ -29,6 +29,7 @@ LINE_PROFILES = [
     "mettler-toledo/mt-sics",
     "sartorius/sbi",
     "ismatec/reglo-icc",
+    "watson-marlow/520du",
 ]
 SAMPLE_VALUES: dict[str, Any] = {
     "unit": "A",
@@ -42,6 +43,8 @@ SAMPLE_VALUES: dict[str, Any] = {
     "enable": 1,
     "param": "mg",
     "rpm_x100": 5550,
+    "pump": 1,
+    "rpm": 55.5,
     "flow": "1200+0",
 }
 

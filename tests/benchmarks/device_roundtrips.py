@@ -30,6 +30,7 @@ READ: dict[str, Callable[[Any], float]] = {
     "sartorius/sbi": lambda d: d.read_mass_g(),
     "ismatec/reglo-icc": lambda d: d.read_rpm(),
     "generic/modbus-circulator": lambda d: d.read_temp_c(),
+    "watson-marlow/520du": lambda d: d.read_rpm(),
 }
 
 

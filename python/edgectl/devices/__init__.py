@@ -22,7 +22,7 @@ from edgectl.devices.probes import (
     HamiltonDoProbe,
     HamiltonPhProbe,
 )
-from edgectl.devices.pumps import RegloIccPump
+from edgectl.devices.pumps import RegloIccPump, WatsonMarlowPump
 from edgectl.errors import ProfileError
 from edgectl.io.profile import find_profile, load_profile
 
@@ -49,6 +49,7 @@ __all__ = [
     "SartoriusSbiBalance",
     "SerialDevice",
     "Valve",
+    "WatsonMarlowPump",
     "open_device",
 ]
 
@@ -65,6 +66,7 @@ DRIVERS: dict[str, type[SerialDevice]] = {
     "sartorius/sbi": SartoriusSbiBalance,
     "ismatec/reglo-icc": RegloIccPump,
     "generic/modbus-circulator": ModbusCirculator,
+    "watson-marlow/520du": WatsonMarlowPump,
 }
 
 

@@ -1,4 +1,4 @@
-"""Peristaltic pumps: Ismatec Reglo ICC (RS232 ASCII, channel addressing)."""
+"""Peristaltic pumps: Ismatec Reglo ICC (channel addressing) and Watson-Marlow Du drives."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from edgectl.errors import DeviceError, InvalidInputError
 from edgectl.io.profile import DeviceProfile
 from edgectl.io.transport import Port
 
-__all__ = ["RegloIccPump", "format_mmmmse"]
+__all__ = ["RegloIccPump", "WatsonMarlowPump", "format_mmmmse"]
 
 
 def format_mmmmse(value: float) -> str:
@@ -90,6 +90,62 @@ class RegloIccPump(SerialDevice):
 
     def is_running(self) -> bool:
         return self.query("is_running").get("reply") == "+"
+
+    def make_safe(self) -> None:
+        self.stop()
+
+
+class WatsonMarlowPump(SerialDevice):
+    """A Watson-Marlow 520Du/620Du drive on RS232 (echo on; devices.md §1.6).
+
+    Set commands are confirmed by their echo only; :meth:`read_status` parses ``RS``. Rates in
+    mL/min use the drive's own mL/rev from the status line. :meth:`close` stops the pump.
+    """
+
+    kind = "pump"
+    default_profile = "watson-marlow/520du"
+
+    def __init__(
+        self,
+        port: str | Port,
+        profile: str | Path | DeviceProfile | None = None,
+        *,
+        pump: int = 1,
+        name: str | None = None,
+    ) -> None:
+        if pump not in range(1, 33):
+            raise InvalidInputError(f"pump number must be 1-32, got {pump!r}")
+        self.pump = pump
+        super().__init__(port, profile, name=name)
+
+    def _format_values(self) -> dict[str, Any]:
+        return {"pump": self.pump}
+
+    def read_status(self) -> dict[str, Any]:
+        return self.query("status")
+
+    def read_rpm(self) -> float:
+        return float(self.read_status()["rpm"])
+
+    def is_running(self) -> bool:
+        return self.read_status()["running"] == 1.0
+
+    def set_rpm(self, rpm: float) -> None:
+        field = self.profile.fields.get("rpm")
+        top = field.max if field is not None and field.max is not None else 9999.0
+        if not math.isfinite(rpm) or not 0.0 <= rpm <= top:
+            raise InvalidInputError(f"rpm must be in [0, {top}], got {rpm!r}")
+        self.query("set_rpm", rpm=float(rpm))
+
+    def set_rate_ml_min(self, rate_ml_min: float) -> None:
+        ml_per_rev = float(self.read_status()["ml_per_rev"])
+        self.set_rpm(round(float(rate_ml_min) / ml_per_rev, 1))
+
+    def start(self) -> None:
+        self.query("start")
+
+    def stop(self) -> None:
+        self.query("stop")
 
     def make_safe(self) -> None:
         self.stop()

@@ -32,6 +32,7 @@ from edgectl.emulators.line import (
     MtSicsEmulator,
     RegloIccEmulator,
     SbiEmulator,
+    WatsonMarlowEmulator,
 )
 from edgectl.emulators.modbus import ModbusRtuEmulator
 from edgectl.emulators.propar import ProparEmulator
@@ -55,6 +56,7 @@ __all__ = [
     "ProparEmulator",
     "RegloIccEmulator",
     "SbiEmulator",
+    "WatsonMarlowEmulator",
     "attach",
     "create_emulator",
     "create_endpoint",
@@ -74,6 +76,7 @@ EMULATORS: dict[str, type[Emulator]] = {
     "mt-sics": MtSicsEmulator,
     "sbi": SbiEmulator,
     "reglo-icc": RegloIccEmulator,
+    "watson-marlow": WatsonMarlowEmulator,
 }
 
 #: What a ``sim://`` port talks to: one emulator, or a multi-drop bus of them.

@@ -23,6 +23,7 @@ __all__ = [
     "MtSicsEmulator",
     "RegloIccEmulator",
     "SbiEmulator",
+    "WatsonMarlowEmulator",
     "do_saturation_mg_l",
 ]
 
@@ -556,3 +557,77 @@ class RegloIccEmulator(LineEmulator):
 
     def on_query_direction(self, g: dict[str, Any]) -> Reply:
         return {"direction": "J" if self.clockwise[self._channels(g)[0]] else "K"}
+
+
+class WatsonMarlowEmulator(LineEmulator):
+    """Watson-Marlow 520Du/620Du RS232 (devices.md §1.6): echo on, CR, pump number ``n``.
+
+    Each frame's echo and its reply go out as one unit (faults act on both); unknown commands
+    are echoed and ignored (no error reply is defined). Writes ``rate_ml_min`` =
+    rpm x ml/rev while running.
+    """
+
+    def power_on(self) -> None:
+        self.pump = int(self.params.get("address", "1"))
+        self.rpm = 0.0
+        self.running = False
+        self.clockwise = True
+        self.tacho = 0
+        self.ml_per_rev = float(self.profile.emulator.get("ml_per_rev", 15.84))
+        self.max_rpm = float(self.profile.emulator.get("max_rpm", 220.0))
+        self._push()
+
+    def _push(self) -> None:
+        self.write_signal("rate_ml_min", self.rpm * self.ml_per_rev if self.running else 0.0)
+
+    def handle(self, frame: bytes) -> bytes | None:
+        text = frame.decode(self._enc, errors="replace").strip()
+        m = re.match(r"^([0-9]+|#)", text)
+        if m is None or (m.group(1) != "#" and int(m.group(1)) != self.pump):
+            return None  # another pump's command on the line (its own drive echoes it)
+        echo = frame + self._term
+        reply = super().handle(frame)
+        return echo + (reply or b"")
+
+    def error_reply(self, frame: bytes) -> bytes | None:
+        return None
+
+    def _mine(self, g: dict[str, Any]) -> bool:
+        return str(g.get("pump")) in ("#", str(self.pump))
+
+    def on_set_rpm(self, g: dict[str, Any]) -> Reply:
+        self.rpm = min(max(float(g["rpm"]), 0.0), self.max_rpm)
+        self._push()
+        return None
+
+    def on_start(self, g: dict[str, Any]) -> Reply:
+        self.running = True
+        self._push()
+        return None
+
+    def on_stop(self, g: dict[str, Any]) -> Reply:
+        self.running = False
+        self._push()
+        return None
+
+    def on_clockwise(self, g: dict[str, Any]) -> Reply:
+        self.clockwise = True
+        return None
+
+    def on_counter_clockwise(self, g: dict[str, Any]) -> Reply:
+        self.clockwise = False
+        return None
+
+    def on_status(self, g: dict[str, Any]) -> Reply:
+        emu = self.profile.emulator
+        return {
+            "model": emu.get("model", "520Du"),
+            "ml_per_rev": self.ml_per_rev,
+            "pumphead": emu.get("pumphead", "520R"),
+            "tube": emu.get("tube", "9.6MM"),
+            "rpm": self.rpm,
+            "direction": "CW" if self.clockwise else "CCW",
+            "pump": self.pump,
+            "tacho": self.tacho,
+            "running": int(self.running),
+        }
