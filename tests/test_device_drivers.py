@@ -297,7 +297,8 @@ def test_start_up_runs_again_after_a_reconnect() -> None:
             dev.read_ph()
         emu.faults.clear()
         assert dev.read_ph() == pytest.approx(7.0)
-        assert not emu.continuous  # type: ignore[attr-defined]  # C,0 sent again
+        assert emu.power_cycles == 1  # type: ignore[union-attr]  # came back in continuous mode
+        assert not emu.continuous  # type: ignore[union-attr]  # ... and C,0 was sent again
 
 
 def test_ezo_start_up_resyncs_out_of_continuous_mode() -> None:

@@ -82,6 +82,7 @@ class Faults:
     _active: list[Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     disconnected_until: float = 0.0
+    power_cycle_pending: bool = False
     drift_rate: float = 0.0
     drift_since: float = 0.0
 
@@ -97,6 +98,7 @@ class Faults:
             raise ConfigError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if kind == "disconnect":
             self.disconnected_until = time.monotonic() + (value if value is not None else 1.0)
+            self.power_cycle_pending = True
             return
         if kind == "drift":
             self.drift_rate = value if value is not None else 1.0
@@ -179,6 +181,7 @@ class Emulator:
         self._stuck: dict[str, float] = {}
         self._rng = random.Random(int(self.params.get("seed", "0")))
         self.frames_handled = 0
+        self.power_cycles = 0
         self.signals: dict[str, str] = dict(profile.emulator.get("signals", {}))
         for key, value in self.params.items():
             if key.startswith("signal_"):
@@ -333,7 +336,17 @@ class Emulator:
         with self._cond:
             self._out.clear()
             self._rx = b""
+            self.power_cycles += 1
             self.power_on()
+
+    def line_is_up(self) -> bool:
+        """False while disconnected; the first call after a disconnect power-cycles the device."""
+        if self.faults.is_disconnected:
+            return False
+        if self.faults.power_cycle_pending:
+            self.faults.power_cycle_pending = False
+            self.disconnect_over()
+        return True
 
     # -- helpers for subclasses --------------------------------------------------------
     def fmt(self, template: str, values: Mapping[str, Any]) -> bytes:
@@ -394,3 +407,11 @@ class EmulatorBus:
     def disconnect_over(self) -> None:
         for member in self.members.values():
             member.disconnect_over()
+
+    def line_is_up(self) -> bool:
+        if self.faults.is_disconnected:
+            return False
+        if self.faults.power_cycle_pending:
+            self.faults.power_cycle_pending = False
+            self.disconnect_over()
+        return all(member.line_is_up() for member in self.members.values())

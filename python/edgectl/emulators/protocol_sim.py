@@ -30,7 +30,6 @@ class Serial(SerialBase):
 
     is_open: bool
     _emulator: Emulator | EmulatorBus | None = None
-    _was_disconnected = False
     _strict_line = True
 
     def _line_ok(self, emu: Emulator | EmulatorBus) -> bool:
@@ -83,12 +82,8 @@ class Serial(SerialBase):
         if not self.is_open or self._emulator is None:
             raise PortNotOpenError()
         emu = self._emulator
-        if emu.faults.is_disconnected:
-            self._was_disconnected = True
+        if not emu.line_is_up():
             raise SerialException(f"{self._port}: device disconnected")
-        if self._was_disconnected:
-            self._was_disconnected = False
-            emu.disconnect_over()
         return emu
 
     @property
@@ -104,8 +99,7 @@ class Serial(SerialBase):
         while len(buf) < size:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             chunk = emu.read(size - len(buf), remaining)
-            if emu.faults.is_disconnected:
-                self._was_disconnected = True
+            if not emu.line_is_up():
                 raise SerialException(f"{self._port}: device disconnected")
             buf += chunk if self._line_ok(emu) else self._scramble(chunk)
             if not chunk and (deadline is None or time.monotonic() >= deadline):

@@ -28,7 +28,6 @@ class _Server:
         self.emulator = emulator
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._was_disconnected = False
 
     def _spawn(self, target: object, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -36,13 +35,7 @@ class _Server:
         self._threads.append(t)
 
     def _disconnected(self) -> bool:
-        if self.emulator.faults.is_disconnected:
-            self._was_disconnected = True
-            return True
-        if self._was_disconnected:
-            self._was_disconnected = False
-            self.emulator.disconnect_over()
-        return False
+        return not self.emulator.line_is_up()
 
     def stop(self) -> None:
         self._stop.set()
