@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from edgectl.errors import ConfigError
 from edgectl.io.profile import DeviceProfile
@@ -347,11 +346,6 @@ class Emulator:
             self.faults.power_cycle_pending = False
             self.disconnect_over()
         return True
-
-    # -- helpers for subclasses --------------------------------------------------------
-    def fmt(self, template: str, values: Mapping[str, Any]) -> bytes:
-        enc = self.profile.serial.encoding
-        return template.format(**values).encode(enc)
 
 
 class EmulatorBus:

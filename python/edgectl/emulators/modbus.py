@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any
 
 from edgectl.emulators.base import Emulator
 from edgectl.io.modbus import decode_registers, encode_registers
@@ -164,6 +163,3 @@ class ModbusRtuEmulator(Emulator):
 
     def garbage_terminator(self) -> bytes:
         return b""
-
-    def describe(self) -> dict[str, Any]:
-        return {"slave": self.slave, "registers": sorted(self.map.registers)}

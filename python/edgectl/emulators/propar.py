@@ -138,7 +138,6 @@ class ProparEmulator(Emulator):
         seq, node, data = body[0], body[1], body[2:]
         if node not in (self.node, 0x80):
             return None
-        self._seq = seq
         return pp.encode_binary(seq, node, self._answer(node, data))
 
     def error_reply(self, frame: bytes) -> bytes | None:
