@@ -403,3 +403,18 @@ def test_wrong_line_settings_garble_the_sim_line(setting: dict[str, object]) -> 
         dev.read_flow_sccm()
     dev.port.close()
     assert AlicatMfc(url, prof).read_flow_sccm() == pytest.approx(1000.0)
+
+
+@pytest.mark.parametrize(("status", "raises"), [(0x08, False), (0x10, True)])
+def test_hamilton_status_bits(status: int, raises: bool) -> None:
+    from edgectl.devices import HamiltonPhProbe
+
+    _, url = CASES[2].url(reg_primary_status=str(status))
+    with HamiltonPhProbe(url, fast_profile("hamilton/arc-ph"), name="ph-probe") as probe:
+        if raises:
+            with pytest.raises(DeviceError, match=r"ph-probe: primary reports sensor error"):
+                probe.read_ph()
+        else:
+            reading = probe.read_primary()
+            assert reading.value == pytest.approx(7.0)
+            assert probe.status_text(reading.status) == ["warning"]

@@ -5,7 +5,8 @@ FC 3/4 reads and FC 6/16 writes; CRC-16 (reflected polynomial 0xA001, initial 0x
 first, Modbus over Serial Line v1.02 §6.2.2); exception replies 01 (function), 02 (address;
 also a partial read of a ``block_only`` block, as the Hamilton manual forbids them) and 03
 (value). Register contents come from the plant: a register's ``signal`` is read (or written, if
-``writable``) through the emulator's signal bindings.
+``writable``) through the emulator's signal bindings; ``reg_<key>=<value>`` in the URL pins a
+register (a probe status with its error bit, a unit code).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class ModbusRtuEmulator(Emulator):
         return frames, b""
 
     def _value(self, key: str, reg: ModbusRegister) -> float:
+        override = self.params.get(f"reg_{key}")
+        if override is not None:  # e.g. reg_primary_status=16: a sensor reporting an error
+            return float(override)
         if reg.writable:
             return self.held[key]
         if reg.signal:
