@@ -418,3 +418,28 @@ def test_hamilton_status_bits(status: int, raises: bool) -> None:
             reading = probe.read_primary()
             assert reading.value == pytest.approx(7.0)
             assert probe.status_text(reading.status) == ["warning"]
+
+
+def test_bronkhorst_chained_read_all() -> None:
+    _, dev = _open(CASES[1])
+    with dev:
+        dev.set_flow_sccm(250.0)
+        before = dev.propar.round_trips
+        values = dev.read_all()
+        assert dev.propar.round_trips == before + 1  # one chained message
+        assert values == {
+            "flow_sccm": pytest.approx(1000.0),
+            "setpoint_sccm": pytest.approx(250.0),
+            "measure_pct": pytest.approx(100.0),
+        }
+
+
+def test_inter_command_gap_is_kept() -> None:
+    case = CASES[-1]  # Watson-Marlow: at least 10 ms between commands (manual)
+    _, dev = _open(case)
+    with dev:
+        dev.read_rpm()
+        start = time.monotonic()
+        for _ in range(3):
+            dev.read_rpm()
+        assert time.monotonic() - start >= 3 * 0.01  # a lower bound: cannot be flaky

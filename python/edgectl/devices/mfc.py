@@ -155,6 +155,19 @@ class BronkhorstMfc(MassFlowController):
         self._check_open()
         return float(self.propar.read("fmeasure"))
 
+    def read_all(self) -> dict[str, float]:
+        """Flow, setpoint and measure % in one chained ProPar request."""
+        self._check_open()
+        v = self.propar.read_many(["fmeasure", "fsetpoint", "measure"])
+        assert self.profile.propar is not None
+        raw = int(v["measure"])
+        raw = raw - 65536 if raw > 41942 else raw
+        return {
+            "flow_sccm": float(v["fmeasure"]),
+            "setpoint_sccm": float(v["fsetpoint"]),
+            "measure_pct": 100.0 * raw / self.profile.propar.full_scale_raw,
+        }
+
     def read_setpoint_sccm(self) -> float:
         self._check_open()
         return float(self.propar.read("fsetpoint"))

@@ -362,6 +362,38 @@ class ProparProtocol:
             )
         return decode_value(p.type, item.value)
 
+    def read_many(self, keys: list[str]) -> dict[str, float | int | str]:
+        """Request several parameters in one chained message (one round trip).
+
+        Each parameter goes in its own process block, chained by bit 7 of the process byte
+        (doc 9.17.027, chaining); the answer comes back in the same order.
+        """
+        if not keys:
+            return {}
+        params = [self.param(k) for k in keys]
+        req = bytearray([CMD_REQUEST])
+        for i, p in enumerate(params):
+            tb = TYPE_BITS[p.type]
+            more = 0x80 if i < len(params) - 1 else 0
+            req += bytes([p.process | more, p.parameter | tb, p.process, p.parameter | tb])
+            if p.type == "string":
+                req.append(0)
+        what = f"read {', '.join(keys)}"
+        data = self._exchange(bytes(req), what)
+        cmd, items = parse_items(data)
+        if cmd == CMD_STATUS:
+            code = items[0].value[0]
+            raise DeviceError(
+                f"{self.name}: {what} refused: status {code} ({STATUS.get(code, 'unknown')})"
+            )
+        got = [(it.process, it.parameter) for it in items]
+        want = [(p.process, p.parameter) for p in params]
+        if cmd != CMD_SEND or got != want:
+            raise ProtocolError(f"{self.name}: unexpected answer to {what}: {data.hex()}")
+        return {
+            k: decode_value(p.type, it.value) for k, p, it in zip(keys, params, items, strict=True)
+        }
+
     def write(self, key: str, value: float | int | str) -> None:
         """Send parameter ``key`` with status reply (command 1)."""
         p = self.param(key)
