@@ -443,3 +443,14 @@ def test_inter_command_gap_is_kept() -> None:
         for _ in range(3):
             dev.read_rpm()
         assert time.monotonic() - start >= 3 * 0.01  # a lower bound: cannot be flaky
+
+
+def test_failed_start_up_raises_and_releases_the_port() -> None:
+    case = CASES[7]  # MT-SICS: start-up sends '@'
+    name, url = case.url(fault="silence")
+    with pytest.raises(DeviceTimeoutError, match=r"no reply to 'reset'"):
+        case.open(url)
+    emu = get_emulator(name)
+    emu.faults.clear()
+    with case.open(url) as dev:
+        assert dev.read_mass_g() == pytest.approx(2000.0)

@@ -73,7 +73,12 @@ class SerialDevice:
         if not self.port.is_open:
             self.port.open()
         if startup:
-            self.start_up()
+            try:
+                self.start_up()
+            except Exception:
+                if self._owns_port:
+                    self.port.close()  # do not leak the port of a device that never came up
+                raise
 
     def start_up(self) -> None:
         """Bring the device into a known state (the profile's start-up commands).
