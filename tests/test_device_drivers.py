@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from _devices import CASE_IDS, CASES, NO_ERROR_REPLY, DriverCase, fast_profile, max_wait_s
-from edgectl.devices import AlicatMfc, ModbusCirculator, RegloIccPump, open_device
+from edgectl.devices import AlicatMfc, BronkhorstMfc, ModbusCirculator, RegloIccPump, open_device
 from edgectl.emulators import get_emulator, get_plant, reset_emulators
 from edgectl.errors import (
     DeviceError,
@@ -454,3 +454,20 @@ def test_failed_start_up_raises_and_releases_the_port() -> None:
     emu.faults.clear()
     with case.open(url) as dev:
         assert dev.read_mass_g() == pytest.approx(2000.0)
+
+
+def test_bronkhorst_driver_in_binary_mode() -> None:
+    import msgspec
+
+    prof = fast_profile("bronkhorst/el-flow-propar")
+    assert prof.propar is not None
+    binary = msgspec.structs.replace(
+        prof, propar=msgspec.structs.replace(prof.propar, mode="binary")
+    )
+    name, url = CASES[1].url()
+    with BronkhorstMfc(url, binary) as dev:
+        dev.set_flow_sccm(75.0)
+        assert dev.read_setpoint_sccm() == pytest.approx(75.0)
+        get_emulator(name).faults.inject("garbage", count=1)
+        assert dev.read_flow_sccm() == pytest.approx(1000.0)
+        assert dev.propar.retries_used == 1
