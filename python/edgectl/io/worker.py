@@ -10,12 +10,13 @@ a reading older than ``max_age_s`` reads as ``STALE``.
 from __future__ import annotations
 
 import enum
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["IoWorker", "Quality", "Reading"]
@@ -65,7 +66,10 @@ class IoWorker:
         multi-drop line a dead device costs every poll of the cycle its retries
         (``(retries + 1) * timeout_s``): choose ``max_age_s`` above period plus that.
     clock
-        Monotonic clock (injectable for tests).
+        Monotonic clock (injectable for tests), or the controller's scaled clock.
+    speed
+        Clock seconds per wall second of ``clock`` (a simulation running 600× passes 600), so
+        the worker sleeps the right wall time until its next poll is due.
 
     Examples
     --------
@@ -86,10 +90,12 @@ class IoWorker:
         *,
         max_age_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        speed: float = 1.0,
     ) -> None:
         self.name = name
         self.max_age_s = max_age_s
         self._clock = clock
+        self._speed = speed if math.isfinite(speed) and speed > 0 else 1.0
         self._polls: dict[str, _Poll] = {}
         self._readings: dict[str, Reading] = {}
         self._lock = threading.Lock()
@@ -110,6 +116,20 @@ class IoWorker:
             self._readings[tag] = Reading(
                 tag, float("nan"), float("-inf"), Quality.BAD, "not polled yet"
             )
+        self._wake.set()
+
+    def set_clock(self, clock: Callable[[], float], speed: float = 1.0) -> None:
+        """Switch to another clock (a resumed run continues on its saved time axis); every
+        reading restarts its age from now."""
+        with self._lock:
+            shift = clock() - self._clock()
+            self._clock = clock
+            self._speed = speed if math.isfinite(speed) and speed > 0 else 1.0
+            for tag, r in self._readings.items():
+                if math.isfinite(r.timestamp_s):
+                    self._readings[tag] = replace(r, timestamp_s=r.timestamp_s + shift)
+            for p in self._polls.values():
+                p.next_due = min(p.next_due + shift, self._clock())
         self._wake.set()
 
     # -- scan side (never blocks on I/O, never raises device errors) ---------------------
@@ -212,7 +232,8 @@ class IoWorker:
                 self._poll(poll)
             self.cycles += 1
             if not due:
-                self._wake.wait(max(0.0, min(upcoming - self._clock(), 0.1)))
+                wall_s = (upcoming - self._clock()) / self._speed
+                self._wake.wait(max(0.0, min(wall_s, 0.1)))
                 self._wake.clear()
 
     def _drain_writes(self) -> None:

@@ -19,8 +19,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from edgectl.devices import Board, open_device
+from edgectl.devices import DRIVERS, Board
 from edgectl.errors import ConfigError, EdgectlError
+from edgectl.io.profile import DeviceProfile, find_profile, load_profile
+from edgectl.io.transport import Port
 from edgectl.io.worker import IoWorker
 from edgectl.io.worker import Quality as WorkerQuality
 from edgectl.quality import Quality
@@ -102,19 +104,28 @@ class Hub:
             worker.start()
 
     def _open_devices(self) -> None:
+        # Devices on one port (an RS-485 bus, the channels of a multi-channel pump) share one
+        # Port object and one I/O worker, as on the wire: one conversation at a time.
+        ports: dict[str, Port] = {}
         for name, dev in self.cfg.devices.items():
             where = f"$.devices.{name}"
             try:
-                driver = open_device(dev.port, dev.profile, name=name, **dev.options)
+                profile = load_profile(dev.profile)
+                port = ports.get(dev.port)
+                if port is None:
+                    port = ports[dev.port] = Port(dev.port, profile.serial, name=dev.port)
+                driver = open_device_on(port, dev.profile, profile, device=name, **dev.options)
             except TypeError as exc:
                 raise ConfigError(f"{where}.options: {exc}") from exc
             except EdgectlError as exc:
                 raise type(exc)(f"{where}: {exc}") from exc
             self.drivers[name] = driver
-            worker = IoWorker(
-                name, max_age_s=dev.max_age_s, clock=self.clock.now, speed=self.clock.speed
-            )
-            self.workers[name] = worker
+            worker = self.workers.get(dev.port)
+            if worker is None:
+                worker = IoWorker(
+                    dev.port, max_age_s=dev.max_age_s, clock=self.clock.now, speed=self.clock.speed
+                )
+                self.workers[dev.port] = worker
             for reading, tag in dev.readings.items():
                 fn = getattr(driver, f"read_{reading}", None)
                 if not callable(fn):
@@ -257,6 +268,17 @@ class Hub:
             self.board.close()
         self.workers.clear()
         self.drivers.clear()
+
+
+def open_device_on(
+    port: Port, profile_name: str, profile: DeviceProfile, *, device: str, **kwargs: Any
+) -> Any:
+    """The driver of ``profile_name`` (``"vendor/model"`` or a path) on a shared ``port``."""
+    path = find_profile(profile_name)
+    cls = DRIVERS.get(f"{path.parent.name}/{path.stem}")
+    if cls is None:
+        raise ConfigError(f"{path}: no driver for this profile (known: {', '.join(DRIVERS)})")
+    return cls(port, profile, name=device, **kwargs)
 
 
 def _switch(dev: Any) -> Callable[[float], None]:
