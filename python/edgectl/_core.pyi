@@ -24,8 +24,8 @@ __all__ = [
     "Pid",
     "PidComponents",
     "PidTuning",
-    "Plant",
     "Pipeline",
+    "Plant",
     "PlsModel",
     "Prediction",
     "PulseOutput",
@@ -465,6 +465,7 @@ def ziegler_nichols(
     ku: float, pu_s: float, with_derivative: bool = False, action: str = "heating"
 ) -> PidTuning:
     """Ziegler–Nichols from the ultimate gain and period."""
+
 # --- spectra (issue 3): spectral soft sensor -------------------------------------------------
 
 MODEL_FORMAT: str
@@ -694,6 +695,7 @@ class BiasKalman:
     @property
     def estimate(self) -> CorrectedEstimate | None: ...
     def estimate_at(self, time_h: float) -> CorrectedEstimate | None: ...
+
 # --- sim (issue 4): the simulated plant -------------------------------------------------------
 
 @final
