@@ -16,7 +16,14 @@ from edgectl import __version__
 from edgectl.errors import EdgectlError
 
 # Sub-command modules, in the order `edgectl --help` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "calibrate", "audit", "history")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "emulate",
+    "profiles",
+    "calibrate",
+    "audit",
+    "history",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

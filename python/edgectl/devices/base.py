@@ -1,0 +1,140 @@
+"""Common base of the serial device drivers: profile, port, lifecycle and safe close."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from edgectl.errors import DeviceError, ProfileError
+from edgectl.io.profile import DeviceProfile, load_profile
+from edgectl.io.protocol import LineProtocol
+from edgectl.io.transport import Port
+
+__all__ = ["SerialDevice"]
+
+log = logging.getLogger(__name__)
+
+
+def _default_name(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme == "sim":
+        return parsed.netloc or url
+    return url
+
+
+class SerialDevice:
+    """A device on a serial line described by a firmware profile.
+
+    Parameters
+    ----------
+    port
+        A pyserial URL (opened with ``serial.serial_for_url``) or a shared :class:`Port`.
+    profile
+        ``"vendor/model"``, a path, or a loaded :class:`DeviceProfile`.
+    name
+        Device name in errors (default: the ``sim://`` device name or the URL).
+    startup
+        Run the profile's ``[startup] commands`` now.
+
+    Devices are context managers; :meth:`close` is idempotent and first makes outputs safe
+    (:meth:`make_safe`), then closes the port if the device opened it.
+    """
+
+    kind: str = ""
+    default_profile: str = ""
+
+    def __init__(
+        self,
+        port: str | Port,
+        profile: str | Path | DeviceProfile | None = None,
+        *,
+        name: str | None = None,
+        startup: bool = True,
+    ) -> None:
+        prof = profile if profile is not None else self.default_profile
+        self.profile = prof if isinstance(prof, DeviceProfile) else load_profile(prof)
+        if self.kind and self.profile.device.kind != self.kind:
+            raise ProfileError(
+                f"{self.profile.name}: device.kind is {self.profile.device.kind!r}, "
+                f"{type(self).__name__} needs {self.kind!r}"
+            )
+        if isinstance(port, Port):
+            self.port = port
+            self._owns_port = False
+        else:
+            self.port = Port(port, self.profile.serial, name=name or _default_name(port))
+            self._owns_port = True
+        self.name = name or _default_name(self.port.url)
+        self._closed = False
+        self._ready_opens = -1
+        self.protocol = LineProtocol(self.port, self.profile, name=self.name)
+        if not self.port.is_open:
+            self.port.open()
+        if startup:
+            try:
+                self.start_up()
+            except Exception:
+                if self._owns_port:
+                    self.port.close()  # do not leak the port of a device that never came up
+                raise
+
+    def start_up(self) -> None:
+        """Bring the device into a known state (the profile's start-up commands).
+
+        Run at open and again, automatically, before the first command after the port was
+        reopened (a device that lost power comes back in its power-up state: EZO circuits in
+        continuous mode, a Reglo ICC without channel addressing).
+        """
+        for _ in range(2):
+            opens = self.port.opens
+            for command in self.profile.startup.commands:
+                self.protocol.query(command, **self._format_values())
+            if self.port.opens == opens:
+                self._ready_opens = opens
+                return
+
+    def _format_values(self) -> dict[str, Any]:
+        """Values every command template may use (address, unit, channel)."""
+        return {}
+
+    def query(self, command: str, **values: Any) -> dict[str, Any]:
+        """Send a profile command; reply values as a dict (see :class:`LineProtocol`)."""
+        self._check_open()
+        if self.profile.startup.commands and self.port.opens != self._ready_opens:
+            self.start_up()
+        return self.protocol.query(command, **{**self._format_values(), **values})
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceError(f"{self.name}: device is closed")
+
+    def make_safe(self) -> None:
+        """Put outputs in their safe state (pump stopped, flow to the safe value)."""
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Make outputs safe, then release the port. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.make_safe()
+        except DeviceError as exc:
+            log.warning("%s: could not make outputs safe on close: %s", self.name, exc)
+        finally:
+            self._closed = True
+            if self._owns_port:
+                self.port.close()
+
+    def __enter__(self) -> SerialDevice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.port.url!r}, profile={self.profile.name!r})"

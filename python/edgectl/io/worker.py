@@ -1,0 +1,261 @@
+"""One I/O worker per port: polls the port's devices, keeps the latest readings, runs writes.
+
+The control scan never talks to a device: it reads :meth:`IoWorker.latest` (value, timestamp,
+quality) and queues writes with :meth:`IoWorker.submit`. A slow or dead device therefore delays
+only its own port's worker. The worker never lets an exception out: a failed poll marks that
+reading ``BAD`` (keeping its last value and the error text) and is retried at the next period;
+a reading older than ``max_age_s`` reads as ``STALE``.
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["IoWorker", "Quality", "Reading"]
+
+
+class Quality(enum.Enum):
+    """Quality of a tag, as in a PLC process image."""
+
+    GOOD = "good"
+    BAD = "bad"
+    STALE = "stale"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The latest value of one polled tag.
+
+    ``timestamp_s`` is the worker clock (monotonic) of the last *successful* poll; ``value`` is
+    that poll's value (NaN before the first success); ``error`` the last failure, if any.
+    """
+
+    tag: str
+    value: float
+    timestamp_s: float
+    quality: Quality
+    error: str | None = None
+    failures: int = 0
+
+
+@dataclass
+class _Poll:
+    tag: str
+    fn: Callable[[], float]
+    period_s: float
+    next_due: float = 0.0
+
+
+class IoWorker:
+    """Background thread serving the devices of one port.
+
+    Parameters
+    ----------
+    name
+        Port or worker name (thread name, messages).
+    max_age_s
+        A reading older than this is ``STALE`` (default: three times its poll period). On a
+        multi-drop line a dead device costs every poll of the cycle its retries
+        (``(retries + 1) * timeout_s``): choose ``max_age_s`` above period plus that.
+    clock
+        Monotonic clock (injectable for tests).
+
+    Examples
+    --------
+    >>> from edgectl.devices import AlicatMfc
+    >>> mfc = AlicatMfc("sim://mfc-doc?profile=alicat/mc-series")
+    >>> with IoWorker("doc", clock=time.monotonic) as worker:
+    ...     worker.add_poll("air_flow_sccm", mfc.read_flow_sccm, period_s=0.05)
+    ...     worker.submit(mfc.set_flow_sccm, 500.0).result(timeout=2)
+    ...     worker.wait_for("air_flow_sccm", timeout_s=2).quality
+    500.0
+    <Quality.GOOD: 'good'>
+    >>> mfc.close()
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_age_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._polls: dict[str, _Poll] = {}
+        self._readings: dict[str, Reading] = {}
+        self._lock = threading.Lock()
+        self._writes: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = (
+            queue.Queue()
+        )
+        self._latest: dict[str, tuple[Callable[..., Any], tuple[Any, ...], Future[Any]]] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.cycles = 0
+
+    # -- configuration -------------------------------------------------------------------
+    def add_poll(self, tag: str, fn: Callable[[], float], *, period_s: float = 1.0) -> None:
+        """Poll ``fn`` every ``period_s`` and keep its value as ``tag``."""
+        with self._lock:
+            self._polls[tag] = _Poll(tag, fn, period_s)
+            self._readings[tag] = Reading(
+                tag, float("nan"), float("-inf"), Quality.BAD, "not polled yet"
+            )
+        self._wake.set()
+
+    # -- scan side (never blocks on I/O, never raises device errors) ---------------------
+    def latest(self, tag: str) -> Reading:
+        """The latest reading of ``tag``, its quality re-judged for age now."""
+        with self._lock:
+            r = self._readings[tag]
+            poll = self._polls[tag]
+        max_age = self.max_age_s if self.max_age_s is not None else 3.0 * poll.period_s
+        if r.quality is Quality.GOOD and self._clock() - r.timestamp_s > max_age:
+            return Reading(r.tag, r.value, r.timestamp_s, Quality.STALE, r.error, r.failures)
+        return r
+
+    def readings(self) -> dict[str, Reading]:
+        with self._lock:
+            tags = list(self._readings)
+        return {t: self.latest(t) for t in tags}
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue a write (``fn(*args)``) for the worker thread; the Future holds its outcome."""
+        fut: Future[Any] = Future()
+        self._writes.put((fn, args, fut))
+        self._wake.set()
+        return fut
+
+    def submit_latest(self, key: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Queue a write that replaces any still-pending write with the same ``key``.
+
+        For setpoints written every scan to a slow device: only the newest value goes out;
+        the superseded write's Future is cancelled.
+        """
+        fut: Future[Any] = Future()
+        with self._lock:
+            old = self._latest.pop(key, None)
+            self._latest[key] = (fn, args, fut)
+        if old is not None:
+            old[2].cancel()
+        self._wake.set()
+        return fut
+
+    def wait_for(
+        self, tag: str, *, quality: Quality = Quality.GOOD, timeout_s: float = 5.0
+    ) -> Reading:
+        """Block until ``tag`` has ``quality`` (for tests and start-up, not for the scan)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            r = self.latest(tag)
+            if r.quality is quality or time.monotonic() >= deadline:
+                return r
+            time.sleep(0.005)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> IoWorker:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"io-{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout_s)
+        with self._lock:
+            pending = [item[2] for item in self._latest.values()]
+            self._latest.clear()
+        for fut in pending:
+            fut.cancel()
+        while True:
+            try:
+                _, _, fut = self._writes.get_nowait()
+            except queue.Empty:
+                break
+            fut.cancel()
+
+    def __enter__(self) -> IoWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._drain_writes()
+            now = self._clock()
+            with self._lock:
+                due = [p for p in self._polls.values() if p.next_due <= now]
+                upcoming = min((p.next_due for p in self._polls.values()), default=now + 0.1)
+            for poll in due:
+                if self._stop.is_set():
+                    return
+                self._drain_writes()
+                self._poll(poll)
+            self.cycles += 1
+            if not due:
+                self._wake.wait(max(0.0, min(upcoming - self._clock(), 0.1)))
+                self._wake.clear()
+
+    def _drain_writes(self) -> None:
+        with self._lock:
+            latest = list(self._latest.values())
+            self._latest.clear()
+        for item in latest:
+            self._execute(*item)
+        while True:
+            try:
+                fn, args, fut = self._writes.get_nowait()
+            except queue.Empty:
+                return
+            self._execute(fn, args, fut)
+
+    @staticmethod
+    def _execute(fn: Callable[..., Any], args: tuple[Any, ...], fut: Future[Any]) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # handed to the Future, never raised in the worker
+            fut.set_exception(exc)
+
+    def _poll(self, poll: _Poll) -> None:
+        start = self._clock()
+        poll.next_due = start + poll.period_s
+        try:
+            value = float(poll.fn())
+        except Exception as exc:
+            with self._lock:
+                old = self._readings[poll.tag]
+                self._readings[poll.tag] = Reading(
+                    poll.tag,
+                    old.value,
+                    old.timestamp_s,
+                    Quality.BAD,
+                    f"{type(exc).__name__}: {exc}",
+                    old.failures + 1,
+                )
+            return
+        with self._lock:
+            old = self._readings[poll.tag]
+            self._readings[poll.tag] = Reading(
+                poll.tag, value, self._clock(), Quality.GOOD, None, old.failures
+            )
