@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -133,7 +134,6 @@ def test_state_round_trip_resumes_phase_and_timers() -> None:
     ],
 )
 def test_bad_recipes_are_config_errors(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
-    import copy
 
     data = copy.deepcopy(RECIPE)
     mutate(data)
@@ -141,3 +141,16 @@ def test_bad_recipes_are_config_errors(mutate, message: str) -> None:  # type: i
         decode_mapping(data, Recipe, source="r.toml")
     assert message in str(info.value)
     assert str(info.value).startswith("r.toml: ")
+
+
+def test_edge_condition_arms_below_before_firing() -> None:
+    data = copy.deepcopy(RECIPE)
+    data["phases"][0]["transitions"][0]["when"]["edge"] = True
+    r = RecipeRunner(decode_mapping(data, Recipe, source="recipe"))
+    assert r.update(do(100.0), 0.0) is None  # fresh medium: DO high, not armed yet
+    assert r.update(do(100.0), 100.0) is None
+    assert r.update(do(30.0), 200.0) is None  # cells consume O2: armed
+    assert r.update(do(70.0), 300.0) is None
+    change = r.update(do(70.0), 330.0)
+    assert change is not None
+    assert "(after being false)" in change.reason

@@ -17,15 +17,7 @@ from edgectl.errors import EdgectlError
 
 # Sub-command modules, in the order `edgectl --help` lists them.
 COMMANDS: tuple[str, ...] = (
-COMMANDS: tuple[str, ...] = (
     "run",
-    "demo",
-    "emulate",
-    "profiles",
-    "calibrate",
-    "audit",
-    "history",
-)
     "demo",
     "emulate",
     "profiles",

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
 from edgectl.runtime.clock import ScaledClock, VirtualClock
@@ -162,7 +164,7 @@ def open_run(
         Run as fast as possible on a virtual clock (tests; needs ``sim://`` ports only).
     """
     path = Path(config_path)
-    cfg = load_reactor_config(path)
+    cfg = _scale_sim_delays(load_reactor_config(path), 0.0 if virtual_clock else speed)
     text = path.read_text(encoding="utf-8")
     if virtual_clock:
         clock: Any = VirtualClock()
@@ -251,6 +253,21 @@ def open_run(
             hub.close()
         historian.close("failed to start")
         raise
+
+
+def _scale_sim_delays(cfg: ReactorConfig, speed: float) -> ReactorConfig:
+    """Emulated devices take their processing time (an EZO reading: 0.6 s) in plant time: at
+    ``speed`` × real time that is 1/speed of the wall time (0 on a virtual clock)."""
+    if speed == 1.0:
+        return cfg
+    scale = 0.0 if speed == 0.0 else 1.0 / speed
+    devices = {}
+    for name, dev in cfg.devices.items():
+        port = dev.port
+        if port.startswith("sim://") and "delay_scale=" not in port:
+            port += ("&" if "?" in port else "?") + f"delay_scale={scale:.9g}"
+        devices[name] = msgspec.structs.replace(dev, port=port)
+    return msgspec.structs.replace(cfg, devices=devices)
 
 
 def _make_plant(cfg: ReactorConfig, config_path: Path, seed: int | None = None) -> Any:

@@ -33,12 +33,18 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 
 class Condition(Struct, frozen=True, kw_only=True):
-    """``tag op value`` that must hold continuously for ``for_s`` seconds."""
+    """``tag op value`` that must hold continuously for ``for_s`` seconds.
+
+    With ``edge = true`` the condition must first have been false (on a GOOD reading) since the
+    timer started: a DO-stat trigger arms below the threshold and fires above it, so a DO that
+    starts high (fresh medium, no cells yet) does not end the batch at once.
+    """
 
     tag: str
     op: Op
     value: float
     for_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
+    edge: bool = False
 
     def holds(self, sample: Sample) -> bool:
         """The comparison on one sample (False unless the sample is GOOD)."""
@@ -48,7 +54,8 @@ class Condition(Struct, frozen=True, kw_only=True):
 
     def __str__(self) -> str:
         held = f" for {self.for_s:g} s" if self.for_s else ""
-        return f"{self.tag} {self.op} {self.value:g}{held}"
+        edge = " (after being false)" if self.edge else ""
+        return f"{self.tag} {self.op} {self.value:g}{held}{edge}"
 
 
 class ConditionTimer:
@@ -58,14 +65,20 @@ class ConditionTimer:
     def __init__(self, condition: Condition) -> None:
         self.condition = condition
         self.since_s: float | None = None
+        self.armed = not condition.edge
 
     def reset(self) -> None:
         self.since_s = None
+        self.armed = not self.condition.edge
 
     def update(self, samples: Mapping[str, Sample], now_s: float) -> bool:
         sample = samples.get(self.condition.tag)
         if sample is None or not self.condition.holds(sample):
+            if sample is not None and sample.quality is Quality.GOOD:
+                self.armed = True
             self.since_s = None
+            return False
+        if not self.armed:
             return False
         if self.since_s is None:
             self.since_s = now_s

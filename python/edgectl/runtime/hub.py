@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from edgectl.control import PulseOutput
 from edgectl.devices import DRIVERS, Board
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.io.profile import DeviceProfile, find_profile, load_profile
@@ -156,8 +157,17 @@ class Hub:
                     f"(has: {sorted(board.devices)})"
                 )
             dev = board[channel]
+            out_cfg = self.cfg.outputs.get(output)
+            scale = out_cfg.scale if out_cfg is not None else 1.0
+            window = out_cfg.pwm_window_s if out_cfg is not None else 0.0
             if hasattr(dev, "set_duty"):
-                self._gpio_out[output] = dev.set_duty
+                self._gpio_out[output] = _scaled(dev.set_duty, scale)
+            elif window > 0.0:
+                # a relay driven by a duty: time-proportioning window (control.md §2.3)
+                span = out_cfg.max - out_cfg.min if out_cfg is not None else 1.0
+                self._gpio_out[output] = _TimeProportioned(
+                    dev, PulseOutput(window, quantum_s=0.0), self.clock, span
+                )
             else:
                 self._gpio_out[output] = _switch(dev)
         if gpio.inputs:
@@ -189,6 +199,9 @@ class Hub:
             out = self._serial_out.get(name)
             if out is None:
                 continue
+            o = self.cfg.outputs.get(name)
+            if o is not None and o.scale != 1.0:
+                value = value * o.scale
             with self._lock:
                 out.wanted = value
                 if out.pending is not None and not out.pending.done():
@@ -279,6 +292,36 @@ def open_device_on(
     if cls is None:
         raise ConfigError(f"{path}: no driver for this profile (known: {', '.join(DRIVERS)})")
     return cls(port, profile, name=device, **kwargs)
+
+
+def _scaled(fn: Callable[[float], Any], scale: float) -> Callable[[float], None]:
+    def set_value(value: float) -> None:
+        fn(min(1.0, max(0.0, value * scale)))
+
+    return set_value
+
+
+class _TimeProportioned:
+    """Duty (0..span) → on/off of a relay in a time-proportioning window, stepped on the
+    controller's clock at each write."""
+
+    def __init__(self, dev: Any, pulse: PulseOutput, clock: Clock, span: float) -> None:
+        self.dev = dev
+        self.pulse = pulse
+        self.clock = clock
+        self.span = span if span > 0 else 1.0
+        self.last_s: float | None = None
+
+    def __call__(self, value: float) -> None:
+        now = self.clock.now()
+        dt = 0.0 if self.last_s is None else now - self.last_s
+        self.last_s = now
+        duty = min(1.0, max(0.0, value / self.span))
+        on = self.pulse.update(duty, dt) if dt > 0 else duty >= 1.0
+        if on:
+            self.dev.on()
+        else:
+            self.dev.off()
 
 
 def _switch(dev: Any) -> Callable[[float], None]:

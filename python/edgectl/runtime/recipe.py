@@ -232,6 +232,7 @@ class RecipeRunner:
 class _Never(ConditionTimer):
     def __init__(self) -> None:
         self.since_s = None
+        self.armed = False
 
     def update(self, samples: Mapping[str, Sample], now_s: float) -> bool:
         return False
