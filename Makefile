@@ -32,7 +32,7 @@ build-dev: install  ## quick debug build of the extension into .venv
 	$(RUN) maturin develop --uv
 
 run: build  ## set up, then run the main job on the simulated plant
-	$(RUN) edgectl demo
+	$(RUN) edgectl run examples/ecoli-fedbatch-2L.toml --speed 600 --duration 4
 
 format: install  ## rewrite Python and Rust sources in the project style
 	$(RUN) ruff format python tests hil_tests examples

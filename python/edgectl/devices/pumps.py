@@ -91,6 +91,19 @@ class RegloIccPump(SerialDevice):
     def is_running(self) -> bool:
         return self.query("is_running").get("reply") == "+"
 
+    def set_dose_rate_ml_min(self, rate_ml_min: float) -> None:
+        """Deliver ``rate_ml_min``: 0 stops the pump, > 0 sets the rate and runs it.
+
+        What a controller output means by a pump rate (the runtime writes this); the plain
+        :meth:`set_rate_ml_min` only changes the setting, as on the keypad.
+        """
+        rate = float(rate_ml_min)
+        if rate <= 0.0:
+            self.stop()
+            return
+        self.set_rate_ml_min(rate)
+        self.start()
+
     def make_safe(self) -> None:
         self.stop()
 
@@ -146,6 +159,19 @@ class WatsonMarlowPump(SerialDevice):
 
     def stop(self) -> None:
         self.query("stop")
+
+    def set_dose_rate_ml_min(self, rate_ml_min: float) -> None:
+        """Deliver ``rate_ml_min``: 0 stops the pump, > 0 sets the rate and runs it.
+
+        What a controller output means by a pump rate (the runtime writes this); the plain
+        :meth:`set_rate_ml_min` only changes the setting, as on the keypad.
+        """
+        rate = float(rate_ml_min)
+        if rate <= 0.0:
+            self.stop()
+            return
+        self.set_rate_ml_min(rate)
+        self.start()
 
     def make_safe(self) -> None:
         self.stop()
