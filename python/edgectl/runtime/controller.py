@@ -23,7 +23,8 @@ from typing import Any, Protocol
 import msgspec
 
 from edgectl.errors import ConfigError, EdgectlError
-from edgectl.runtime.alarms import AlarmEvent, AlarmManager
+from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
+from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
@@ -147,7 +148,19 @@ class Controller:
         self.lock = threading.RLock()
         self.tags = TagStore()
         self._define_tags()
-        self.alarm_mgr = AlarmManager(cfg.alarms, cfg.interlocks)
+        self.pump_monitors = {n: PumpMonitor(n, c) for n, c in cfg.pump_checks.items()}
+        stall_alarms = {
+            f"{n}.stall": AlarmSpec(
+                tag=f"{n}.delivery",
+                kind="low",
+                limit=c.min_ratio,
+                severity=c.severity,
+                message=f"{c.output}: balance {c.balance} shows under {c.min_ratio:.0%} of the "
+                "commanded delivery (pump stalled, line blocked or bottle empty)",
+            )
+            for n, c in cfg.pump_checks.items()
+        }
+        self.alarm_mgr = AlarmManager({**cfg.alarms, **stall_alarms}, cfg.interlocks)
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
         self.outputs: dict[str, float] = dict(self.safe)
@@ -185,6 +198,8 @@ class Controller:
                 self.tags.define(Tag(name, out.unit))
         for loop in cfg.loops:
             self.tags.define(Tag(f"{loop}.sp"))
+        for check in cfg.pump_checks:
+            self.tags.define(Tag(f"{check}.delivery", "ratio"))
 
     def _ts(self, now_s: float) -> float:
         return self.time_base_s + now_s
@@ -198,6 +213,10 @@ class Controller:
             if self.before_scan is not None:
                 self.before_scan(now_s)
             self.hub.collect(self.tags, now_s)
+            for name, mon in self.pump_monitors.items():
+                commanded = self.totals.ml.get(mon.spec.output, 0.0)
+                d = mon.update(now_s, commanded, self.tags.read(mon.spec.balance, now_s))
+                self.tags.write(f"{name}.delivery", d.value, now_s, d.quality)
             samples = self.tags.snapshot(now_s)
             feed = None
             if self.recipe is not None:

@@ -48,6 +48,7 @@ __all__ = [
     "OutputConfig",
     "PidLoop",
     "PlantConfig",
+    "PumpCheck",
     "ReactorConfig",
     "ReactorInfo",
     "RunConfig",
@@ -229,6 +230,22 @@ class SoftSensorConfig(Struct, frozen=True, kw_only=True):
     period_s: Positive = 60.0
 
 
+class PumpCheck(Struct, frozen=True, kw_only=True):
+    """Pump-stall detection from a balance: over each ``window_s``, the mass the balance lost
+    (÷ ``density_g_ml``) against the volume the pump was told to deliver. The ratio is the tag
+    ``<name>.delivery``; below ``min_ratio`` the alarm ``<name>.stall`` is raised (a stalled
+    pump, a blocked line or an empty bottle). Windows with less than ``min_volume_ml``
+    commanded are not judged."""
+
+    output: str
+    balance: str
+    density_g_ml: Positive = 1.0
+    window_s: Positive = 600.0
+    min_ratio: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.5
+    min_volume_ml: Positive = 1.0
+    severity: Literal["info", "low", "medium", "high", "critical"] = "high"
+
+
 class ReactorConfig(Struct, frozen=True, kw_only=True):
     reactor: ReactorInfo
     plant: PlantConfig | None = None
@@ -242,6 +259,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     softsensors: dict[str, SoftSensorConfig] = {}
     alarms: dict[str, AlarmSpec] = {}
     interlocks: dict[str, InterlockSpec] = {}
+    pump_checks: dict[str, PumpCheck] = {}
     recipe: Recipe | None = None
 
     def tag_names(self) -> set[str]:
@@ -255,6 +273,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
         if self.gpio:
             names |= set(self.gpio.inputs)
         names |= {f"{loop}.sp" for loop in self.loops}
+        names |= {f"{check}.delivery" for check in self.pump_checks}
         return names
 
 
@@ -309,9 +328,13 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
         need(f"$.alarms.{aname}.tag", "tag", alarm.tag)
         if alarm.reference:
             need(f"$.alarms.{aname}.reference", "tag", alarm.reference)
+    for cname, check in cfg.pump_checks.items():
+        need(f"$.pump_checks.{cname}.output", "output", check.output)
+        need(f"$.pump_checks.{cname}.balance", "tag", check.balance)
+    stall_alarms = {f"{c}.stall" for c in cfg.pump_checks}
     for iname, il in cfg.interlocks.items():
         for a in il.alarms:
-            if a not in cfg.alarms:
+            if a not in cfg.alarms and a not in stall_alarms:
                 problems.append(f"$.interlocks.{iname}.alarms: unknown alarm {a!r}")
         for out in il.outputs:
             need(f"$.interlocks.{iname}.outputs", "output", out)

@@ -1,0 +1,162 @@
+"""The whole controller in this process against the simulated plant (``sim://`` devices):
+pump-stall detection from the balance, the over-temperature ladder tripping and recovering,
+a stale probe driving its loop safe, and the live REPL (in-process and over the socket), with
+every change in the audit trail."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import edgectl
+from edgectl.config import to_toml_text
+from edgectl.emulators import get_emulator
+from edgectl.historian import HistoryReader
+from edgectl.runtime.build import Run, open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
+SPEED = 1200.0
+
+
+def example(tmp_path: Path, **changes: Any) -> Path:
+    """The E. coli example with top-level tables changed (e.g. recipe start)."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path = tmp_path / "reactor.toml"
+    path.write_text(to_toml_text(data), encoding="utf-8")
+    return path
+
+
+def open_example(tmp_path: Path, **changes: Any) -> Run:
+    return open_run(
+        example(tmp_path, **changes),
+        speed=SPEED,
+        db=tmp_path / "run.db",
+        socket_path=tmp_path / "run.sock",
+    )
+
+
+def alarm_names(run: Run, transition: str = "raise") -> list[str]:
+    run.historian.flush()
+    return [a.name for a in run.historian.alarms() if a.transition == transition]
+
+
+def test_pump_stall_is_detected_from_the_balance(tmp_path: Path) -> None:
+    run = open_example(tmp_path, **{"recipe.start": "fed-batch"})
+    try:
+        run.run(1800.0)
+        assert "feed_pump.stall" not in alarm_names(run)
+        delivery = run.controller.tags.read("feed_pump.delivery", run.controller.now_s)
+        assert delivery.value == pytest.approx(1.0, abs=0.15)  # a healthy pump
+        run.plant.inject_fault("pump_stall", "feed")
+        run.run(1500.0)
+        assert "feed_pump.stall" in alarm_names(run)
+        stalled = run.controller.tags.read("feed_pump.delivery", run.controller.now_s)
+        assert stalled.value < 0.5
+    finally:
+        run.close()
+
+
+def test_over_temperature_ladder_trips_and_recovers(tmp_path: Path) -> None:
+    run = open_example(tmp_path)
+    try:
+        run.run(900.0)
+        run.plant.inject_fault("heater_stuck_on", value=1.0)
+        run.plant.inject_fault("cooling_failure")
+        for _ in range(12):
+            run.run(300.0)
+            if run.controller.alarm_mgr.tripped:
+                break
+        raised = alarm_names(run)
+        assert raised.index("temp_high") < raised.index("temp_disable") < raised.index("temp_trip")
+        assert run.controller.alarm_mgr.tripped
+        outs = run.controller.outputs
+        assert outs["heater"] == 0.0  # the controller's output; the fault holds the real heater
+        assert outs["feed_ml_min"] == 0.0
+        assert outs["stirrer_rpm"] == 400.0  # safe stirring keeps the culture mixed
+        assert outs["cooling"] == 1.0  # the cooling interlock acts after the trip
+        run.plant.clear_faults()  # heater relay replaced, cooling water back
+        run.run(3600.0)  # cools down: alarms clear, the trip stays latched
+        assert "temp_trip" in alarm_names(run, "clear")
+        assert run.controller.alarm_mgr.tripped
+        r = edgectl.connect(run.controller, who="alice")
+        r.reason = "heater replaced"
+        assert r.reset_trip() == []
+        r.ack()
+        assert not run.controller.alarm_mgr.tripped
+        run.run(1800.0)
+        assert run.controller.outputs["heater"] > 0.0  # back in control
+        temp = run.controller.tags.read("temp_c", run.controller.now_s).value
+        assert temp == pytest.approx(37.0, abs=1.0)
+        records = [(a.actor, a.action, a.reason) for a in run.historian.audit.records()]
+        assert ("alice", "reset_trip", "heater replaced") in records
+        assert ("alice", "ack", "heater replaced") in records
+    finally:
+        run.close()
+
+
+def test_stale_probe_drives_its_loop_safe_and_recovers(tmp_path: Path) -> None:
+    run = open_example(tmp_path)
+    try:
+        run.run(900.0)
+        emu = get_emulator("temp")
+        emu.faults.apply_spec("silence")
+        run.run(600.0)
+        assert "temp_stale" in alarm_names(run)
+        view = run.controller.loops["temp"].settings()
+        assert view["pv_bad"] is True
+        assert run.controller.outputs["heater"] == 0.0
+        emu.faults.clear()
+        # Driver timeouts and retries are wall time (1.5 s per try for an EZO read): at 1200x
+        # the worker needs a few wall seconds, i.e. simulated tens of minutes, to come back.
+        for _ in range(30):
+            run.run(300.0)
+            if "temp_stale" in alarm_names(run, "clear"):
+                break
+        assert "temp_stale" in alarm_names(run, "clear")
+        run.run(600.0)
+        assert run.controller.loops["temp"].settings()["pv_bad"] is False
+        assert run.controller.outputs["heater"] > 0.0
+    finally:
+        run.close()
+
+
+def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
+    run = open_example(tmp_path)
+    try:
+        run.run(600.0)
+        with edgectl.connect(tmp_path / "run.sock", who="bob") as r:
+            assert r.info()["name"] == "ecoli-2L"
+            assert r.phase == "batch"
+            assert set(r.loops) == {"temp", "ph", "do", "feed", "foam"}
+            assert r.tags["temp_c"]["quality"] == "good"
+            r.reason = "tighter pH"
+            r.loops["ph"].kp = 8.0
+            assert r.loops["ph"].kp == 8.0
+            r.loops["temp"].setpoint = 36.5
+            t_s, v = r.trend("temp_c", 300.0)
+            assert len(t_s) >= 20
+            assert all(math.isfinite(x) for x in v)
+            with pytest.raises(edgectl.errors.ConfigError, match="has no setting 'gain'"):
+                r.loops["ph"].gain = 1.0
+        run.run(1800.0)
+        assert run.controller.tags.read("temp_c", run.controller.now_s).value == pytest.approx(
+            36.5, abs=0.15
+        )
+    finally:
+        run.close()
+    with HistoryReader(tmp_path / "run.db") as reader:
+        audit = [(a.actor, a.target, a.old_value, a.new_value) for a in reader.audit.records()]
+        assert ("bob", "loops.ph.kp", 5.0, 8.0) in audit
+        assert ("bob", "loops.temp.setpoint", 37.0, 36.5) in audit
+        assert reader.audit.verify().is_intact
