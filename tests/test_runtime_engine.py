@@ -99,14 +99,19 @@ def test_split_range_never_both_sides() -> None:
     assert high["base"] == 0.0
 
 
-def test_bad_pv_drives_safe_output_and_recovers_without_bump() -> None:
+def test_bad_pv_holds_then_drives_safe_output_and_recovers_without_bump() -> None:
     e = engine()
     for _ in range(5):
         before = e.step(good(**NORMAL), ctx())["heater"]
     samples = good(**NORMAL)
     samples["temp_c"] = Sample(36.0, 0.0, Quality.STALE)
-    out = e.step(samples, ctx())
-    assert out["heater"] == 0.0
+    held = e.step(samples, ScanContext(100.0, 1.0, "", None, False))["heater"]
+    assert held == pytest.approx(before)  # a short loss of the PV holds the output
+    assert e.views["temp"].settings()["pv_bad"] is False
+    still = e.step(samples, ScanContext(159.0, 1.0, "", None, False))["heater"]
+    assert still == pytest.approx(before)
+    out = e.step(samples, ScanContext(160.0, 1.0, "", None, False))
+    assert out["heater"] == 0.0  # after hold_bad_pv_s (60 s): safe
     assert e.views["temp"].settings()["pv_bad"] is True
     # PV returns: the output restarts from where the loop was parked (safe), no jump to `before`
     back = e.step(good(**NORMAL), ctx())["heater"]

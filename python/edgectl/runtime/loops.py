@@ -80,7 +80,10 @@ class LoopView:
         self.pid: Pid | None = None
         self.pv_bad = False
         self.autotuner: RelayAutotune | None = None
-        self.resume_mode: str | None = None  # set by restore(): mode to return to once PV is good
+        self.resume_mode: str | None = None
+        self.bad_since_s: float | None = (
+            None  # when the PV stopped being GOOD  # set by restore(): mode to return to once PV is good
+        )
         self.autotune_rule = "simc"
         self.autotune_gain: float | None = None
         self.last_autotune: dict[str, Any] = {"state": "idle"}
@@ -304,19 +307,26 @@ class Engine:
                 assert s is not None
                 self._y[k] = s.value
                 self._last_pv[k] = s.value
+                view.bad_since_s = None
                 if view.pv_bad:
                     view.pv_bad = False
                     if view.mode == "auto":
                         pid.mode = "auto"  # track → auto: bumpless
             else:
-                if not view.pv_bad:
-                    view.pv_bad = True
+                if view.bad_since_s is None:
+                    view.bad_since_s = ctx.now_s
                 last = self._last_pv[k]
                 self._y[k] = last if math.isfinite(last) else pid.setpoint
+                # Hold the output through a short loss of the PV (a late reply, a retry), then
+                # go safe (control.md §1 "Invalid input": hold, then safe after max age).
+                view.pv_bad = ctx.now_s - view.bad_since_s >= view.cfg.hold_bad_pv_s
+                if not view.pv_bad and view.mode == "auto":
+                    pid.mode = "track"
+                    pid.track_output = pid.output  # hold where it is
             if view.mode == "off" or view.pv_bad or ctx.tripped:
                 pid.mode = "track"  # entering track holds u_prev: set the value after
                 pid.track_output = self._safe_controller_output(view, safe)
-            elif view.mode == "auto" and pid.mode == "track":
+            elif view.mode == "auto" and pid.mode == "track" and view.bad_since_s is None:
                 pid.mode = "auto"
         values = self.bank.step(self._y, ctx.dt_s) if self._bank_loops else np.empty(0)
         for target, value in zip(self._bank_targets, values, strict=True):

@@ -166,6 +166,8 @@ class _LoopBase(Struct, frozen=True, kw_only=True):
     mode: Literal["auto", "manual", "off"] = "auto"
     description: str = ""
     acceptance: Acceptance | None = None
+    # A PV that is not GOOD: hold the output this long, then drive the outputs safe.
+    hold_bad_pv_s: NonNegative = 60.0
 
 
 class PidLoop(_LoopBase, frozen=True, kw_only=True, tag="pid", tag_field="type"):
