@@ -80,10 +80,9 @@ class LoopView:
         self.pid: Pid | None = None
         self.pv_bad = False
         self.autotuner: RelayAutotune | None = None
+        # set by restore(): the mode to return to once the PV is good again
         self.resume_mode: str | None = None
-        self.bad_since_s: float | None = (
-            None  # when the PV stopped being GOOD  # set by restore(): mode to return to once PV is good
-        )
+        self.bad_since_s: float | None = None  # when the PV stopped being GOOD
         self.autotune_rule = "simc"
         self.autotune_gain: float | None = None
         self.last_autotune: dict[str, Any] = {"state": "idle"}
@@ -319,7 +318,8 @@ class Engine:
                 self._y[k] = last if math.isfinite(last) else pid.setpoint
                 # Hold the output through a short loss of the PV (a late reply, a retry), then
                 # go safe (control.md §1 "Invalid input": hold, then safe after max age).
-                view.pv_bad = ctx.now_s - view.bad_since_s >= view.cfg.hold_bad_pv_s
+                hold_s = getattr(view.cfg, "hold_bad_pv_s", 0.0)
+                view.pv_bad = ctx.now_s - view.bad_since_s >= hold_s
                 if not view.pv_bad and view.mode == "auto":
                     pid.mode = "track"
                     pid.track_output = pid.output  # hold where it is
