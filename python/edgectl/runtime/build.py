@@ -9,6 +9,7 @@ safe, persists the state and flushes the historian, in that order.
 from __future__ import annotations
 
 from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -215,7 +216,24 @@ def open_run(
                 controller.hold_safe()
             if plant is not None and "plant" in saved:
                 plant.restore(bytes.fromhex(saved["plant"]))
-        start_s = float(saved.get("now_s", 0.0)) if (saved and resumed) else 0.0
+        start_s = 0.0
+        if saved and resumed:
+            start_s = float(saved.get("now_s", 0.0))
+            if plant is None:
+                # The process (a real rig, or a HIL plant in another process) went on while the
+                # controller was down: resume at the time it is now, not when state was saved.
+                downtime_s = max(0.0, time.time() - float(saved.get("wall_time_s", time.time())))
+                start_s += downtime_s * (1.0 if virtual_clock else speed)
+            # Never record a sample twice: the last commit may be newer than the saved state.
+            latest = [s.time_s for s in historian.latest().values()]
+            if latest:
+                controller.skip_samples_until(max(latest) - controller.time_base_s)
+        if not resumed:
+            # A simulated run's time axis (time base + clock seconds) runs ahead of the wall
+            # clock: a fresh run on the same historian starts after everything recorded.
+            latest = [s.time_s for s in historian.latest().values()]
+            if latest and max(latest) >= controller.time_base_s:
+                controller.time_base_s = max(latest) + 1.0
         if resumed:
             # continue on the saved time axis: no gap, no repeated timestamps
             clock = VirtualClock(start_s) if virtual_clock else ScaledClock(speed, start_s=start_s)
@@ -232,6 +250,7 @@ def open_run(
             config_hash=controller.config_hash,
             config_path=str(path),
             resumed_from="controller" if resumed else None,
+            time_s=controller.time_base_s + start_s,
         )
         historian.record_event(
             "start",

@@ -328,6 +328,7 @@ class Controller:
             "config_hash": self.config_hash,
             "time_base_s": self.time_base_s,
             "now_s": self.now_s,
+            "wall_time_s": time.time(),
             "recipe": self.recipe.state() if self.recipe else None,
             "loops": {name: loop.state() for name, loop in self.loops.items()},
             "outputs": dict(self.outputs),
@@ -352,6 +353,10 @@ class Controller:
             {k: float(v) for k, v in state.get("outputs", {}).items() if k in self.outputs}
         )
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
+
+    def skip_samples_until(self, t_s: float) -> None:
+        """Record no tag samples at or before clock time ``t_s`` (already in the historian)."""
+        self._next_sample_s = max(self._next_sample_s, t_s + 1e-6)
 
     def hold_safe(self) -> None:
         """Restart policy ``hold``: every loop in manual at its outputs' safe values."""
