@@ -393,7 +393,10 @@ class Controller:
         return out
 
     def trend(self, tag: str, seconds: float) -> dict[str, list[float]]:
-        self.historian.flush()
+        if tag not in self.tags:
+            raise KeyError(f"unknown tag {tag!r}")
+        if tag not in {t.name for t in self.historian.tags()}:
+            return {"time_s": [], "value": []}  # defined, not recorded yet
         series = self.historian.trend(tag, seconds, now_s=self._ts(self.now_s))
         return {
             "time_s": (series.times_s - self.time_base_s).tolist(),
