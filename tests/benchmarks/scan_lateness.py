@@ -57,7 +57,7 @@ def main() -> None:
             r = edgectl.connect(run.controller, who="bench")
             while not stop.is_set():
                 r.tags["temp_c"]
-                r.loops["temp"].settings
+                _ = r.loops["temp"].settings
                 r.info()
                 calls[0] += 3
                 stop.wait(pause_s)
@@ -66,7 +66,7 @@ def main() -> None:
             with edgectl.connect(Path(tmp) / "r.sock", who="bench") as r:
                 while not stop.is_set():
                     r.tags["ph"]
-                    r.loops["ph"].kp
+                    _ = r.loops["ph"].kp
                     r.trend("temp_c", 60.0)
                     calls[1] += 3
                     stop.wait(pause_s)
