@@ -244,6 +244,18 @@ def test_reglo_rate_start_stop_and_close_stops() -> None:
     assert plant.actuators["feed_rate_ml_min"] == 0.0  # type: ignore[attr-defined]
 
 
+def test_reglo_dose_rate_runs_and_stops_the_pump() -> None:
+    plant = get_plant()
+    _, dev = _open(CASES[9])
+    with dev:
+        dev.set_dose_rate_ml_min(0.5)  # what the runtime writes for a pump output
+        assert dev.is_running()
+        assert plant.actuators["feed_rate_ml_min"] == pytest.approx(0.5)  # type: ignore[attr-defined]
+        dev.set_dose_rate_ml_min(0.0)  # 0 stops (a Reglo refuses to *run* at rate 0)
+        assert not dev.is_running()
+        assert plant.actuators["feed_rate_ml_min"] == 0.0  # type: ignore[attr-defined]
+
+
 def test_reglo_refuses_to_start_at_zero_rate() -> None:
     _, dev = _open(CASES[9])
     with dev:

@@ -33,7 +33,33 @@ def format_mmmmse(value: float) -> str:
     return f"{m:04d}{'+' if e >= 0 else '-'}{abs(e)}"
 
 
-class RegloIccPump(SerialDevice):
+class _Dosing:
+    """What a controller output means by a pump rate, for pumps with start/stop."""
+
+    def set_rate_ml_min(self, rate_ml_min: float) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def set_dose_rate_ml_min(self, rate_ml_min: float) -> None:
+        """Deliver ``rate_ml_min``: 0 stops the pump, > 0 sets the rate and runs it.
+
+        What a controller output means by a pump rate (the runtime writes this); the plain
+        :meth:`set_rate_ml_min` only changes the setting, as on the keypad.
+        """
+        rate = float(rate_ml_min)
+        if rate <= 0.0:
+            self.stop()
+            return
+        self.set_rate_ml_min(rate)
+        self.start()
+
+
+class RegloIccPump(_Dosing, SerialDevice):
     """One channel of an Ismatec Reglo ICC, run in flow-rate mode.
 
     Start-up sets the pump address (``@1``), channel addressing (``1~1``) and turns event
@@ -91,24 +117,11 @@ class RegloIccPump(SerialDevice):
     def is_running(self) -> bool:
         return self.query("is_running").get("reply") == "+"
 
-    def set_dose_rate_ml_min(self, rate_ml_min: float) -> None:
-        """Deliver ``rate_ml_min``: 0 stops the pump, > 0 sets the rate and runs it.
-
-        What a controller output means by a pump rate (the runtime writes this); the plain
-        :meth:`set_rate_ml_min` only changes the setting, as on the keypad.
-        """
-        rate = float(rate_ml_min)
-        if rate <= 0.0:
-            self.stop()
-            return
-        self.set_rate_ml_min(rate)
-        self.start()
-
     def make_safe(self) -> None:
         self.stop()
 
 
-class WatsonMarlowPump(SerialDevice):
+class WatsonMarlowPump(_Dosing, SerialDevice):
     """A Watson-Marlow 520Du/620Du drive on RS232 (echo on; devices.md §1.6).
 
     Set commands are confirmed by their echo only; :meth:`read_status` parses ``RS``. Rates in
@@ -159,19 +172,6 @@ class WatsonMarlowPump(SerialDevice):
 
     def stop(self) -> None:
         self.query("stop")
-
-    def set_dose_rate_ml_min(self, rate_ml_min: float) -> None:
-        """Deliver ``rate_ml_min``: 0 stops the pump, > 0 sets the rate and runs it.
-
-        What a controller output means by a pump rate (the runtime writes this); the plain
-        :meth:`set_rate_ml_min` only changes the setting, as on the keypad.
-        """
-        rate = float(rate_ml_min)
-        if rate <= 0.0:
-            self.stop()
-            return
-        self.set_rate_ml_min(rate)
-        self.start()
 
     def make_safe(self) -> None:
         self.stop()
