@@ -90,17 +90,9 @@ fn mat2(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Array2<f64>> {
     Array2::from_shape_vec((r, c), data).map_err(|e| PyTypeError::new_err(e.to_string()))
 }
 
-/// Core (ndarray 0.16) matrix → numpy array; numpy 0.30 is built on ndarray 0.17.
+/// Core matrix → numpy array (the core and numpy 0.30 share ndarray 0.17: the buffer moves).
 fn np2<'py>(py: Python<'py>, a: Array2<f64>) -> Bound<'py, PyArray2<f64>> {
-    let (r, c) = a.dim();
-    let v: Vec<f64> = if a.is_standard_layout() {
-        a.into_raw_vec_and_offset().0
-    } else {
-        a.iter().copied().collect()
-    };
-    numpy::ndarray::Array2::from_shape_vec((r, c), v)
-        .unwrap_or_else(|_| numpy::ndarray::Array2::zeros((r, c)))
-        .into_pyarray(py)
+    a.into_pyarray(py)
 }
 
 fn unreachable_py<T>() -> PyResult<T> {
