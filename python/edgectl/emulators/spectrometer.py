@@ -67,7 +67,7 @@ class SpectrometerEmulator(LineEmulator):
             return self._last
         _, intensities = self.plant.spectrum()
         t = getattr(self.plant, "spectrum_time_s", None)
-        if t is None or not (t == self._plant_t):
+        if t is None or t != self._plant_t:
             self.seq = (self.seq + 1) & 0xFFFFFFFF
             self._plant_t = math.nan if t is None else float(t)
         counts = np.asarray(intensities, dtype=np.float64) * (self.integration_ms / 1000.0)

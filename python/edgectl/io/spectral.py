@@ -103,7 +103,7 @@ def encode_frame(
     arr = np.asarray(values, dtype=np.float64).ravel()
     if not 1 <= arr.size <= MAX_COUNT:
         raise ValueError(f"a frame holds 1..{MAX_COUNT} values, got {arr.size}")
-    size, np_dtype = DTYPES[ord(dtype)]
+    np_dtype = DTYPES[ord(dtype)][1]
     body = HEADER.pack(START, ord(kind), ord(dtype), flags & 0xFF, seq & 0xFFFFFFFF, arr.size)
     body += arr.astype(np_dtype).tobytes()
     return body + struct.pack(">H", _crc(body[1:])) + TRAILER
@@ -169,7 +169,7 @@ class FrameDecoder:
             if head is None:
                 i += 1
                 continue
-            total, size = head
+            total = head[0]
             if total == 0 or len(b) - i < total:
                 break  # a plausible header: wait for the rest
             frame = bytes(b[i : i + total])
