@@ -191,6 +191,11 @@ def open_run(
         hub = Hub(cfg, clock=clock, pin_factory=pin_factory)
         scheduler = ScanScheduler(cfg.reactor.scan_period_s, clock)
         engine = Engine(cfg)
+        softsensors = None
+        if cfg.softsensors:
+            from edgectl.runtime.softsensor import SoftSensorSet
+
+            softsensors = SoftSensorSet.from_config(cfg, path.parent, hub)
         controller = Controller(
             cfg,
             engine=engine,
@@ -198,6 +203,7 @@ def open_run(
             historian=historian,
             scheduler=scheduler,
             config_text=text,
+            softsensors=softsensors,
         )
         bridge = SimBridge(plant, cfg, hub, pin_factory) if plant is not None else None
         saved = historian.load_state("controller")
