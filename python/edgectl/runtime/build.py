@@ -17,7 +17,7 @@ import msgspec
 
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
-from edgectl.runtime.clock import ScaledClock, VirtualClock
+from edgectl.runtime.clock import PacedClock, ScaledClock, VirtualClock
 from edgectl.runtime.controller import Controller
 from edgectl.runtime.hub import Hub
 from edgectl.runtime.loops import Engine
@@ -166,8 +166,12 @@ def open_run(
     path = Path(config_path)
     cfg = _scale_sim_delays(load_reactor_config(path), 0.0 if virtual_clock else speed)
     text = path.read_text(encoding="utf-8")
+    paced = cfg.plant is not None and cfg.plant.paced
+    period = cfg.reactor.scan_period_s
     if virtual_clock:
         clock: Any = VirtualClock()
+    elif paced:
+        clock = PacedClock(speed, period_s=period)
     else:
         clock = ScaledClock(speed)
     db_path = Path(db) if db else _default_path(cfg, cfg.historian.path, ".db")
@@ -224,7 +228,12 @@ def open_run(
         start_s = float(saved.get("now_s", 0.0)) if (saved and resumed) else 0.0
         if resumed:
             # continue on the saved time axis: no gap, no repeated timestamps
-            clock = VirtualClock(start_s) if virtual_clock else ScaledClock(speed, start_s=start_s)
+            if virtual_clock:
+                clock = VirtualClock(start_s)
+            elif paced:
+                clock = PacedClock(speed, start_s, period_s=period)
+            else:
+                clock = ScaledClock(speed, start_s=start_s)
             scheduler.clock = clock
             hub.clock = clock
             for w in hub.workers.values():

@@ -85,6 +85,9 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
     scenario: str = "ecoli_2l"
     config: str = ""  # optional plant TOML, relative to the reactor file
     seed: int = 0
+    # the scaled clock waits for the scan (edgectl.runtime.clock.PacedClock): accelerated runs
+    # on a busy machine do not see stalls as minutes of lost readings
+    paced: bool = False
     gpio: dict[str, GpioLink] = {}
 
 

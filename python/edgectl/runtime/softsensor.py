@@ -207,7 +207,10 @@ class SoftSensorBlock:
         value = r.value
         if good and self.kalman is not None:
             with self._lock:
-                value = self.kalman.update_prediction(r.time_s / 3600.0, r.value).value
+                try:
+                    value = self.kalman.update_prediction(r.time_s / 3600.0, r.value).value
+                except EdgectlError as exc:  # e.g. time going backwards after a restart
+                    self.last_error = f"correction: {exc}"
         tags.write(tag, value, r.time_s, q)
 
     # -- references -----------------------------------------------------------------------------
