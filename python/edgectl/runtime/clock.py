@@ -96,6 +96,9 @@ class PacedClock(ScaledClock):
                 # late (stalled): continue from the deadline, time does not jump ahead
                 self._t0 += (free - t_s) / self.speed
             self._cap = max(self._cap, t_s + self.period_s)
+        if free > t_s:
+            # a late scan loop never sleeps: let the I/O workers have the GIL once per scan
+            time.sleep(0.0002)
         super().sleep_until(t_s)
 
 
