@@ -93,7 +93,8 @@ def test_in_model_is_good_with_t2_and_q(sensor: sp.SoftSensor) -> None:
     block, tags = _block(sensor, drv)
     _scan(block, tags, 0.0)
     s = tags.read("glc", 0.0)
-    assert s.quality is Quality.GOOD and abs(s.value - 2.0) < 0.1
+    assert s.quality is Quality.GOOD
+    assert abs(s.value - 2.0) < 0.1
     assert tags.read("glc.status", 0.0).value == STATUS_CODES["in_model"]
     assert math.isfinite(tags.read("glc.t2", 0.0).value)
     assert math.isfinite(tags.read("glc.q", 0.0).value)
@@ -107,7 +108,8 @@ def test_out_of_model_keeps_the_value_but_bad(sensor: sp.SoftSensor) -> None:
     block, tags = _block(sensor, drv)
     _scan(block, tags, 0.0)
     s = tags.read("glc", 0.0)
-    assert s.quality is Quality.BAD and math.isfinite(s.value)
+    assert s.quality is Quality.BAD
+    assert math.isfinite(s.value)
     assert tags.read("glc.status", 0.0).value == STATUS_CODES["out_of_model"]
     assert tags.read("glc.q", 0.0).value > sensor.q_limit
 
@@ -131,7 +133,8 @@ def test_unusable_spectra_keep_the_last_value_bad(
     drv.next, drv.saturated = spectrum, saturated
     _scan(block, tags, 60.0)
     s = tags.read("glc", 60.0)
-    assert s.quality is Quality.BAD and s.value == good
+    assert s.quality is Quality.BAD
+    assert s.value == good
     assert tags.read("glc.status", 60.0).value == STATUS_CODES[status]
     assert block.counts[status] == 1
 
