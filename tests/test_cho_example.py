@@ -211,3 +211,26 @@ def test_reference_over_the_repl_socket_is_audited(tmp_path: Path) -> None:
         assert rec.actor == "ana"
         assert rec.target == "softsensors.glucose"
         assert reader.audit.verify().is_intact
+
+
+@pytest.mark.parametrize(("rate", "height"), [(0.2, 0.2), (5.0, 0.5), (30.0, 1.0)])
+def test_cosmic_ray_spikes_are_despiked_not_passed_to_control(rate: float, height: float) -> None:
+    """Spikes (Poisson ``rate`` per spectrum) are removed by the model's Despike step: the
+    prediction stays in model and as accurate as on clean spectra."""
+    import msgspec
+
+    from edgectl.sim import Plant, load_plant_config
+
+    sensor = SoftSensor.load(ROOT / "examples" / "models" / "cho-glucose.json")
+    cfg = load_plant_config(ROOT / "examples" / "cho-fedbatch-2L.plant.toml")
+    spec = msgspec.structs.replace(cfg.spectrometer, spike_rate=rate, spike_height=height)
+    plant = Plant(msgspec.structs.replace(cfg, spectrometer=spec))
+    errors, in_model = [], 0
+    for _ in range(30):
+        plant.advance(300.0, 30.0)
+        p = sensor.predict(plant.spectrum()[1])
+        if p.is_in_model:
+            in_model += 1
+            errors.append(p.value - plant.state()["glucose_g_l"])
+    assert in_model >= 27
+    assert float(np.sqrt(np.mean(np.square(errors)))) < 0.08
