@@ -279,3 +279,23 @@ def test_drift_raises_the_background() -> None:
 def test_flag_saturated_is_bit_zero() -> None:
     [frame] = _decode_all(encode_frame("S", [1.0], flags=FLAG_SATURATED))
     assert frame.is_saturated  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("transport", ["pty", "tcp"])
+def test_driver_over_a_real_pty_and_tcp(transport: str) -> None:
+    """Out of process wiring (``edgectl emulate``): 4 kB binary frames over a raw pty or TCP."""
+    from edgectl.emulators import create_emulator
+    from edgectl.emulators.server import PtyServer, TcpServer
+
+    plant = Plant(PlantConfig.cho_2l(seed=5))
+    emu = create_emulator(PROFILE, plant, name="raman-pty")
+    server = PtyServer(emu) if transport == "pty" else TcpServer(emu)
+    url = server.path if isinstance(server, PtyServer) else f"socket://127.0.0.1:{server.port}"
+    try:
+        with Spectrometer(url, PROFILE, integration_ms=1000) as spec:
+            for _ in range(3):
+                axis, counts = spec.read_spectrum()
+                np.testing.assert_allclose(counts, plant.spectrum()[1].astype(np.float32))
+                assert axis.size == 1047
+    finally:
+        server.stop()
