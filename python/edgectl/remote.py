@@ -188,6 +188,21 @@ class Reactor:
         still: list[str] = self._change("reset_trip")
         return still
 
+    def add_reference(
+        self, sensor: str, value: float, sampled_s: float | None = None
+    ) -> dict[str, Any]:
+        """An at-line reference for soft sensor ``sensor`` (sample drawn at clock time
+        ``sampled_s``, default now): corrects its bias filter if it has one; audited."""
+        out: dict[str, Any] = self._change(
+            "add_reference", sensor=sensor, value=value, sampled_s=sampled_s
+        )
+        return out
+
+    def softsensors(self) -> dict[str, Any]:
+        """Status of every soft sensor: counts per spectrum status, last result, last error."""
+        out: dict[str, Any] = self._api.call("softsensor_status")
+        return out
+
     def stop(self) -> None:
         """Stop the run: outputs safe, historian flushed."""
         self._change("stop")

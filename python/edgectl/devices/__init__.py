@@ -23,6 +23,7 @@ from edgectl.devices.probes import (
     HamiltonPhProbe,
 )
 from edgectl.devices.pumps import RegloIccPump, WatsonMarlowPump
+from edgectl.devices.spectrometers import Spectrometer, Spectrum
 from edgectl.errors import ProfileError
 from edgectl.io.profile import find_profile, load_profile
 
@@ -48,6 +49,8 @@ __all__ = [
     "RelayPump",
     "SartoriusSbiBalance",
     "SerialDevice",
+    "Spectrometer",
+    "Spectrum",
     "Valve",
     "WatsonMarlowPump",
     "open_device",
@@ -67,6 +70,7 @@ DRIVERS: dict[str, type[SerialDevice]] = {
     "ismatec/reglo-icc": RegloIccPump,
     "generic/modbus-circulator": ModbusCirculator,
     "watson-marlow/520du": WatsonMarlowPump,
+    "generic/spectrometer-ascii": Spectrometer,
 }
 
 

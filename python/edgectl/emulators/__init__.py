@@ -36,6 +36,7 @@ from edgectl.emulators.line import (
 )
 from edgectl.emulators.modbus import ModbusRtuEmulator
 from edgectl.emulators.propar import ProparEmulator
+from edgectl.emulators.spectrometer import SpectrometerEmulator
 from edgectl.errors import ProfileError
 from edgectl.io.profile import DeviceProfile, load_profile
 from edgectl.plant import ConstantPlant, PlantIO
@@ -56,6 +57,7 @@ __all__ = [
     "ProparEmulator",
     "RegloIccEmulator",
     "SbiEmulator",
+    "SpectrometerEmulator",
     "WatsonMarlowEmulator",
     "attach",
     "create_emulator",
@@ -77,6 +79,7 @@ EMULATORS: dict[str, type[Emulator]] = {
     "sbi": SbiEmulator,
     "reglo-icc": RegloIccEmulator,
     "watson-marlow": WatsonMarlowEmulator,
+    "spectrometer": SpectrometerEmulator,
 }
 
 #: What a ``sim://`` port talks to: one emulator, or a multi-drop bus of them.

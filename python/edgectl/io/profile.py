@@ -8,10 +8,10 @@ third-party client library (see ``tests/test_device_clients.py``).
 Schema (every table is optional unless marked *required*)::
 
     [device]                     # required
-    kind = "mfc"                 # mfc | probe | balance | pump | circulator
+    kind = "mfc"                 # mfc | probe | balance | pump | circulator | spectrometer
     vendor = "alicat"            # matches the folder name
     model = "MC-series"
-    protocol = "line"            # line | propar | modbus-rtu
+    protocol = "line"            # line | propar | modbus-rtu | spectral-frame (edgectl.io.spectral)
     firmware = ">=5"             # firmware range the profile was written for
     manual = "..."               # where the protocol comes from (citation)
     client = "..."               # third-party client used to cross-check the emulator
@@ -99,10 +99,10 @@ NonNegFloat = Annotated[float, msgspec.Meta(ge=0.0)]
 
 
 class DeviceInfo(Struct, frozen=True, kw_only=True):
-    kind: Literal["mfc", "probe", "balance", "pump", "circulator"]
+    kind: Literal["mfc", "probe", "balance", "pump", "circulator", "spectrometer"]
     vendor: str
     model: str
-    protocol: Literal["line", "propar", "modbus-rtu"] = "line"
+    protocol: Literal["line", "propar", "modbus-rtu", "spectral-frame"] = "line"
     firmware: str = ""
     manual: str = ""
     client: str = ""

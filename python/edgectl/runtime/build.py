@@ -19,7 +19,7 @@ import msgspec
 
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
-from edgectl.runtime.clock import ScaledClock, VirtualClock
+from edgectl.runtime.clock import PacedClock, ScaledClock, VirtualClock
 from edgectl.runtime.controller import Controller
 from edgectl.runtime.hub import Hub
 from edgectl.runtime.loops import Engine
@@ -171,8 +171,12 @@ def open_run(
     path = Path(config_path)
     cfg = _scale_sim_delays(load_reactor_config(path), 0.0 if virtual_clock else speed)
     text = path.read_text(encoding="utf-8")
+    paced = cfg.plant is not None and cfg.plant.paced
+    period = cfg.reactor.scan_period_s
     if virtual_clock:
         clock: Any = VirtualClock()
+    elif paced:
+        clock = PacedClock(speed, period_s=period)
     else:
         clock = ScaledClock(speed)
     db_path = Path(db) if db else _default_path(cfg, cfg.historian.path, ".db")
@@ -196,6 +200,11 @@ def open_run(
         hub = Hub(cfg, clock=clock, pin_factory=pin_factory)
         scheduler = ScanScheduler(cfg.reactor.scan_period_s, clock)
         engine = Engine(cfg)
+        softsensors = None
+        if cfg.softsensors:
+            from edgectl.runtime.softsensor import SoftSensorSet
+
+            softsensors = SoftSensorSet.from_config(cfg, path.parent, hub)
         controller = Controller(
             cfg,
             engine=engine,
@@ -203,6 +212,7 @@ def open_run(
             historian=historian,
             scheduler=scheduler,
             config_text=text,
+            softsensors=softsensors,
         )
         bridge = SimBridge(plant, cfg, hub, pin_factory) if plant is not None else None
         saved = historian.load_state("controller")
@@ -240,7 +250,12 @@ def open_run(
                 controller.time_base_s = max(latest) + 1.0
         if resumed:
             # continue on the saved time axis: no gap, no repeated timestamps
-            clock = VirtualClock(start_s) if virtual_clock else ScaledClock(speed, start_s=start_s)
+            if virtual_clock:
+                clock = VirtualClock(start_s)
+            elif paced:
+                clock = PacedClock(speed, start_s, period_s=period)
+            else:
+                clock = ScaledClock(speed, start_s=start_s)
             scheduler.clock = clock
             hub.clock = clock
             for w in hub.workers.values():

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "MonotonicClock", "ScaledClock", "VirtualClock"]
+__all__ = ["Clock", "MonotonicClock", "PacedClock", "ScaledClock", "VirtualClock"]
 
 
 @runtime_checkable
@@ -63,6 +63,43 @@ class ScaledClock:
                 return
             # Sleep in one call; re-check because sleep may return early on signals.
             time.sleep(remaining)
+
+
+class PacedClock(ScaledClock):
+    """A scaled clock that never runs ahead of the scan: simulated time pauses while the process
+    is starved of CPU, instead of jumping ahead of every reading.
+
+    At ``speed=3600`` a 50 ms stall of a busy machine is three simulated minutes: every reading
+    would go stale and every loop to its safe action, an artefact of the acceleration, not of the
+    process. This clock stops at the next scan deadline until the scheduler reaches it
+    (``now() <= last deadline + period_s``) and, when the scan is late, continues from the
+    deadline rather than from where wall time would put it. For simulated plants only; scan
+    lateness is then measured against the paced time (a stall does not count).
+    """
+
+    def __init__(self, speed: float = 1.0, start_s: float = 0.0, *, period_s: float) -> None:
+        super().__init__(speed, start_s)
+        if not period_s > 0.0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        self.period_s = float(period_s)
+        self._cap = float(start_s) + self.period_s
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return min(super().now(), self._cap)
+
+    def sleep_until(self, t_s: float) -> None:
+        with self._lock:
+            free = ScaledClock.now(self)
+            if free > t_s:
+                # late (stalled): continue from the deadline, time does not jump ahead
+                self._t0 += (free - t_s) / self.speed
+            self._cap = max(self._cap, t_s + self.period_s)
+        if free > t_s:
+            # a late scan loop never sleeps: let the I/O workers have the GIL once per scan
+            time.sleep(0.0002)
+        super().sleep_until(t_s)
 
 
 class MonotonicClock(ScaledClock):

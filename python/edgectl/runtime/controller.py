@@ -119,6 +119,8 @@ class Controller:
             "reset_trip",
             "phase_request",
             "stop",
+            "add_reference",
+            "softsensor_status",
         }
     )
 
@@ -133,8 +135,11 @@ class Controller:
         config_text: str = "",
         before_scan: Callable[[float], None] | None = None,
         time_base_s: float | None = None,
+        softsensors: Any = None,
     ) -> None:
         self.cfg = cfg
+        # spectral soft sensors (edgectl.runtime.softsensor.SoftSensorSet), updated each scan
+        self.softsensors = softsensors
         self.name = cfg.reactor.name
         self.engine = engine
         self.loops: dict[str, LoopRuntime] = dict(engine.views)
@@ -188,7 +193,10 @@ class Controller:
                 self.tags.define(Tag(name, t.unit, t.max_age_s, t.description))
         for ss in cfg.softsensors.values():
             if ss.tag not in self.tags:
-                self.tags.define(Tag(ss.tag, max_age_s=3 * ss.period_s))
+                age = ss.max_age_s if ss.max_age_s is not None else 3 * ss.period_s
+                self.tags.define(Tag(ss.tag, max_age_s=age))
+        if self.softsensors is not None:
+            self.softsensors.define_tags(self.tags)
         if cfg.gpio:
             for tag in cfg.gpio.inputs:
                 if tag not in self.tags:
@@ -217,6 +225,8 @@ class Controller:
                 commanded = self.totals.ml.get(mon.spec.output, 0.0)
                 d = mon.update(now_s, commanded, self.tags.read(mon.spec.balance, now_s))
                 self.tags.write(f"{name}.delivery", d.value, now_s, d.quality)
+            if self.softsensors is not None:
+                self.softsensors.update(self.tags, now_s)
             samples = self.tags.snapshot(now_s)
             feed = None
             if self.recipe is not None:
@@ -477,6 +487,33 @@ class Controller:
             old = self.recipe.phase_name
             self.recipe.request(to)
             self._audit(who, "phase_request", "recipe.phase", old, to, reason)
+
+    def add_reference(
+        self,
+        sensor: str,
+        value: float,
+        who: str,
+        reason: str = "",
+        sampled_s: float | None = None,
+    ) -> dict[str, Any]:
+        """An at-line reference (HPLC, glucose analyser) for soft sensor ``sensor``, of the
+        sample drawn at clock time ``sampled_s`` (default now): fed to its bias Kalman filter
+        when it has one, always recorded in the audit trail and as an event."""
+        with self.lock:
+            if self.softsensors is None:
+                raise ConfigError("this reactor has no soft sensors")
+            block = self.softsensors[sensor]
+            t = self.now_s if sampled_s is None else float(sampled_s)
+            result: dict[str, Any] = block.add_reference(float(value), t)
+            self._audit(who, "add_reference", f"softsensors.{sensor}", None, result, reason)
+            self._event(self.now_s, "reference", f"softsensors.{sensor}", f"{value:g}", **result)
+            return result
+
+    def softsensor_status(self) -> dict[str, Any]:
+        with self.lock:
+            if self.softsensors is None:
+                return {}
+            return {name: b.status() for name, b in self.softsensors.blocks.items()}
 
     def stop(self, who: str, reason: str = "") -> None:
         self._audit(who, "stop", "run", None, None, reason)

@@ -53,6 +53,7 @@ __all__ = [
     "ReactorInfo",
     "RunConfig",
     "SoftSensorConfig",
+    "SoftSensorCorrection",
     "SplitRangeLoop",
     "TagConfig",
     "load_reactor_config",
@@ -85,6 +86,9 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
     scenario: str = "ecoli_2l"
     config: str = ""  # optional plant TOML, relative to the reactor file
     seed: int = 0
+    # the scaled clock waits for the scan (edgectl.runtime.clock.PacedClock): accelerated runs
+    # on a busy machine do not see stalls as minutes of lost readings
+    paced: bool = False
     gpio: dict[str, GpioLink] = {}
 
 
@@ -208,6 +212,7 @@ class FeedLoop(Struct, frozen=True, kw_only=True, tag="feed", tag_field="type"):
     pid: dict[str, Any] = {}
     mode: Literal["auto", "manual", "off"] = "auto"
     description: str = ""
+    acceptance: Acceptance | None = None
 
 
 class FoamLoop(Struct, frozen=True, kw_only=True, tag="foam", tag_field="type"):
@@ -225,11 +230,29 @@ class FoamLoop(Struct, frozen=True, kw_only=True, tag="foam", tag_field="type"):
 LoopConfig = PidLoop | SplitRangeLoop | CascadeLoop | FeedLoop | FoamLoop
 
 
+class SoftSensorCorrection(Struct, frozen=True, kw_only=True):
+    """Online bias correction from at-line references: the two-state [c, bias] Kalman filter of
+    softsensor.md §6 (random walks per hour; R of a prediction defaults to RMSEC²)."""
+
+    kind: Literal["bias_kalman"] = "bias_kalman"
+    q_concentration: Positive = 4.0
+    q_bias: Positive = 0.05
+    r_prediction: Positive | None = None
+    r_reference: Positive = 0.25
+    gate_sigma: Positive = 6.0
+
+
 class SoftSensorConfig(Struct, frozen=True, kw_only=True):
+    """A spectral soft sensor (:mod:`edgectl.runtime.softsensor`): the spectrometer device is
+    read every ``period_s``; ``tag`` (and ``<tag>.raw``, ``.t2``, ``.q``, ``.status``) carry the
+    prediction, GOOD only when the spectrum is inside the model."""
+
     model: str  # model file, relative to the reactor file
     spectrometer: str  # device name
     tag: str
     period_s: Positive = 60.0
+    max_age_s: Positive | None = None  # default 3 × period_s
+    correction: SoftSensorCorrection | None = None
 
 
 class PumpCheck(Struct, frozen=True, kw_only=True):
@@ -271,7 +294,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
         for dev in self.devices.values():
             names |= set(dev.readings.values())
         for ss in self.softsensors.values():
-            names.add(ss.tag)
+            names |= {ss.tag, *(f"{ss.tag}.{k}" for k in ("raw", "t2", "q", "status"))}
         if self.gpio:
             names |= set(self.gpio.inputs)
         names |= {f"{loop}.sp" for loop in self.loops}
