@@ -405,6 +405,7 @@ class Controller:
     def trend(self, tag: str, seconds: float) -> dict[str, list[float]]:
         if tag not in self.tags:
             raise KeyError(f"unknown tag {tag!r}")
+        self.historian.flush()  # a trend includes what this run has not committed yet
         if tag not in {t.name for t in self.historian.tags()}:
             return {"time_s": [], "value": []}  # defined, not recorded yet
         series = self.historian.trend(tag, seconds, now_s=self._ts(self.now_s))
