@@ -120,8 +120,11 @@ class DeviceConfig(Struct, frozen=True, kw_only=True):
 
 class GpioConfig(Struct, frozen=True, kw_only=True):
     board: str = "raspberrypi/pi5"
-    pin_factory: Literal["auto", "mock", "lgpio"] = "auto"
+    pin_factory: Literal["auto", "mock", "lgpio", "bridge"] = "auto"
     chip: int = 0
+    # pin_factory = "bridge": an emulated rig's GPIO bridge (tcp://127.0.0.1:PORT; default
+    # $EDGECTL_GPIO_BRIDGE), see edgectl.emulators.gpio_bridge
+    bridge: str = ""
     outputs: dict[str, str] = {}  # output name → board output channel
     inputs: dict[str, str] = {}  # tag name → board input channel
 
