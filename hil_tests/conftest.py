@@ -171,12 +171,31 @@ class Bench:
         return self.rig.status()
 
 
+def rig_config(tmp_path: Path, plant: Mapping[str, Any]) -> Path:
+    """The example config with its plant overridden (a plant TOML beside it)."""
+    with EXAMPLE.open("rb") as f:
+        data = tomllib.load(f)
+    (tmp_path / "plant.toml").write_text(
+        to_toml_text({"scenario": data["plant"]["scenario"], **plant}), encoding="utf-8"
+    )
+    data["plant"]["config"] = "plant.toml"
+    path = tmp_path / "rig.toml"
+    path.write_text(to_toml_text(data), encoding="utf-8")
+    return path
+
+
 @contextlib.contextmanager
 def emulated_bench(
-    speed: float, *, seed: int | None = None, schedule: Path | None = None, log: Path
+    speed: float,
+    *,
+    seed: int | None = None,
+    schedule: Path | None = None,
+    plant: Mapping[str, Any] | None = None,
+    log: Path,
 ) -> Iterator[Bench]:
+    config = rig_config(log.parent, plant) if plant else EXAMPLE
     with log.open("wb") as err:
-        rig = start_rig(EXAMPLE, speed=speed, seed=seed, fault_schedule=schedule, stderr=err)
+        rig = start_rig(config, speed=speed, seed=seed, fault_schedule=schedule, stderr=err)
     try:
         gpio = {"pin_factory": "bridge", "bridge": rig.info["gpio_bridge"]}
         yield Bench("emulated", rig.devices, gpio, rig)
@@ -322,11 +341,50 @@ def bench_for(
     speed: float,
     seed: int | None = None,
     schedule: Path | None = None,
+    plant: Mapping[str, Any] | None = None,
 ) -> Iterator[Bench]:
     """The bench of ``target`` (``emulated``: a fresh rig; ``hardware``: the locked rig)."""
     if target == "hardware":
         with hardware_bench() as bench:
             yield bench
     else:
-        with emulated_bench(speed, seed=seed, schedule=schedule, log=tmp_path / "rig.log") as b:
+        with emulated_bench(
+            speed, seed=seed, schedule=schedule, plant=plant, log=tmp_path / "rig.log"
+        ) as b:
             yield b
+
+
+# -- figures from the historian ---------------------------------------------------------------
+
+
+def samples_lost(reader: Any, tag: str, period_s: float, start_s: float | None = None) -> int:
+    """Sample slots missing from ``tag``'s record: gaps longer than 1.5 sample periods count
+    ``round(gap / period) - 1`` missing samples each."""
+    t = reader.samples(tag, start_s).times_s
+    if len(t) < 2:
+        return 0
+    gaps = [g for g in (t[1:] - t[:-1]) if g > 1.5 * period_s]
+    return int(sum(round(g / period_s) - 1 for g in gaps))
+
+
+def max_sample_gap(reader: Any, tag: str, start_s: float | None = None) -> float:
+    """Longest interval between two recorded samples of ``tag`` (clock seconds). On an
+    accelerated clock a scheduling stall of the 2-core CI machine (50 ms of wall time is 30 s
+    at 600×) shows up here; data the historian lost would show up as much longer gaps."""
+    t = reader.samples(tag, start_s).times_s
+    return float((t[1:] - t[:-1]).max()) if len(t) > 1 else 0.0
+
+
+def alarm_spans(reader: Any, name: str, end_s: float) -> list[tuple[float, float]]:
+    """(raise, clear) time pairs of alarm ``name`` (clear = ``end_s`` if still in alarm)."""
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for a in reader.alarms(name=name):
+        if a.transition == "raise" and start is None:
+            start = a.time_s
+        elif a.transition == "clear" and start is not None:
+            spans.append((start, a.time_s))
+            start = None
+    if start is not None:
+        spans.append((start, end_s))
+    return spans
