@@ -73,8 +73,8 @@ def test_ecoli_batch_to_fedbatch(bench_target: str, tmp_path: Path, verdict: Rec
         verdict.require(float(np.max(np.abs(temp_f))) <= 0.3, "T ±0.3 °C through the transition")
         del figs
         # pH: ±0.05 while the cells grow on glucose; once it runs out the consumption of the
-        # overflow acetate swings it alkaline and a base-only loop cannot pull it back (no acid pump): the
-        # figure there is the excursion, held under +0.1.
+        # overflow acetate swings it alkaline and a base-only loop cannot pull it back (no
+        # acid pump): the figure there is the excursion, held under +0.1.
         ph_cfg = cfg.loops["ph"]
         t_glc = t0 + 2.5 * 3600.0  # growth on glucose; exhaustion follows at ~3 h
         ph_batch = reader.samples("ph", t0 + 1800.0, t_glc).good().values - ph_cfg.setpoint

@@ -589,6 +589,9 @@ class RigProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5.0)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
 
     def __enter__(self) -> RigProcess:
         return self
