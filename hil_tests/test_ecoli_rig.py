@@ -28,7 +28,7 @@ from edgectl.historian import HistoryReader
 from edgectl.runtime.reactor_config import load_reactor_config
 from edgectl.runtime.summary import loop_figures
 
-SPEED = 400.0
+SPEED = 300.0
 HOURS = 4.5
 PLANT = {"ecoli": {"x0_g_l": 1.0, "s0_g_l": 3.0}}
 

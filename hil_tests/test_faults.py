@@ -13,7 +13,7 @@ import pytest
 from conftest import Recorder, alarm_spans, max_sample_gap, run_scenario
 from edgectl.historian import HistoryReader
 
-SPEED = 600.0
+SPEED = 300.0
 
 
 def _raises(reader: HistoryReader, name: str) -> list[float]:

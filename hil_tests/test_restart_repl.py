@@ -74,7 +74,7 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
                 time.sleep(0.2)
                 status = temp.autotune_status()
             t_end = r.info()["time_s"]
-            gains = {k: temp.settings().get(k) for k in ("kp", "ti_s")}
+            gains = {k: temp.settings.get(k) for k in ("kp", "ti_s")}
             r.stop()
             r.close()
             ctl.wait(30)

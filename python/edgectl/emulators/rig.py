@@ -49,6 +49,7 @@ import select
 import socket
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Mapping
@@ -134,6 +135,8 @@ class _Line:
     server: PtyServer
     devices: list[str] = field(default_factory=list)
     power_off: bool = False
+    # raw settings of the slave to restore, on lines whose device uses a parity bit (below)
+    raw_attrs: list[Any] | None = None
 
 
 class Rig:
@@ -215,6 +218,13 @@ class Rig:
                 params.setdefault("delay_scale", f"{1.0 / self.speed:.9g}")
                 endpoint = create_endpoint(profile, self.plant, url.netloc, params)
                 line = _Line(url.netloc, endpoint, PtyServer(endpoint))
+                member = next(iter(getattr(endpoint, "members", {}).values()), endpoint)
+                if member.profile.serial.parity != "N":
+                    # Linux ptys drop PARENB from what a client sets, and a later client that
+                    # asks for parity again gets EINVAL from tcsetattr (pyserial 3.5, 8O1:
+                    # the Sartorius SBI after a controller restart). The line settings mean
+                    # nothing on a pty, so the rig keeps putting the slave back to raw.
+                    line.raw_attrs = termios.tcgetattr(line.server.slave)
                 self.lines[url.netloc] = line
             line.devices.append(name)
             self.device_line[name] = url.netloc
@@ -289,6 +299,7 @@ class Rig:
                 return
         last = time.monotonic()
         backlog = 0.0
+        next_reset = last
         while not self._stop.wait(self.tick_s):
             now = time.monotonic()
             backlog += (now - last) * self.speed
@@ -302,6 +313,15 @@ class Rig:
                 self._due_faults()
             last = now
             self._update_inputs()
+            if now >= next_reset:
+                next_reset = now + 0.25
+                self._reset_line_settings()
+
+    def _reset_line_settings(self) -> None:
+        for line in self.lines.values():
+            if line.raw_attrs is not None:
+                with contextlib.suppress(termios.error, OSError):
+                    termios.tcsetattr(line.server.slave, termios.TCSANOW, line.raw_attrs)
 
     def start(self) -> None:
         self._started.set()
