@@ -218,7 +218,7 @@ class Rig:
                 params.setdefault("delay_scale", f"{1.0 / self.speed:.9g}")
                 endpoint = create_endpoint(profile, self.plant, url.netloc, params)
                 line = _Line(url.netloc, endpoint, PtyServer(endpoint))
-                member = next(iter(getattr(endpoint, "members", {}).values()), endpoint)
+                member: Any = next(iter(getattr(endpoint, "members", {}).values()), endpoint)
                 if member.profile.serial.parity != "N":
                     # Linux ptys drop PARENB from what a client sets, and a later client that
                     # asks for parity again gets EINVAL from tcsetattr (pyserial 3.5, 8O1:
