@@ -143,7 +143,7 @@ def test_kill_and_resume(tmp_path: Path, verdict: Recorder) -> None:
         verdict.figure("runs", len(runs))
         verdict.require(len(runs) == 2 and runs[1].resumed_from is not None, f"resumed: {runs}")
         kept = len(h.samples("heater", None, last_committed).times_s)
-        verdict.figure("samples lost", committed - kept)
+        verdict.figure("samples lost", max(0, committed - kept))
         verdict.require(kept >= committed, f"{committed - kept} committed samples lost")
         verdict.require(h.audit.verify().is_intact, "audit chain intact")
     verdict.finish()
