@@ -59,6 +59,18 @@ def hardware_ports() -> dict[str, str]:
     return ports
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a rig named by EDGECTL_HIL_* the ``hardware`` variants are deselected (not
+    skipped): CI runs every emulated scenario and skips none."""
+    if hardware_ports():
+        return
+    keep = [it for it in items if "hardware" not in it.keywords]
+    dropped = [it for it in items if "hardware" in it.keywords]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 # -- verdicts --------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ and asserts from the historian what the runtime made of it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -192,16 +193,34 @@ def test_device_power_loss(tmp_path: Path, verdict: Recorder) -> None:
     verdict.finish()
 
 
-def test_pump_stall_seen_by_balance(tmp_path: Path, verdict: Recorder) -> None:
+def test_pump_stall_detected_by_balance(tmp_path: Path, verdict: Recorder) -> None:
     """The base pump's rotor stalls: the controller keeps dosing on paper, the base balance
-    shows nothing leaving the bottle. The runtime has no pump-stall alarm yet; the figure is
-    the dosed-vs-weighed gap the balance makes visible."""
+    sees nothing leave the bottle, the ``[pump_checks]`` delivery ratio drops and the
+    ``base_pump_stall`` alarm is raised (none before the stall)."""
     out = run_scenario(
         tmp_path,
         speed=SPEED,
         hours=1.5,
         faults=[{"at_s": 2700.0, "kind": "pump_stall", "target": "base"}],
         plant={"ecoli": {"x0_g_l": 1.0, "s0_g_l": 3.0}},
+        overrides={
+            "pump_checks": {
+                "base_pump": {
+                    "output": "base_ml_min",
+                    "balance": "base_mass_g",
+                    "window_s": 1200.0,
+                    "min_dosed_ml": 1.0,
+                }
+            },
+            "alarms": {
+                "base_pump_stall": {
+                    "tag": "base_pump.delivery",
+                    "kind": "low",
+                    "limit": 0.5,
+                    "delay_s": 60.0,
+                }
+            },
+        },
     )
     assert out.rc == 0, out.output
     with HistoryReader(out.db) as r:
@@ -214,7 +233,14 @@ def test_pump_stall_seen_by_balance(tmp_path: Path, verdict: Recorder) -> None:
         verdict.figure("weighed g", weighed)
         verdict.require(dosed > 1.0, "the loop kept dosing base")
         verdict.require(abs(weighed) < 0.2, "the balance saw nothing leave the bottle")
-        before = r.samples("base_mass_g", t0 + 600.0, t0 + 2700.0).good().values
-        verdict.figure("weighed before g", float(before[0] - before[-1]))
-        verdict.require(float(before[0] - before[-1]) > 0.5, "the balance sees dosing normally")
+        ratio = r.samples("base_pump.delivery", None, t0 + 2700.0).good().values
+        verdict.figure("delivery before min", float(ratio.min()) if len(ratio) else math.nan)
+        verdict.require(float(ratio.min()) > 0.7 if len(ratio) else True, "≈ 1 before")
+        raised = _raises(r, "base_pump_stall")
+        verdict.figure("stall alarm after s", (raised[0] - t0 - 2700.0) if raised else math.nan)
+        verdict.require(len(raised) == 1, f"one stall alarm, got {len(raised)}")
+        verdict.require(
+            bool(raised) and 0.0 < raised[0] - t0 - 2700.0 <= 1500.0,
+            "raised within 25 min of the stall (a 20 min window)",
+        )
     verdict.finish()

@@ -24,6 +24,7 @@ import msgspec
 
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager
+from edgectl.runtime.pumpcheck import PumpCheck
 from edgectl.runtime.reactor_config import ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
@@ -149,6 +150,7 @@ class Controller:
         self._define_tags()
         self.alarm_mgr = AlarmManager(cfg.alarms, cfg.interlocks)
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
+        self.pump_checks = [PumpCheck(n, c) for n, c in cfg.pump_checks.items()]
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
         self.outputs: dict[str, float] = dict(self.safe)
         self.totals = _Totals()
@@ -185,6 +187,8 @@ class Controller:
                 self.tags.define(Tag(name, out.unit))
         for loop in cfg.loops:
             self.tags.define(Tag(f"{loop}.sp"))
+        for check in cfg.pump_checks:
+            self.tags.define(Tag(f"{check}.delivery", "mL/mL"))
 
     def _ts(self, now_s: float) -> float:
         return self.time_base_s + now_s
@@ -231,6 +235,8 @@ class Controller:
             self.engine.track(outputs)
             self.hub.write(outputs)
             self._integrate(outputs, dt_s)
+            for pc in self.pump_checks:
+                pc.update(samples, self.totals.ml.get(pc.cfg.output, 0.0), now_s, self.tags)
             self.outputs = outputs
             for name, value in outputs.items():
                 self.tags.write(name, value, now_s)

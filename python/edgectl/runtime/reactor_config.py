@@ -13,6 +13,7 @@
     [loops.<name>]         control loops: type = pid | split_range | do_cascade | feed | foam
     [softsensors.<name>]   spectral soft sensors: model file, spectrometer device, output tag
     [alarms.<name>]        limit / stale / deviation alarms
+    [pump_checks.<name>]   pump delivery from the bottle's balance → tag ``<name>.delivery``
     [interlocks.<name>]    limit / force / trip interlocks on alarms
     [recipe]               phases and transitions
 
@@ -32,6 +33,7 @@ import msgspec
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
+from edgectl.runtime.pumpcheck import PumpCheckConfig
 from edgectl.runtime.recipe import Recipe
 
 __all__ = [
@@ -245,6 +247,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     softsensors: dict[str, SoftSensorConfig] = {}
     alarms: dict[str, AlarmSpec] = {}
     interlocks: dict[str, InterlockSpec] = {}
+    pump_checks: dict[str, PumpCheckConfig] = {}
     recipe: Recipe | None = None
 
     def tag_names(self) -> set[str]:
@@ -258,6 +261,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
         if self.gpio:
             names |= set(self.gpio.inputs)
         names |= {f"{loop}.sp" for loop in self.loops}
+        names |= {f"{check}.delivery" for check in self.pump_checks}
         return names
 
 
@@ -308,6 +312,9 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
             problems.append(
                 f"$.softsensors.{sname}.spectrometer: unknown device {ss.spectrometer!r}"
             )
+    for pname, pc in cfg.pump_checks.items():
+        need(f"$.pump_checks.{pname}.output", "output", pc.output)
+        need(f"$.pump_checks.{pname}.balance", "tag", pc.balance)
     for aname, alarm in cfg.alarms.items():
         need(f"$.alarms.{aname}.tag", "tag", alarm.tag)
         if alarm.reference:
