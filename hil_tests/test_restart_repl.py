@@ -48,7 +48,7 @@ HEAT_ONLY = {
 
 
 def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
-    speed = 600.0
+    speed = 300.0
     with bench_for("emulated", tmp_path, speed=speed) as bench:
         cfg = controller_config(bench, tmp_path / "reactor.toml", _merge(HIL_OVERRIDES, HEAT_ONLY))
         ctl = ControllerProcess(
@@ -62,10 +62,10 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
         try:
             r = ctl.connect()
             temp = r.loops["temp"]
-            _wait_time(r, 1800.0, ctl, 60)
+            _wait_time(r, 1800.0, ctl, 90)
             t_step = r.info()["time_s"]
             temp.setpoint = 37.5
-            _wait_time(r, t_step + 2700.0, ctl, 60)
+            _wait_time(r, t_step + 2700.0, ctl, 90)
             started = temp.autotune(amplitude=0.2)
             verdict.require(started["state"] == "running", f"autotune started: {started}")
             deadline = time.monotonic() + 120
@@ -84,6 +84,9 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
     verdict.require(status.get("state") == "done", f"autotune finished: {status}")
     verdict.figure("new kp", gains["kp"])
     verdict.figure("new ti_s", gains["ti_s"])
+    verdict.require(
+        all(isinstance(v, float) and v > 0 for v in gains.values()), f"gains set: {gains}"
+    )
     verdict.figure("autotune h", (t_end - t_step - 2700.0) / 3600.0)
     with HistoryReader(tmp_path / "run.db") as h:
         t0 = h.runs()[0].started_s
@@ -94,7 +97,7 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
         verdict.require(rise <= 1800.0, "reaches 90 % of the step within 30 min")
         overshoot = float(s.values.max() - 37.5)
         verdict.figure("overshoot K", overshoot)
-        verdict.require(overshoot <= 0.2, "overshoot ≤ 0.2 K")
+        verdict.require(overshoot <= 0.2 + 1e-9, "overshoot ≤ 0.2 K")
         settled = h.samples("temp_c", t0 + t_step + 1800.0, t0 + t_step + 2700.0).good().values
         verdict.figure("dev last 15 min", float(np.abs(settled - 37.5).max()))
         verdict.require(float(np.abs(settled - 37.5).max()) <= 0.1 + 1e-9, "settles ±0.1")
