@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "run",
     "demo",
     "emulate",
+    "rig",
     "profiles",
     "calibrate",
     "audit",

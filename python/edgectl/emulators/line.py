@@ -202,7 +202,9 @@ class EzoEmulator(LineEmulator):
             return f"{self.read_signal('ph', 7.0):.3f}"
         if self.circuit == "RTD":
             return f"{self.read_signal('temp_c', 25.0):.3f}"
-        pct = self.read_signal("do_pct", 100.0)
+        # the circuit reports nothing below zero (EZO DO range 0-100+ mg/L): probe noise around
+        # an anoxic broth reads 0.00, never "-0.01" (which no client parses)
+        pct = max(0.0, self.read_signal("do_pct", 100.0))
         mg = pct / 100.0 * do_saturation_mg_l(self.temp_comp_c)
         parts = []
         if self.outputs["mg"]:

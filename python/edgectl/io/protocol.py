@@ -255,6 +255,8 @@ class LineProtocol:
                 values = parser.match(lines)
                 if values is not None:
                     return values
+            if time.monotonic() >= deadline:
+                break  # a device that keeps talking without answering must not hold the port
         if seen:
             raise ProtocolError(
                 f"{self.name}: bad or incomplete reply to {parser.command!r} ({payload!r}): "

@@ -13,6 +13,7 @@
     [loops.<name>]         control loops: type = pid | split_range | do_cascade | feed | foam
     [softsensors.<name>]   spectral soft sensors: model file, spectrometer device, output tag
     [alarms.<name>]        limit / stale / deviation alarms
+    [pump_checks.<name>]   pump-stall detection: tag ``<name>.delivery``, alarm ``<name>.stall``
     [interlocks.<name>]    limit / force / trip interlocks on alarms
     [recipe]               phases and transitions
 
@@ -125,8 +126,11 @@ class DeviceConfig(Struct, frozen=True, kw_only=True):
 
 class GpioConfig(Struct, frozen=True, kw_only=True):
     board: str = "raspberrypi/pi5"
-    pin_factory: Literal["auto", "mock", "lgpio"] = "auto"
+    pin_factory: Literal["auto", "mock", "lgpio", "bridge"] = "auto"
     chip: int = 0
+    # pin_factory = "bridge": an emulated rig's GPIO bridge (tcp://127.0.0.1:PORT; default
+    # $EDGECTL_GPIO_BRIDGE), see edgectl.emulators.gpio_bridge
+    bridge: str = ""
     outputs: dict[str, str] = {}  # output name → board output channel
     inputs: dict[str, str] = {}  # tag name → board input channel
 

@@ -64,10 +64,10 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
             continue
         if acc.side == "both":
             worst = float(np.max(np.abs(dev)))
-            inside = np.abs(dev) <= acc.band
+            inside = np.abs(dev) <= acc.band * (1.0 + 1e-9)
         else:
             worst = float(max(0.0, -np.min(dev)))
-            inside = dev >= -acc.band
+            inside = dev >= -acc.band * (1.0 + 1e-9)
         out[name] = LoopFigures(
             loop=name,
             pv=pv,
@@ -79,7 +79,8 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
             max_dev=float(np.max(dev)),
             mean_abs_dev=float(np.mean(np.abs(dev))),
             fraction_within=float(np.count_nonzero(inside) / n),
-            ok=worst <= acc.band,
+            # readings are quantised decimals (EZO: 0.01 °C): 37.00 - 36.90 must count as 0.1
+            ok=worst <= acc.band * (1.0 + 1e-9),
         )
     return out
 
