@@ -159,6 +159,8 @@ class Controller:
                 tag=f"{n}.delivery",
                 kind="low",
                 limit=c.min_ratio,
+                hysteresis=c.hysteresis,
+                delay_s=c.delay_s,
                 severity=c.severity,
                 message=f"{c.output}: balance {c.balance} shows under {c.min_ratio:.0%} of the "
                 "commanded delivery (pump stalled, line blocked or bottle empty)",

@@ -272,6 +272,10 @@ class PumpCheck(Struct, frozen=True, kw_only=True):
     window_s: Positive = 600.0
     min_ratio: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.5
     min_volume_ml: Positive = 1.0
+    # the ratio slides through the limit as a stalled window fills: clear only above
+    # min_ratio + hysteresis, raise only after delay_s below it (no chatter)
+    hysteresis: NonNegative = 0.1
+    delay_s: NonNegative = 60.0
     severity: Literal["info", "low", "medium", "high", "critical"] = "high"
 
 
