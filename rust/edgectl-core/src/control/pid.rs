@@ -251,6 +251,21 @@ pub(crate) fn check_limits(lo: f64, hi: f64) -> CoreResult<()> {
 }
 
 impl PidSettings {
+    /// Check and set the output limits (shared by [`Pid`] and the velocity PID).
+    pub(crate) fn set_limits(&mut self, output_min: f64, output_max: f64) -> CoreResult<()> {
+        check_limits(output_min, output_max)?;
+        self.output_min = output_min;
+        self.output_max = output_max;
+        Ok(())
+    }
+
+    /// Check and set the output rate limit (∞ = off).
+    pub(crate) fn set_rate_limit(&mut self, r: f64) -> CoreResult<()> {
+        check_rate(r)?;
+        self.rate_limit_per_s = r;
+        Ok(())
+    }
+
     /// Check every field and normalise `ti_s = 0` to `∞`.
     pub fn validated(mut self) -> CoreResult<Self> {
         check_k(self.k)?;
@@ -743,17 +758,12 @@ impl Pid {
 
     /// Change the output limits.
     pub fn set_limits(&mut self, output_min: f64, output_max: f64) -> CoreResult<()> {
-        check_limits(output_min, output_max)?;
-        self.s.output_min = output_min;
-        self.s.output_max = output_max;
-        Ok(())
+        self.s.set_limits(output_min, output_max)
     }
 
     /// Change the rate limit (∞ = off).
     pub fn set_rate_limit(&mut self, r: f64) -> CoreResult<()> {
-        check_rate(r)?;
-        self.s.rate_limit_per_s = r;
-        Ok(())
+        self.s.set_rate_limit(r)
     }
 
     /// Change the dead band; bumpless (P changes definition, so the next update re-initialises).

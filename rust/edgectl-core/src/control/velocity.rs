@@ -9,9 +9,7 @@
 //! Clipping is the anti-windup and holding `u_prev` makes manual → auto bumpless by
 //! construction; retuning K or b is bumpless because both differences use the present gains.
 
-use super::pid::{
-    check_k, check_limits, check_n, check_rate, check_td, norm_ti, Components, Mode, PidSettings,
-};
+use super::pid::{check_k, check_n, check_td, norm_ti, Components, Mode, PidSettings};
 use crate::error::{check_dt, CoreError, CoreResult};
 
 /// Incremental PID. Uses the fields `k, ti_s, td_s, n, b, c, output_min, output_max,
@@ -247,16 +245,11 @@ impl VelocityPid {
 
     /// Change the output limits.
     pub fn set_limits(&mut self, lo: f64, hi: f64) -> CoreResult<()> {
-        check_limits(lo, hi)?;
-        self.s.output_min = lo;
-        self.s.output_max = hi;
-        Ok(())
+        self.s.set_limits(lo, hi)
     }
 
     /// Change the rate limit (∞ = off).
     pub fn set_rate_limit(&mut self, r: f64) -> CoreResult<()> {
-        check_rate(r)?;
-        self.s.rate_limit_per_s = r;
-        Ok(())
+        self.s.set_rate_limit(r)
     }
 }
