@@ -266,7 +266,7 @@ class Controller:
             for name, value in outputs.items():
                 self.tags.write(name, value, now_s)
             for name, loop in self.loops.items():
-                sp = loop.settings().get("setpoint", math.nan)
+                sp = getattr(loop, "setpoint", math.nan)  # not settings(): a dict per loop
                 self.tags.write(f"{name}.sp", sp, now_s)
             if now_s >= self._next_sample_s:
                 self._record(now_s)

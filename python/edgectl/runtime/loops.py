@@ -88,6 +88,11 @@ class LoopView:
         self.last_autotune: dict[str, Any] = {"state": "idle"}
 
     # settings ---------------------------------------------------------------------------------
+    @property
+    def setpoint(self) -> float:
+        """The loop's setpoint (NaN for loops without one): cheap, read every scan."""
+        return self.pid.setpoint if self.pid is not None else math.nan
+
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {"type": type(self.cfg).__name__, "mode": self.mode}
         s["pv"] = getattr(self.cfg, "pv", "") or getattr(self.cfg, "probe", "")
