@@ -275,6 +275,33 @@ def test_do_cascade_block() -> None:
         DoCascade(master, [(1.0, 0.0)])
 
 
+def test_do_cascade_stage_health_and_gain_schedule() -> None:
+    master = Pid(2.0, ti_s=60.0, setpoint=40.0)
+    cas = DoCascade(
+        master,
+        [(200.0, 800.0), (0.5, 2.0), (0.0, 60.0)],
+        hysteresis_s=5.0,
+        gains=[None, None, (0.25, 300.0)],
+    )
+    assert cas.stage_gains == [None, None, (0.25, 300.0)]
+    cas.set_stage_enabled(1, False)
+    assert cas.stage_enabled == [True, False, True]
+    for _ in range(100):
+        cas.update(10.0, 1.0)
+    assert cas.active == 2  # the disabled air stage was skipped
+    assert (master.kp, master.ti_s) == (0.25, 300.0)  # the O2 stage's gains
+    cas.set_stage_gains(2, None)
+    assert master.kp == 2.0  # back to the base gains at once, the stage being active
+    cas.set_stage_enabled(2, False)
+    assert cas.active == 0  # no enabled stage above: handed down
+    with pytest.raises(ConfigError, match="no stage 5"):
+        cas.set_stage_enabled(5, True)
+    with pytest.raises(ConfigError, match="2 entries for 3 stages"):
+        DoCascade(master, [(200.0, 800.0), (0.5, 2.0), (0.0, 60.0)], gains=[None, None])
+    with pytest.raises(InvalidInputError, match="kp"):
+        cas.set_stage_gains(1, (-1.0, 10.0))
+
+
 def test_pulse_output_dose_and_prime() -> None:
     p = PulseOutput(10.0, quantum_s=1.0, ml_per_min=6.0)
     on = sum(p.update(0.33, 1.0) for _ in range(100))

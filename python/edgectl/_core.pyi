@@ -210,9 +210,21 @@ class DoCascade:
     """Sequential DO cascade (stirrer → air → O2 ...) driven by one master PID."""
 
     def __new__(
-        cls, master: Pid, stages: list[tuple[float, float]], hysteresis_s: float = 60.0
+        cls,
+        master: Pid,
+        stages: list[tuple[float, float]],
+        hysteresis_s: float = 60.0,
+        gains: list[tuple[float, float] | None] | None = None,
     ) -> Self: ...
     def update(self, measurement: float, dt_s: float) -> NDArray[np.float64]: ...
+    def set_stage_enabled(self, k: int, enabled: bool) -> None:
+        """Enable or disable stage ``k`` (its actuator failed or is back)."""
+    @property
+    def stage_enabled(self) -> list[bool]: ...
+    def set_stage_gains(self, k: int, gains: tuple[float, float] | None) -> None:
+        """Stage ``k``'s own master gains ``(kp, ti_s)``, or None for the base gains."""
+    @property
+    def stage_gains(self) -> list[tuple[float, float] | None]: ...
     @property
     def master(self) -> Pid: ...
     active: int

@@ -589,6 +589,134 @@ fn do_cascade_waits_the_hysteresis_time() {
     assert_eq!(cas.active(), 1);
 }
 
+fn three_stages() -> Vec<CascadeStage> {
+    vec![
+        CascadeStage {
+            min: 200.0,
+            max: 800.0,
+        },
+        CascadeStage { min: 0.5, max: 2.0 },
+        CascadeStage {
+            min: 0.0,
+            max: 60.0,
+        },
+    ]
+}
+
+#[test]
+fn do_cascade_skips_a_disabled_stage_both_ways() {
+    let mut master = pid(5.0, 30.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 10.0).unwrap();
+    cas.set_stage_enabled(&mut master, 1, false).unwrap();
+    assert_eq!(cas.stage_enabled(), &[true, false, true]);
+    // DO far below setpoint: stage 0 saturates and hands over straight to stage 2.
+    for _ in 0..200 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+        assert_ne!(cas.active(), 1, "handed over to the disabled stage");
+    }
+    assert_eq!(cas.active(), 2);
+    assert_eq!(cas.handovers(), 1);
+    // The disabled stage is parked below the active one (at max), like any lower stage.
+    assert_eq!(cas.outputs()[..2], [800.0, 2.0]);
+    // DO far above: stage 2 runs down to its min and hands back to stage 0, skipping stage 1.
+    for _ in 0..400 {
+        cas.update(&mut master, 90.0, 1.0).unwrap();
+        assert_ne!(cas.active(), 1);
+    }
+    assert_eq!(cas.active(), 0);
+    assert_eq!(cas.handovers(), 2);
+    // Re-enabled, the stage is used again on the next hand-over up.
+    cas.set_stage_enabled(&mut master, 1, true).unwrap();
+    while cas.active() == 0 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+    }
+    assert_eq!(cas.active(), 1);
+}
+
+#[test]
+fn disabling_the_active_stage_hands_over_without_a_bump() {
+    let mut master = pid(5.0, 30.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 10.0).unwrap();
+    while cas.active() == 0 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+    }
+    for _ in 0..5 {
+        cas.update(&mut master, 5.0, 1.0).unwrap(); // stage 1 part-way up
+    }
+    let before = cas.outputs().to_vec();
+    assert!(before[1] > 0.5 && before[1] < 2.0, "{before:?}");
+    cas.set_stage_enabled(&mut master, 1, false).unwrap();
+    assert_eq!(cas.active(), 2);
+    // Enabled actuators do not move at the switch; the master sits at the new stage's position.
+    assert_eq!(cas.outputs()[0], before[0]);
+    assert_eq!(cas.outputs()[2], before[2]);
+    assert_eq!(master.output(), 0.0);
+    let next = cas.update(&mut master, 35.0, 1.0).unwrap().to_vec();
+    assert!(
+        (next[2] - before[2]).abs() < 0.05 * 60.0,
+        "{before:?} -> {next:?}"
+    );
+    // Disabling the top stage as well hands down to stage 0 (parked at max: master at 100 %).
+    cas.set_stage_enabled(&mut master, 2, false).unwrap();
+    assert_eq!(cas.active(), 0);
+    assert_eq!(master.output(), 100.0);
+    assert_eq!(cas.outputs()[0], 800.0);
+    // The last enabled stage cannot be left: it stays active when disabled.
+    cas.set_stage_enabled(&mut master, 0, false).unwrap();
+    assert_eq!(cas.active(), 0);
+    assert!(cas.set_stage_enabled(&mut master, 3, true).is_err());
+}
+
+#[test]
+fn stage_gains_are_scheduled_bumplessly_and_keep_live_tuning() {
+    let mut master = pid(2.0, 60.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 5.0).unwrap();
+    let o2 = StageGains {
+        kp: 0.25,
+        ti_s: 300.0,
+    };
+    cas.set_stage_gains(&mut master, 2, Some(o2)).unwrap();
+    assert!(cas
+        .set_stage_gains(
+            &mut master,
+            2,
+            Some(StageGains {
+                kp: -1.0,
+                ti_s: 1.0
+            })
+        )
+        .is_err());
+    let mut prev = cas.update(&mut master, 20.0, 1.0).unwrap().to_vec();
+    while cas.active() < 2 {
+        let pos = cas.update(&mut master, 20.0, 1.0).unwrap().to_vec();
+        if cas.active() < 2 {
+            prev = pos;
+        }
+    }
+    // On the O2 stage the master runs with the O2 gains; nothing jumped at the hand-over.
+    assert_eq!(master.settings().k, 0.25);
+    assert_eq!(master.settings().ti_s, 300.0);
+    assert_eq!(cas.outputs()[..2], [800.0, 2.0]);
+    assert_eq!(prev[..2], [800.0, 2.0]);
+    assert_eq!(cas.outputs()[2], 0.0);
+    // Live tuning while on O2 tunes the O2 stage...
+    master.set_k(0.4).unwrap();
+    // ...and going down restores the base gains of stages without their own.
+    for _ in 0..2000 {
+        cas.update(&mut master, 90.0, 1.0).unwrap();
+        if cas.active() == 1 {
+            break;
+        }
+    }
+    assert_eq!(cas.active(), 1);
+    assert_eq!(master.settings().k, 2.0);
+    assert_eq!(master.settings().ti_s, 60.0);
+    assert_eq!(cas.stage_gains()[2].unwrap().kp, 0.4);
+}
+
 // ---- checklist 10 and 11: pulse quantisation, dose counters, priming ----------------------------
 
 #[test]

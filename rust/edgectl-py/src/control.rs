@@ -7,7 +7,7 @@
 use edgectl_core::control::{
     self as core, Action, AntiWindup, CascadeStage, Components, Fopdt, LadderSettings, Mode,
     PidSettings, PulseSettings, PumpCalibration, RelaySettings, RelayState, SplitRangeSettings,
-    Tuning,
+    StageGains, Tuning,
 };
 use edgectl_core::CoreError;
 use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArrayLike1, PyReadwriteArray1};
@@ -791,6 +791,12 @@ impl PySplitRange {
 ///     Working range of each stage, in order of use.
 /// hysteresis_s : float
 ///     Time at a limit before handing over, s.
+/// gains : list of (kp, ti_s) or None, optional
+///     Master gains per stage (gain schedule; None = the master's own gains), applied
+///     bumplessly when the stage becomes active.
+///
+/// A stage whose actuator fails is disabled with `set_stage_enabled(k, False)`: hand-overs
+/// skip it, and if it is active the cascade hands over at once (up, else down).
 #[pyclass(name = "DoCascade", module = "edgectl._core")]
 pub struct PyDoCascade {
     inner: core::DoCascade,
@@ -809,16 +815,69 @@ impl PyDoCascade {
 #[pymethods]
 impl PyDoCascade {
     #[new]
-    #[pyo3(signature = (master, stages, hysteresis_s=60.0))]
-    fn new(master: Py<PyPid>, stages: Vec<(f64, f64)>, hysteresis_s: f64) -> PyResult<Self> {
-        let st = stages
+    #[pyo3(signature = (master, stages, hysteresis_s=60.0, gains=None))]
+    fn new(
+        py: Python<'_>,
+        master: Py<PyPid>,
+        stages: Vec<(f64, f64)>,
+        hysteresis_s: f64,
+        gains: Option<Vec<Option<(f64, f64)>>>,
+    ) -> PyResult<Self> {
+        let st: Vec<CascadeStage> = stages
             .into_iter()
             .map(|(min, max)| CascadeStage { min, max })
             .collect();
-        Ok(Self {
-            inner: check(core::DoCascade::new(st, hysteresis_s))?,
-            master,
-        })
+        let n = st.len();
+        let mut inner = check(core::DoCascade::new(st, hysteresis_s))?;
+        if let Some(gains) = gains {
+            if gains.len() != n {
+                return Err(to_py_err(CoreError::InvalidConfig(format!(
+                    "gains: {} entries for {n} stages",
+                    gains.len()
+                ))));
+            }
+            let mut m = master.bind(py).try_borrow_mut()?;
+            for (k, g) in gains.into_iter().enumerate() {
+                let g = g.map(|(kp, ti_s)| StageGains { kp, ti_s });
+                check(inner.set_stage_gains(&mut m.inner, k, g))?;
+            }
+        }
+        Ok(Self { inner, master })
+    }
+
+    /// Enable or disable stage `k` (its actuator failed or is back).
+    fn set_stage_enabled(&mut self, py: Python<'_>, k: usize, enabled: bool) -> PyResult<()> {
+        let mut m = self.master.bind(py).try_borrow_mut()?;
+        check(self.inner.set_stage_enabled(&mut m.inner, k, enabled))
+    }
+
+    /// Whether each stage may be used.
+    #[getter]
+    fn stage_enabled(&self) -> Vec<bool> {
+        self.inner.stage_enabled().to_vec()
+    }
+
+    /// Set stage `k`'s own master gains `(kp, ti_s)`, or None for the base gains.
+    #[pyo3(signature = (k, gains))]
+    fn set_stage_gains(
+        &mut self,
+        py: Python<'_>,
+        k: usize,
+        gains: Option<(f64, f64)>,
+    ) -> PyResult<()> {
+        let mut m = self.master.bind(py).try_borrow_mut()?;
+        let g = gains.map(|(kp, ti_s)| StageGains { kp, ti_s });
+        check(self.inner.set_stage_gains(&mut m.inner, k, g))
+    }
+
+    /// Own master gains `(kp, ti_s)` of each stage (None: the base gains).
+    #[getter]
+    fn stage_gains(&self) -> Vec<Option<(f64, f64)>> {
+        self.inner
+            .stage_gains()
+            .iter()
+            .map(|g| g.map(|g| (g.kp, g.ti_s)))
+            .collect()
     }
 
     fn update<'py>(

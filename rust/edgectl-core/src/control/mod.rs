@@ -15,7 +15,7 @@ pub mod velocity;
 
 pub use autotune::{fopdt_from_relay, RelayAutotune, RelayResult, RelaySettings, RelayState};
 pub use bank::{Block, LoopBank};
-pub use cascade::{CascadeStage, DoCascade};
+pub use cascade::{CascadeStage, DoCascade, StageGains};
 pub use feed::{ExponentialFeed, StatPulser};
 pub use interlock::{LadderLevel, LadderSettings, OverTempLadder};
 pub use pid::{Action, AntiWindup, Components, Mode, Pid, PidSettings};

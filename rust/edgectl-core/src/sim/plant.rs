@@ -274,8 +274,14 @@ impl Plant {
             mix.total_sccm,
             self.v_l,
         );
-        let o2 = gas::combine(
+        let kla_o2 = gas::kla_supply_limited_h(
             kla,
+            gas::o2_saturation_mm(g, 1.0, p_abs),
+            self.v_l,
+            mix.total_sccm,
+        );
+        let o2 = gas::combine(
+            kla_o2,
             gas::o2_saturation_mm(g, mix.x_o2, p_abs),
             g.kla_surface_h,
             gas::o2_saturation_mm(g, AIR_O2, p_abs),
