@@ -25,7 +25,7 @@ import msgspec
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
 from edgectl.runtime.pumpcheck import PumpMonitor
-from edgectl.runtime.reactor_config import ReactorConfig
+from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
 from edgectl.runtime.tags import Sample, Tag, TagStore
@@ -66,6 +66,8 @@ class EngineLike(Protocol):
     def views(self) -> Mapping[str, Any]: ...
 
     autotune_events: list[tuple[str, str, dict[str, Any]]]
+    stage_events: list[tuple[str, str, dict[str, Any]]]
+    health: dict[str, float]
 
     def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]: ...
 
@@ -167,7 +169,24 @@ class Controller:
             )
             for n, c in cfg.pump_checks.items()
         }
-        self.alarm_mgr = AlarmManager({**cfg.alarms, **stall_alarms}, cfg.interlocks)
+        stage_alarms = {
+            f"{lname}.{st.output}.failed": AlarmSpec(
+                tag=f"{lname}.{st.output}.health",
+                kind="low",
+                limit=0.5,
+                severity="high",
+                message=f"{lname}: {st.output} does not deliver its command (read-back "
+                f"{st.feedback} off by more than {loop.stage_tolerance:.0%} of its range for "
+                f"{loop.stage_fault_s:g} s); the cascade skips the stage",
+            )
+            for lname, loop in cfg.loops.items()
+            if isinstance(loop, CascadeLoop)
+            for st in loop.stages
+            if st.feedback
+        }
+        self.alarm_mgr = AlarmManager(
+            {**cfg.alarms, **stall_alarms, **stage_alarms}, cfg.interlocks
+        )
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
         self.outputs: dict[str, float] = dict(self.safe)
@@ -210,6 +229,8 @@ class Controller:
             self.tags.define(Tag(f"{loop}.sp"))
         for check in cfg.pump_checks:
             self.tags.define(Tag(f"{check}.delivery", "ratio"))
+        for health in self.engine.health:
+            self.tags.define(Tag(health, description="cascade stage delivers its command (1/0)"))
 
     def _ts(self, now_s: float) -> float:
         return self.time_base_s + now_s
@@ -253,6 +274,11 @@ class Controller:
                 self._audit(
                     "edgectl", action, f"loops.{loop_name}", details.get("old"), details, "autotune"
                 )
+            while self.engine.stage_events:
+                loop_name, action, details = self.engine.stage_events.pop(0)
+                self._event(now_s, "stage", f"loops.{loop_name}", action, **details)
+            for tag, health in self.engine.health.items():
+                self.tags.write(tag, health, now_s)
             for ev in self.alarm_mgr.evaluate(samples, now_s):
                 self._alarm(ev)
             self.alarm_mgr.apply(outputs, self.safe)

@@ -42,6 +42,7 @@ from edgectl.runtime.reactor_config import (
     ReactorConfig,
     SplitRangeLoop,
 )
+from edgectl.runtime.stagecheck import StageMonitor
 from edgectl.runtime.tags import Sample
 
 __all__ = ["Engine", "LoopView"]
@@ -62,6 +63,13 @@ _PID_PARAMS = frozenset(
         "action",
     }
 )
+
+
+def _stage_gains(given: Mapping[str, float], base: Pid) -> tuple[float, float] | None:
+    """A cascade stage's (kp, ti_s) from its config, missing values from the loop's PID."""
+    if not given:
+        return None
+    return float(given.get("kp", base.kp)), float(given.get("ti_s", base.ti_s))
 
 
 def _pid(name: str, settings: Mapping[str, Any], **defaults: Any) -> Pid:
@@ -86,6 +94,10 @@ class LoopView:
         self.autotune_rule = "simc"
         self.autotune_gain: float | None = None
         self.last_autotune: dict[str, Any] = {"state": "idle"}
+        # DO cascades: the block, its stage monitors, stages the operator took out of use
+        self.cascade: DoCascade | None = None
+        self.stage_monitors: list[StageMonitor] = []
+        self.operator_disabled: set[int] = set()
 
     # settings ---------------------------------------------------------------------------------
     @property
@@ -108,7 +120,70 @@ class LoopView:
             s["components"] = {"p": c.p, "i": c.i, "d": c.d, "ff": c.ff, "saturated": c.saturated}
         if self.autotuner is not None:
             s["autotune"] = self.autotuner.state
+        if self.cascade is not None:
+            s["active_stage"] = self.outputs[self.cascade.active]
+            s["stages"] = {
+                out: {
+                    "enabled": en,
+                    "gains": None if g is None else {"kp": g[0], "ti_s": g[1]},
+                    "operator_disabled": k in self.operator_disabled,
+                }
+                for k, (out, en, g) in enumerate(
+                    zip(
+                        self.outputs,
+                        self.cascade.stage_enabled,
+                        self.cascade.stage_gains,
+                        strict=True,
+                    )
+                )
+            }
         return s
+
+    def _stage_index(self, param: str) -> tuple[int, str]:
+        """``stages.<output>.<what>`` → (stage index, what)."""
+        parts = param.split(".")
+        if (
+            len(parts) != 3
+            or parts[1] not in self.outputs
+            or parts[2] not in ("enabled", "kp", "ti_s")
+        ):
+            raise ConfigError(
+                f"loop {self.name!r}: stage settings are stages.<output>.enabled|kp|ti_s with "
+                f"<output> one of {list(self.outputs)}, got {param!r}"
+            )
+        return self.outputs.index(parts[1]), parts[2]
+
+    def _set_stage(self, param: str, value: Any) -> Any:
+        assert self.cascade is not None
+        k, what = self._stage_index(param)
+        if what == "enabled":
+            was = self.cascade.stage_enabled[k]
+            on = bool(value)
+            if on:
+                self.operator_disabled.discard(k)
+            else:
+                self.operator_disabled.add(k)
+            for mon in self.stage_monitors:
+                if mon.index == k:
+                    mon.reset(failed=False)  # judged afresh from here
+            self.cascade.set_stage_enabled(k, on)
+            return was
+        assert self.pid is not None
+        own = self.cascade.stage_gains
+        if own[k] is not None:
+            kp, ti_s = own[k]  # type: ignore[misc]
+        elif own[self.cascade.active] is None:
+            kp, ti_s = self.pid.kp, self.pid.ti_s  # the base gains are in the master now
+        else:
+            base = self.cfg.pid if isinstance(self.cfg, CascadeLoop) else {}
+            kp, ti_s = float(base.get("kp", self.pid.kp)), float(base.get("ti_s", self.pid.ti_s))
+        previous = kp if what == "kp" else ti_s
+        if what == "kp":
+            kp = float(value)
+        else:
+            ti_s = float(value)
+        self.cascade.set_stage_gains(k, (kp, ti_s))
+        return previous
 
     def set(self, param: str, value: Any) -> Any:
         old: Any
@@ -120,6 +195,8 @@ class LoopView:
             old, self.mode = self.mode, value
             self._apply_mode()
             return old
+        if self.cascade is not None and param.startswith("stages."):
+            return self._set_stage(param, value)
         if self.pid is None:
             raise ConfigError(f"loop {self.name!r} has no setting {param!r}")
         if param == "setpoint":
@@ -164,10 +241,33 @@ class LoopView:
             st["integral"] = self.pid.integral
             st["output"] = self.pid.output
             st["manual_output"] = self.pid.manual_output
+        if self.cascade is not None:
+            st["cascade"] = {
+                "active": self.cascade.active,
+                "enabled": self.cascade.stage_enabled,
+                "gains": self.cascade.stage_gains,
+                "operator_disabled": sorted(self.operator_disabled),
+                "failed": [m.index for m in self.stage_monitors if m.failed],
+            }
         return st
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.mode = str(state.get("mode", self.mode))
+        cas = state.get("cascade")
+        if self.cascade is not None and isinstance(cas, Mapping):
+            # the stage in use, its gains and the stages out of use, as they were: without
+            # them a resumed cascade would restart on stage 0 and move every actuator
+            for j, g in enumerate(cas.get("gains", [])[: len(self.outputs)]):
+                self.cascade.set_stage_gains(j, None if g is None else (float(g[0]), float(g[1])))
+            for j, en in enumerate(cas.get("enabled", [])[: len(self.outputs)]):
+                self.cascade.set_stage_enabled(j, bool(en))
+            self.operator_disabled = {int(j) for j in cas.get("operator_disabled", [])}
+            failed = {int(j) for j in cas.get("failed", [])}
+            for mon in self.stage_monitors:
+                mon.reset(failed=mon.index in failed)
+            active = int(cas.get("active", 0))
+            if 0 <= active < len(self.outputs):
+                self.cascade.active = active
         if self.pid is not None and "pid" in state:
             saved = dict(state["pid"])
             for k in _PID_PARAMS | {"setpoint"}:
@@ -235,6 +335,13 @@ class Engine:
         self._last_pv = np.full(len(self._bank_pv), math.nan)
         self._y = np.zeros(len(self._bank_pv))
         self.autotune_events: list[tuple[str, str, dict[str, Any]]] = []
+        # (loop, "stage_failed" | "stage_recovered", details) for the controller to record
+        self.stage_events: list[tuple[str, str, dict[str, Any]]] = []
+        # <loop>.<output>.health of every watched cascade stage (1 healthy, 0 failed)
+        self.health: dict[str, float] = {
+            m.health_tag: 1.0 for v in self.views.values() for m in v.stage_monitors
+        }
+        self._applied: dict[str, float] = {}  # outputs applied on the previous scan
 
     def _out(self, name: str) -> OutputConfig:
         return self.cfg.outputs[name]
@@ -262,10 +369,28 @@ class Engine:
             self._bank_targets += [loop.lower_output, loop.raise_output]
         elif isinstance(loop, CascadeLoop):
             pid = _pid(name, loop.pid, output_min=0.0, output_max=100.0, setpoint=loop.setpoint)
-            cascade = DoCascade(pid, [(s.min, s.max) for s in loop.stages], loop.hysteresis_s)
+            gains = [_stage_gains(s.pid, pid) for s in loop.stages]
+            cascade = DoCascade(
+                pid, [(s.min, s.max) for s in loop.stages], loop.hysteresis_s, gains=gains
+            )
             self.bank.add_cascade(name, cascade, [s.output for s in loop.stages])
             pid = cascade.master
             view = LoopView(name, loop, tuple(s.output for s in loop.stages))
+            view.cascade = cascade
+            view.stage_monitors = [
+                StageMonitor(
+                    name,
+                    k,
+                    s.output,
+                    s.feedback,
+                    s.max - s.min,
+                    tolerance=loop.stage_tolerance,
+                    fault_s=loop.stage_fault_s,
+                    recover_s=loop.stage_recover_s,
+                )
+                for k, s in enumerate(loop.stages)
+                if s.feedback
+            ]
             self._bank_targets += [s.output for s in loop.stages]
         elif isinstance(loop, FeedLoop):
             feed_pid = (
@@ -298,9 +423,50 @@ class Engine:
 
     # -- one scan -------------------------------------------------------------------------------
 
+    def _check_stages(self, samples: Mapping[str, Sample], now_s: float) -> None:
+        for view in self.views.values():
+            if view.cascade is None:
+                continue
+            for mon in view.stage_monitors:
+                command = self._applied.get(mon.output)
+                fb = samples.get(mon.feedback)
+                change = mon.update(now_s, command, fb)
+                if change is None:
+                    continue
+                self.health[mon.health_tag] = 1.0 if change else 0.0
+                if mon.index not in view.operator_disabled:
+                    view.cascade.set_stage_enabled(mon.index, change)
+                self._schedule_degraded(view)
+                details = {
+                    "stage": mon.output,
+                    "feedback": mon.feedback,
+                    "command": command,
+                    "read_back": None if fb is None else fb.value,
+                    "active_stage": view.outputs[view.cascade.active],
+                }
+                what = "stage_recovered" if change else "stage_failed"
+                self.stage_events.append((view.name, what, details))
+
+    def _schedule_degraded(self, view: LoopView) -> None:
+        """Stages above a failed stage run their ``pid_degraded`` gains, the others their own."""
+        cfg = view.cfg
+        assert isinstance(cfg, CascadeLoop) and view.cascade is not None and view.pid is not None
+        failed = [m.index for m in view.stage_monitors if m.failed]
+        lowest = min(failed) if failed else len(cfg.stages)
+        for k, stage in enumerate(cfg.stages):
+            if not stage.pid_degraded:
+                continue
+            own = stage.pid_degraded if k > lowest else stage.pid
+            base = cfg.pid
+            kp = float(own.get("kp", stage.pid.get("kp", base.get("kp", view.pid.kp))))
+            ti = float(own.get("ti_s", stage.pid.get("ti_s", base.get("ti_s", view.pid.ti_s))))
+            view.cascade.set_stage_gains(k, (kp, ti) if (own or stage.pid) else None)
+
     def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]:
         out: dict[str, float] = {}
         safe = {n: o.safe for n, o in self.cfg.outputs.items()}
+        if self.health:
+            self._check_stages(samples, ctx.now_s)
         for k, (name, pv) in enumerate(zip(self._bank_loops, self._bank_pv, strict=True)):
             view = self.views[name]
             s = samples.get(pv)
@@ -439,7 +605,10 @@ class Engine:
 
     def track(self, applied: Mapping[str, float]) -> None:
         """After interlocks: single-output PIDs whose output was overridden track the value
-        actually applied, so they do not wind up and resume without a bump."""
+        actually applied, so they do not wind up and resume without a bump. The applied values
+        are also what the stage monitors compare the read-backs with on the next scan."""
+        if self.health:
+            self._applied = dict(applied)
         for name in self._bank_loops:
             view = self.views[name]
             pid = view.pid

@@ -194,16 +194,45 @@ class SplitRangeLoop(_LoopBase, frozen=True, kw_only=True, tag="split_range", ta
 
 
 class CascadeStage(Struct, frozen=True, kw_only=True):
+    """One actuator of a DO cascade: its output and working range; optionally the tag reading
+    back what it achieves (``feedback``, e.g. the MFC's measured flow: stage health), its own
+    master gains (``pid = { kp = ..., ti_s = ... }``: gain schedule) and the gains it runs while
+    a stage below it has failed (``pid_degraded``)."""
+
     output: str
     min: float
     max: float
+    feedback: str = ""
+    pid: dict[str, float] = {}
+    # gains while a stage below this one has failed (the plant it acts on is not the same: pure
+    # O2 without the air flow moves DO an order of magnitude more per sccm)
+    pid_degraded: dict[str, float] = {}
+
+    def __post_init__(self) -> None:
+        if self.max <= self.min:
+            raise ValueError(f"max must be > min, got min={self.min} max={self.max}")
+        for key, gains in (("pid", self.pid), ("pid_degraded", self.pid_degraded)):
+            unknown = set(gains) - {"kp", "ti_s"}
+            if unknown:
+                raise ValueError(f"{key}: a stage sets only kp and ti_s, got {sorted(unknown)}")
 
 
 class CascadeLoop(_LoopBase, frozen=True, kw_only=True, tag="do_cascade", tag_field="type"):
-    """Sequential DO cascade: one master PID over stages (stirrer → air → O2)."""
+    """Sequential DO cascade: one master PID over stages (stirrer → air → O2).
+
+    Stages with a ``feedback`` tag are watched: a read-back off its command by more than
+    ``stage_tolerance`` × (max − min) for ``stage_fault_s`` fails the stage (skipped, alarm
+    ``<loop>.<output>.failed``); tracking again for ``stage_recover_s`` restores it."""
 
     stages: list[CascadeStage]
     hysteresis_s: NonNegative = 60.0
+    stage_tolerance: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.2
+    stage_fault_s: NonNegative = 60.0
+    stage_recover_s: NonNegative = 120.0
+
+    def stage_alarms(self, loop: str) -> list[str]:
+        """Names of the automatic stage-failure alarms of this loop."""
+        return [f"{loop}.{s.output}.failed" for s in self.stages if s.feedback]
 
 
 class FeedLoop(Struct, frozen=True, kw_only=True, tag="feed", tag_field="type"):
@@ -307,6 +336,9 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
             names |= set(self.gpio.inputs)
         names |= {f"{loop}.sp" for loop in self.loops}
         names |= {f"{check}.delivery" for check in self.pump_checks}
+        for lname, loop in self.loops.items():
+            if isinstance(loop, CascadeLoop):
+                names |= {f"{lname}.{s.output}.health" for s in loop.stages if s.feedback}
         return names
 
 
@@ -325,6 +357,11 @@ def _loop_refs(name: str, loop: LoopConfig) -> list[tuple[str, str, str]]:
         refs = [(f"{key}.pv", "tag", loop.pv)]
         refs += [
             (f"{key}.stages[{i}].output", "output", s.output) for i, s in enumerate(loop.stages)
+        ]
+        refs += [
+            (f"{key}.stages[{i}].feedback", "tag", s.feedback)
+            for i, s in enumerate(loop.stages)
+            if s.feedback
         ]
         return refs
     if isinstance(loop, FeedLoop):
@@ -364,10 +401,13 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
     for cname, check in cfg.pump_checks.items():
         need(f"$.pump_checks.{cname}.output", "output", check.output)
         need(f"$.pump_checks.{cname}.balance", "tag", check.balance)
-    stall_alarms = {f"{c}.stall" for c in cfg.pump_checks}
+    auto_alarms = {f"{c}.stall" for c in cfg.pump_checks}
+    for lname, loop in cfg.loops.items():
+        if isinstance(loop, CascadeLoop):
+            auto_alarms |= set(loop.stage_alarms(lname))
     for iname, il in cfg.interlocks.items():
         for a in il.alarms:
-            if a not in cfg.alarms and a not in stall_alarms:
+            if a not in cfg.alarms and a not in auto_alarms:
                 problems.append(f"$.interlocks.{iname}.alarms: unknown alarm {a!r}")
         for out in il.outputs:
             need(f"$.interlocks.{iname}.outputs", "output", out)

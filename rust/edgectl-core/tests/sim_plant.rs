@@ -216,14 +216,39 @@ fn do_settles_at_kla_our_equilibrium() {
     cfg.actuators.initial.air_sccm = 4000.0;
     let mut p = Plant::new(cfg).unwrap();
     p.advance(600.0, 1.0).unwrap();
-    // Quasi-steady DO: C = C_eq − OUR/k, with k = kLa + surface aeration (1/h).
-    let k = get(&p, "kla_h") + 1.0;
+    // Quasi-steady DO: C = C_eq − OUR/k, with k = kLa (after the gas-phase O2 balance) +
+    // surface aeration (1/h).
+    let k = get(&p, "kla_o2_h") + 1.0;
+    let kla = get(&p, "kla_h");
+    assert!(get(&p, "kla_o2_h") < kla && get(&p, "kla_o2_h") > 0.85 * kla);
     let our = get(&p, "our_mm_h");
     let sat = get(&p, "o2_sat_mm");
     let expect = 100.0 * (1.0 - our / (k * sat));
     let d = get(&p, "do_pct");
     assert!(expect > 10.0 && expect < 90.0, "{expect}");
     assert!((d - expect).abs() < 0.5, "{d} vs {expect}");
+}
+
+#[test]
+fn pure_o2_at_a_trickle_transfers_no_more_than_is_supplied() {
+    // 20 sccm of pure O2 and nothing else (the air MFC dead): the correlation alone would give
+    // a transfer several times the O2 fed; the gas-phase balance caps it (gas.rs).
+    let mut cfg = PlantConfig::ecoli_2l();
+    cfg.ecoli.x0_g_l = 3.0;
+    cfg.ecoli.s0_g_l = 20.0;
+    cfg.actuators.initial.stirrer_rpm = 1200.0;
+    cfg.actuators.initial.air_sccm = 0.0;
+    cfg.actuators.initial.o2_sccm = 20.0;
+    let mut p = Plant::new(cfg).unwrap();
+    p.advance(300.0, 1.0).unwrap();
+    let supplied_mm_h = 20.0 * 60.0 / edgectl_core::sim::gas::MOLAR_VOLUME_ML / get(&p, "volume_l");
+    let sparged_mm_h = get(&p, "otr_mm_h") - 1.0 * (get(&p, "o2_sat_mm") - get(&p, "do_mm"));
+    assert!(sparged_mm_h > 0.0, "{sparged_mm_h}");
+    assert!(
+        sparged_mm_h <= supplied_mm_h * 1.0001,
+        "{sparged_mm_h} > {supplied_mm_h}"
+    );
+    assert!(get(&p, "offgas_o2_pct") >= 0.0);
 }
 
 #[test]

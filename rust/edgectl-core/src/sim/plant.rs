@@ -92,6 +92,8 @@ pub struct Ledger {
 pub struct Diagnostics {
     /// Sparger kLa of O2, 1/h.
     pub kla_h: f64,
+    /// Sparger kLa of O2 after the gas-phase O2 balance (what the liquid sees), 1/h.
+    pub kla_o2_h: f64,
     /// O2 uptake rate, mmol/L/h.
     pub our_mm_h: f64,
     /// CO2 evolution by the culture, mmol/L/h.
@@ -724,6 +726,7 @@ impl Plant {
         let cer = dacc[1] / th / v1;
         self.diag = Diagnostics {
             kla_h: kla,
+            kla_o2_h: k_o - self.cfg.gas.kla_surface_h,
             our_mm_h: our,
             cer_mm_h: cer,
             otr_mm_h: k_o * (ceq_o - 0.5 * (c_old + self.c_o2_mm)),
@@ -1017,6 +1020,7 @@ impl Plant {
             ),
             ("sid_mm", self.sid_mmol / v),
             ("kla_h", self.diag.kla_h),
+            ("kla_o2_h", self.diag.kla_o2_h),
             ("our_mm_h", self.diag.our_mm_h),
             ("cer_mm_h", self.diag.cer_mm_h),
             ("otr_mm_h", self.diag.otr_mm_h),
