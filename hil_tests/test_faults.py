@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import Recorder, alarm_spans, max_sample_gap, run_scenario
 from edgectl.historian import HistoryReader

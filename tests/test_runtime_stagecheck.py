@@ -40,9 +40,11 @@ def _monitor() -> StageMonitor:
 
 def test_monitor_fails_after_the_delay_and_recovers_only_when_informative() -> None:
     m = _monitor()
-    assert m.health_tag == "do.air.health" and m.alarm == "do.air.failed"
+    assert m.health_tag == "do.air.health"
+    assert m.alarm == "do.air.failed"
     # tracking within 20 % of the 3000 sccm span: healthy
-    assert m.update(0.0, 2000.0, _good(1500.0)) is None and not m.failed
+    assert m.update(0.0, 2000.0, _good(1500.0)) is None
+    assert not m.failed
     # off by more than 600 sccm: fails after 60 s, not before
     for t in range(1, 60):
         assert m.update(float(t), 2000.0, _good(0.0)) is None
@@ -132,7 +134,8 @@ def _scan(e: Engine, t: float, do: float, air_flow: float | None = None) -> dict
 def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
     e = Engine(_cfg())
     view = e.views["do"]
-    assert view.cascade is not None and view.pid is not None
+    assert view.cascade is not None
+    assert view.pid is not None
     assert e.health == {"do.air.health": 1.0, "do.o2.health": 1.0}
     assert view.cascade.stage_gains == [None, None, (1.0, 120.0)]
     # the air MFC reads 0 whatever it is told; DO low: stirrer runs up
@@ -142,7 +145,8 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
         t += 1.0
     loop, what, details = e.stage_events.pop()
     assert (loop, what) == ("do", "stage_failed")
-    assert details["stage"] == "air" and details["read_back"] == 0.0
+    assert details["stage"] == "air"
+    assert details["read_back"] == 0.0
     assert e.health["do.air.health"] == 0.0
     assert view.cascade.stage_enabled == [True, False, True]
     assert view.cascade.stage_gains[2] == (0.05, 300.0)  # O2 above a failed stage
@@ -152,7 +156,8 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
     assert view.cascade.active == 2  # straight from the stirrer to O2
     assert (view.pid.kp, view.pid.ti_s) == (0.05, 300.0)
     s = view.settings()
-    assert s["active_stage"] == "o2" and s["stages"]["air"]["enabled"] is False
+    assert s["active_stage"] == "o2"
+    assert s["stages"]["air"]["enabled"] is False
     # the air comes back: the stage, parked at its max below O2, reads 4000 → restored
     while not e.stage_events and t < 600:
         _scan(e, t, 10.0, 4000.0)

@@ -450,7 +450,9 @@ class Engine:
     def _schedule_degraded(self, view: LoopView) -> None:
         """Stages above a failed stage run their ``pid_degraded`` gains, the others their own."""
         cfg = view.cfg
-        assert isinstance(cfg, CascadeLoop) and view.cascade is not None and view.pid is not None
+        assert isinstance(cfg, CascadeLoop)
+        assert view.cascade is not None
+        assert view.pid is not None
         failed = [m.index for m in view.stage_monitors if m.failed]
         lowest = min(failed) if failed else len(cfg.stages)
         for k, stage in enumerate(cfg.stages):
