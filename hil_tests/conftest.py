@@ -354,6 +354,14 @@ class ControllerProcess:
         self._out.close()
 
 
+def clock_speed(target: str, speed: float) -> float:
+    """The controller's clock speed on ``target``: accelerated against the emulated rig, real
+    time (1×) against hardware — a real culture and real devices do not run 300× faster.
+    Scenario timeouts are computed from it, so a hardware run takes the scenario's simulated
+    hours in wall time (a bench qualification run)."""
+    return 1.0 if target == "hardware" else speed
+
+
 @contextlib.contextmanager
 def bench_for(
     target: str,

@@ -21,6 +21,7 @@ from conftest import (
     Recorder,
     alarm_spans,
     bench_for,
+    clock_speed,
     controller_config,
     max_sample_gap,
 )
@@ -34,17 +35,18 @@ PLANT = {"ecoli": {"x0_g_l": 1.0, "s0_g_l": 3.0}}
 
 
 def test_ecoli_batch_to_fedbatch(bench_target: str, tmp_path: Path, verdict: Recorder) -> None:
-    with bench_for(bench_target, tmp_path, speed=SPEED, plant=PLANT) as bench:
+    speed = clock_speed(bench_target, SPEED)
+    with bench_for(bench_target, tmp_path, speed=speed, plant=PLANT) as bench:
         cfg_path = controller_config(bench, tmp_path / "reactor.toml", HIL_OVERRIDES)
         ctl = ControllerProcess(
             cfg_path,
-            speed=SPEED,
+            speed=speed,
             duration_h=HOURS,
             db=tmp_path / "run.db",
             socket_path=tmp_path / "run.sock",
             log=tmp_path / "controller.log",
         )
-        rc = ctl.wait(HOURS * 3600 / SPEED + 120)
+        rc = ctl.wait(HOURS * 3600 / speed + 120)
         truth = bench.status() if bench.rig is not None else None
     assert rc == 0, ctl.output()
 

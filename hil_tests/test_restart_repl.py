@@ -16,6 +16,7 @@ from conftest import (
     Recorder,
     _merge,
     bench_for,
+    clock_speed,
     controller_config,
 )
 from edgectl.historian import HistoryReader
@@ -47,9 +48,9 @@ HEAT_ONLY = {
 }
 
 
-def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
-    speed = 300.0
-    with bench_for("emulated", tmp_path, speed=speed) as bench:
+def test_temp_step_and_autotune(bench_target: str, tmp_path: Path, verdict: Recorder) -> None:
+    speed = clock_speed(bench_target, 300.0)
+    with bench_for(bench_target, tmp_path, speed=speed) as bench:
         cfg = controller_config(bench, tmp_path / "reactor.toml", _merge(HIL_OVERRIDES, HEAT_ONLY))
         ctl = ControllerProcess(
             cfg,
@@ -62,13 +63,13 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
         try:
             r = ctl.connect()
             temp = r.loops["temp"]
-            _wait_time(r, 1800.0, ctl, 90)
+            _wait_time(r, 1800.0, ctl, 1800.0 / speed + 84)
             t_step = r.info()["time_s"]
             temp.setpoint = 37.5
-            _wait_time(r, t_step + 2700.0, ctl, 90)
+            _wait_time(r, t_step + 2700.0, ctl, 2700.0 / speed + 81)
             started = temp.autotune(amplitude=0.2)
             verdict.require(started["state"] == "running", f"autotune started: {started}")
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 4 * 3600 / speed + 72  # its max_time_s, 4 h
             status = temp.autotune_status()
             while status.get("state") == "running" and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -107,12 +108,12 @@ def test_temp_step_and_autotune(tmp_path: Path, verdict: Recorder) -> None:
     verdict.finish()
 
 
-def test_kill_and_resume(tmp_path: Path, verdict: Recorder) -> None:
+def test_kill_and_resume(bench_target: str, tmp_path: Path, verdict: Recorder) -> None:
     """SIGKILL mid-run, restart with ``--on-restart resume``: the outputs continue where they
     were (the plant kept running meanwhile, as a real one does) and every sample committed
     before the kill is still there."""
-    speed = 200.0
-    with bench_for("emulated", tmp_path, speed=speed) as bench:
+    speed = clock_speed(bench_target, 200.0)
+    with bench_for(bench_target, tmp_path, speed=speed) as bench:
         cfg = controller_config(bench, tmp_path / "reactor.toml", HIL_OVERRIDES)
         db = tmp_path / "run.db"
         kw: dict[str, Any] = {
@@ -123,7 +124,7 @@ def test_kill_and_resume(tmp_path: Path, verdict: Recorder) -> None:
         }
         first = ControllerProcess(cfg, duration_h=None, **kw)
         r = first.connect()
-        _wait_time(r, 2400.0, first, 60)
+        _wait_time(r, 2400.0, first, 2400.0 / speed + 48)
         before = r.info()["outputs"]
         r.close()
         with HistoryReader(db) as h:

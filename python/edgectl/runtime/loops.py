@@ -14,6 +14,7 @@ bumpless re-init on recovery).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,6 +97,8 @@ class LoopView:
         self.last_autotune: dict[str, Any] = {"state": "idle"}
         # DO cascades: the block, its stage monitors, stages the operator took out of use
         self.cascade: DoCascade | None = None
+        # the last good PVs, one per scan: the measurement noise the autotune relay must ride
+        self.pv_history: deque[float] = deque(maxlen=120)
         self.stage_monitors: list[StageMonitor] = []
         self.operator_disabled: set[int] = set()
 
@@ -280,6 +283,14 @@ class LoopView:
             self.resume_mode = self.mode
 
     # autotune ---------------------------------------------------------------------------------
+    def pv_noise(self) -> float:
+        """Standard deviation of the PV's scan-to-scan noise (σ of first differences / √2,
+        which ignores slow trends); 0 with fewer than 10 scans recorded."""
+        if len(self.pv_history) < 10:
+            return 0.0
+        d = np.diff(np.fromiter(self.pv_history, float))
+        return float(np.std(d) / math.sqrt(2.0))
+
     def autotune_start(self, options: Mapping[str, float]) -> dict[str, Any]:
         if self.pid is None or not isinstance(self.cfg, PidLoop):
             raise EdgectlError(f"loop {self.name!r}: autotune works on single-output PID loops")
@@ -293,6 +304,11 @@ class LoopView:
         bias = float(opts.pop("bias", self.pid.output))
         amp = float(opts.pop("amplitude", 0.25 * (hi - lo)))
         amp = min(amp, bias - lo, hi - bias)  # keep the relay inside the actuator limits
+        # Noise band: a relay without one switches on measurement noise, which shortens the
+        # cycle and scatters Ku and Pu from run to run; Åström & Hägglund (1984; reference
+        # control.md §5) set ε above the noise level. Default 3σ of the scan-to-scan noise.
+        given = opts.pop("hysteresis", None)
+        hysteresis = 3.0 * self.pv_noise() if given is None else float(given)
         if amp <= 0:
             raise EdgectlError(
                 f"loop {self.name!r}: output {bias:g} sits at a limit; no room for a relay"
@@ -304,14 +320,20 @@ class LoopView:
             output_min=lo,
             output_max=hi,
             action=self.pid.action,
-            hysteresis=float(opts.pop("hysteresis", 0.0)),
+            hysteresis=hysteresis,
             cycles=int(opts.pop("cycles", 3)),
             max_time_s=float(opts.pop("max_time_s", 4 * 3600.0)),
         )
         if opts:
             raise ConfigError(f"autotune: unknown options {sorted(opts)}")
         self.autotune_rule = rule
-        self.last_autotune = {"state": "running", "bias": bias, "amplitude": amp, "rule": rule}
+        self.last_autotune = {
+            "state": "running",
+            "bias": bias,
+            "amplitude": amp,
+            "hysteresis": hysteresis,
+            "rule": rule,
+        }
         return dict(self.last_autotune)
 
     def autotune_status(self) -> dict[str, Any]:
@@ -479,6 +501,7 @@ class Engine:
                 assert s is not None
                 self._y[k] = s.value
                 self._last_pv[k] = s.value
+                view.pv_history.append(s.value)
                 view.bad_since_s = None
                 if view.pv_bad:
                     view.pv_bad = False
