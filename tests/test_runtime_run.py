@@ -149,6 +149,21 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
             assert all(math.isfinite(x) for x in v)
             with pytest.raises(edgectl.errors.ConfigError, match="has no setting 'gain'"):
                 r.loops["ph"].gain = 1.0
+            # the DO cascade's stages: taken out of use by hand, gains of the O2 stage
+            do = r.loops["do"]
+            assert do.settings["stages"]["air_sccm"]["enabled"] is True
+            do.set_stage("air_sccm", enabled=False)
+            do.set_stage("o2_sccm", kp=0.8)
+            st = do.settings["stages"]
+            assert st["air_sccm"] == {
+                "enabled": False,
+                "gains": None,
+                "operator_disabled": True,
+            }
+            assert st["o2_sccm"]["gains"] == {"kp": 0.8, "ti_s": 120.0}
+            do.set_stage("air_sccm", enabled=True)
+            assert do.settings["stages"]["air_sccm"]["enabled"] is True
+            assert r.tags["do.air_sccm.health"]["value"] == 1.0
         run.run(1800.0)
         assert run.controller.tags.read("temp_c", run.controller.now_s).value == pytest.approx(
             36.5, abs=0.15
@@ -159,4 +174,6 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
         audit = [(a.actor, a.target, a.old_value, a.new_value) for a in reader.audit.records()]
         assert ("bob", "loops.ph.kp", 5.0, 8.0) in audit
         assert ("bob", "loops.temp.setpoint", 37.0, 36.5) in audit
+        assert ("bob", "loops.do.stages.air_sccm.enabled", True, False) in audit
+        assert ("bob", "loops.do.stages.o2_sccm.kp", 1.0, 0.8) in audit
         assert reader.audit.verify().is_intact

@@ -81,6 +81,23 @@ class Loop:
         if output is not None:
             self._reactor._change("loop_set", loop=self.name, param="output", value=output)
 
+    def set_stage(
+        self,
+        output: str,
+        *,
+        enabled: bool | None = None,
+        kp: float | None = None,
+        ti_s: float | None = None,
+    ) -> None:
+        """DO cascades: take stage ``output`` out of use (``enabled=False``: it stays out even
+        if its read-back tracks) or back (also clears a failure), or set its own master gains.
+        Each change is audited. ``settings["stages"]`` shows the stages' state."""
+        for what, value in (("enabled", enabled), ("kp", kp), ("ti_s", ti_s)):
+            if value is not None:
+                self._reactor._change(
+                    "loop_set", loop=self.name, param=f"stages.{output}.{what}", value=value
+                )
+
     def autotune(self, **options: float) -> dict[str, Any]:
         """Start a relay autotune; poll :meth:`autotune_status` for the result."""
         result: dict[str, Any] = self._reactor._change(
