@@ -975,6 +975,38 @@ fn relay_autotune_gains_within_20_percent_of_rules_on_the_true_plant() {
 }
 
 #[test]
+fn a_nearly_symmetric_relay_cycle_does_not_identify_a_gain() {
+    // Bias at the equilibrium output: half-periods within a few per cent of each other. The gain
+    // (and τ) would come from that small asymmetry alone: refused, Ku/Pu rules still work.
+    let (k, tau, theta) = (0.5, 400.0, 40.0);
+    let at = run_relay(
+        k,
+        tau,
+        theta,
+        RelaySettings {
+            setpoint: 37.0,
+            bias: 31.0, // equilibrium input (37 − 22)/0.5 = 30: 5 % of the relay amplitude off
+            amplitude: 20.0,
+            hysteresis: 0.05,
+            cycles: 3,
+            pv_min: 0.0,
+            pv_max: 80.0,
+            max_time_s: 30000.0,
+            ..RelaySettings::default()
+        },
+        22.0,
+        30.0,
+    );
+    let res = at.result().unwrap();
+    let asym = (res.t_on_s - res.t_off_s).abs() / res.pu_s;
+    assert!(asym < MIN_ASYMMETRY, "{res:?}");
+    let err = fopdt_from_relay(&res, None).unwrap_err().to_string();
+    assert!(err.contains("too symmetric"), "{err}");
+    assert!(fopdt_from_relay(&res, Some(k)).is_ok());
+    assert!(ziegler_nichols(res.ku, res.pu_s, false, res.action).is_ok());
+}
+
+#[test]
 fn relay_autotune_reverse_acting_plant() {
     // A cooling loop: more output lowers the temperature (k < 0).
     let (k, tau, theta) = (-0.3, 300.0, 30.0);

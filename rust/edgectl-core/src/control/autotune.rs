@@ -396,6 +396,11 @@ fn log_bisect(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> Option<f64> {
     Some((lo * hi).sqrt())
 }
 
+/// Least asymmetry |t_on − t_off| / (t_on + t_off) of a relay cycle from which the process gain
+/// is identified without being given [est: below it the identified τ scattered by orders of
+/// magnitude between repeated HIL runs].
+pub const MIN_ASYMMETRY: f64 = 0.1;
+
 /// FOPDT model from a relay result (exact relations, see the module docs).
 ///
 /// With `gain = Some(k)` the sign of `k` must match the plant direction of the experiment;
@@ -456,6 +461,19 @@ pub fn fopdt_from_relay(res: &RelayResult, gain: Option<f64>) -> CoreResult<Fopd
             (tau, k.abs())
         }
         None => {
+            // The gain comes from the asymmetry of the cycle alone: with half-periods within
+            // MIN_ASYMMETRY of each other the root below exists but moves wildly with the
+            // measurement noise (HIL: τ from 5 s to none at all between two runs of the same
+            // rig, Ku and Pu repeating within 4 %), so refuse it and let the caller fall back
+            // to a rule that needs only Ku and Pu.
+            let asym = (t_on - t_off).abs() / (t_on + t_off);
+            if asym < MIN_ASYMMETRY {
+                return Err(CoreError::Numerical(format!(
+                    "relay cycle too symmetric to identify the gain (half-periods {t_on:.1} s / \
+                     {t_off:.1} s, asymmetry {asym:.3} < {MIN_ASYMMETRY}): pass the process \
+                     gain, or run the relay with its bias away from the equilibrium output"
+                )));
+            }
             let tau = log_bisect(|tau| e_hi(tau) - e_lo(tau), lo, hi).ok_or_else(|| {
                 CoreError::Numerical(
                     "relay cycle too symmetric to identify the gain: pass the process gain, or \

@@ -13,7 +13,9 @@ pub mod split_range;
 pub mod tuning;
 pub mod velocity;
 
-pub use autotune::{fopdt_from_relay, RelayAutotune, RelayResult, RelaySettings, RelayState};
+pub use autotune::{
+    fopdt_from_relay, RelayAutotune, RelayResult, RelaySettings, RelayState, MIN_ASYMMETRY,
+};
 pub use bank::{Block, LoopBank};
 pub use cascade::{CascadeStage, DoCascade, StageGains};
 pub use feed::{ExponentialFeed, StatPulser};
