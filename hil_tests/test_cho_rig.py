@@ -244,7 +244,7 @@ def test_cho_softsensor_spikes_and_out_of_model(tmp_path: Path, verdict: Recorde
             "trim after mL/min", float(np.max(np.abs(trim[resumed]))) if resumed.any() else 0.0
         )
         verdict.require(
-            resumed.any() and float(np.max(np.abs(trim[resumed]))) > 1e-4,
+            bool(resumed.any()) and float(np.max(np.abs(trim[resumed]))) > 1e-4,
             "the glucose loop trims the profile again",
         )
 
