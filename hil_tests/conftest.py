@@ -16,6 +16,10 @@ Two targets, one set of scenarios:
   never share the rig. GPIO then uses the board's own pin factory (lgpio). Scenarios that need
   fault injection into the plant run on the emulated rig only.
 
+The helpers take the config to emulate as ``example`` (default the E. coli example above;
+``hil_tests/test_cho_rig.py`` passes ``examples/cho-fedbatch-2L.toml``: the CHO plant, its
+Raman spectrometer on a pty, soft-sensor model paths made absolute).
+
 Each scenario prints one verdict line with its figures; the session writes them as a Markdown
 table to ``$EDGECTL_HIL_SUMMARY`` (default ``<pytest basetemp>/hil-summary.md``).
 """
