@@ -16,6 +16,10 @@ Two targets, one set of scenarios:
   never share the rig. GPIO then uses the board's own pin factory (lgpio). Scenarios that need
   fault injection into the plant run on the emulated rig only.
 
+The helpers take the config to emulate as ``example`` (default the E. coli example above;
+``hil_tests/test_cho_rig.py`` passes ``examples/cho-fedbatch-2L.toml``: the CHO plant, its
+Raman spectrometer on a pty, soft-sensor model paths made absolute).
+
 Each scenario prints one verdict line with its figures; the session writes them as a Markdown
 table to ``$EDGECTL_HIL_SUMMARY`` (default ``<pytest basetemp>/hil-summary.md``).
 """
@@ -183,14 +187,25 @@ class Bench:
         return self.rig.status()
 
 
-def rig_config(tmp_path: Path, plant: Mapping[str, Any]) -> Path:
-    """The example config with its plant overridden (a plant TOML beside it)."""
-    with EXAMPLE.open("rb") as f:
+def _absolute_models(data: dict[str, Any], base: Path) -> None:
+    """Soft-sensor model paths of a config moved out of ``base``: made absolute."""
+    for ss in data.get("softsensors", {}).values():
+        if not Path(ss["model"]).is_absolute():
+            ss["model"] = str(base / ss["model"])
+
+
+def rig_config(tmp_path: Path, plant: Mapping[str, Any], example: Path = EXAMPLE) -> Path:
+    """The example config with its plant overridden (a plant TOML beside it): ``plant`` is
+    merged over the example's plant TOML (``[plant] config``) or its ``scenario``."""
+    with example.open("rb") as f:
         data = tomllib.load(f)
-    (tmp_path / "plant.toml").write_text(
-        to_toml_text({"scenario": data["plant"]["scenario"], **plant}), encoding="utf-8"
-    )
+    base: dict[str, Any] = {"scenario": data["plant"].get("scenario", "")}
+    if data["plant"].get("config"):
+        with (example.parent / data["plant"]["config"]).open("rb") as f:
+            base = tomllib.load(f)
+    (tmp_path / "plant.toml").write_text(to_toml_text(_merge(base, plant)), encoding="utf-8")
     data["plant"]["config"] = "plant.toml"
+    _absolute_models(data, example.parent)
     path = tmp_path / "rig.toml"
     path.write_text(to_toml_text(data), encoding="utf-8")
     return path
@@ -204,8 +219,9 @@ def emulated_bench(
     schedule: Path | None = None,
     plant: Mapping[str, Any] | None = None,
     log: Path,
+    example: Path = EXAMPLE,
 ) -> Iterator[Bench]:
-    config = rig_config(log.parent, plant) if plant else EXAMPLE
+    config = rig_config(log.parent, plant, example) if plant else example
     with log.open("wb") as err:
         rig = start_rig(config, speed=speed, seed=seed, fault_schedule=schedule, stderr=err)
     try:
@@ -262,12 +278,18 @@ HIL_OVERRIDES: dict[str, Any] = {
 }
 
 
-def controller_config(bench: Bench, path: Path, overrides: Mapping[str, Any] | None = None) -> Path:
+def controller_config(
+    bench: Bench,
+    path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    example: Path = EXAMPLE,
+) -> Path:
     """The example config rewired to ``bench``: ports are its tty paths, no ``[plant]``, GPIO
     through the bridge (or the board's factory); ``overrides`` merged on top (None deletes)."""
-    with EXAMPLE.open("rb") as f:
+    with example.open("rb") as f:
         data = tomllib.load(f)
     data.pop("plant", None)
+    _absolute_models(data, example.parent)
     devices = {}
     for name, dev in data["devices"].items():
         if name in bench.ports:
@@ -371,14 +393,21 @@ def bench_for(
     seed: int | None = None,
     schedule: Path | None = None,
     plant: Mapping[str, Any] | None = None,
+    example: Path = EXAMPLE,
 ) -> Iterator[Bench]:
-    """The bench of ``target`` (``emulated``: a fresh rig; ``hardware``: the locked rig)."""
+    """The bench of ``target`` (``emulated``: a fresh rig of ``example``; ``hardware``: the
+    locked rig)."""
     if target == "hardware":
         with hardware_bench() as bench:
             yield bench
     else:
         with emulated_bench(
-            speed, seed=seed, schedule=schedule, plant=plant, log=tmp_path / "rig.log"
+            speed,
+            seed=seed,
+            schedule=schedule,
+            plant=plant,
+            log=tmp_path / "rig.log",
+            example=example,
         ) as b:
             yield b
 

@@ -148,12 +148,35 @@ def test_rig_fault_schedule() -> None:
         assert _until(lambda: rig.status()["lines"]["ph"]["up"])
 
 
+def test_rig_device_spec_fault_for_a_duration() -> None:
+    """``duration_s`` on a device ``spec`` removes the kinds it started (plant seconds);
+    another fault of the device goes on."""
+    schedule = RigSchedule(
+        faults=[
+            RigFault(at_s=1.0, device="ph", spec="late:0.5,garbage", duration_s=3.0),
+            RigFault(at_s=1.0, device="ph", spec="error"),
+        ]
+    )
+    with Rig(EXAMPLE, speed=20.0, schedule=schedule) as rig:
+        assert _until(
+            lambda: sorted(rig.status()["lines"]["ph"]["faults"]) == ["error", "garbage", "late"]
+        )
+        assert _until(lambda: rig.status()["lines"]["ph"]["faults"] == ["error"])
+        assert rig.time_s >= 4.0
+
+
+def test_rig_schedule_refuses_a_bad_spec() -> None:
+    with pytest.raises(ConfigError, match="bad part 'melt'"):
+        Rig(EXAMPLE, schedule=RigSchedule(faults=[RigFault(at_s=1.0, device="ph", spec="melt")]))
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"at_s": 1.0},
         {"at_s": 1.0, "kind": "pump_stall", "device": "ph"},
         {"at_s": 1.0, "device": "ph"},
+        {"at_s": 1.0, "device": "ph", "disconnect_s": 5.0, "duration_s": 5.0},
     ],
 )
 def test_rig_fault_needs_one_target(kwargs: dict[str, object]) -> None:

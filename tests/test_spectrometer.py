@@ -7,6 +7,7 @@ import itertools
 import struct
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ from edgectl.io.spectral import (
     crc16_ccitt,
     encode_frame,
 )
-from edgectl.sim import Plant, PlantConfig
+from edgectl.sim import Plant, PlantConfig, load_plant_config
+from edgectl.spectra import SoftSensor
 
 PROFILE = "generic/spectrometer-ascii"
 _names = itertools.count()
@@ -274,6 +276,64 @@ def test_drift_raises_the_background() -> None:
         time.sleep(0.1)
         b = spec.acquire().intensities
         assert float(np.min(b - a)) > 0.3
+
+
+def test_spike_fault_raises_single_pixels_for_count_spectra() -> None:
+    plant = Plant(PlantConfig.cho_2l(seed=3))
+    spec, name = _spec(plant)
+    with spec:
+        clean = spec.acquire().intensities
+        get_emulator(name).faults.apply_spec("spike:4*2")
+        top = float(np.max(np.abs(plant.spectrum()[1])))  # counts at 1 s integration
+        for _ in range(2):
+            diff = spec.acquire().intensities - clean
+            hit = np.flatnonzero(np.abs(diff) > 1e-3 * top)
+            assert 1 <= hit.size <= 4  # single pixels (two spikes may share one)
+            assert np.all(diff[hit] >= 0.5 * top * (1 - 1e-6))
+            assert np.all(diff[hit] <= 3.0 * top)
+        np.testing.assert_allclose(spec.acquire().intensities, clean)  # count used up
+        assert get_emulator(name).faults.active == []
+
+
+def test_band_fault_is_a_gaussian_at_mid_axis() -> None:
+    plant = Plant(PlantConfig.cho_2l(seed=3))
+    spec, name = _spec(plant)
+    with spec:
+        axis, clean = spec.read_spectrum()
+        get_emulator(name).faults.inject("band", 0.1)
+        diff = spec.acquire().intensities - clean
+        top = float(np.max(np.abs(plant.spectrum()[1])))
+        mid = 0.5 * (axis[0] + axis[-1])
+        assert abs(axis[int(np.argmax(diff))] - mid) < 2.0
+        assert float(np.max(diff)) == pytest.approx(0.1 * top, rel=1e-3)
+        half = axis[diff > 0.05 * top]  # above half maximum: the 30 cm⁻¹ FWHM
+        assert float(half[-1] - half[0]) == pytest.approx(30.0, abs=3.0)
+        assert float(np.max(np.abs(diff[np.abs(axis - mid) > 100.0]))) < 1e-4 * top
+        get_emulator(name).faults.clear()
+        np.testing.assert_allclose(spec.acquire().intensities, clean)
+
+
+def test_band_is_out_of_the_cho_model_and_spikes_are_not() -> None:
+    """What the faults are for: the CHO glucose model (examples/) rejects the interferent by
+    its Q residual and its Despike step removes the spikes (same prediction as clean)."""
+    root = Path(__file__).resolve().parents[1]
+    sensor = SoftSensor.load(root / "examples" / "models" / "cho-glucose.json")
+    plant = Plant(load_plant_config(root / "examples" / "cho-fedbatch-2L.plant.toml"), seed=3)
+    plant.advance(3600.0, 30.0)
+    spec, name = _spec(plant)
+    with spec:
+        emu = get_emulator(name)
+        clean = sensor.predict(spec.acquire().intensities)
+        assert clean.is_in_model
+        emu.faults.apply_spec("band:0.05*1")
+        banded = sensor.predict(spec.acquire().intensities)
+        assert banded.status == "out_of_model"
+        assert banded.q > 5.0 * sensor.q_limit
+        emu.faults.apply_spec("spike:3*20")
+        for _ in range(20):
+            spiked = sensor.predict(spec.acquire().intensities)
+            assert spiked.is_in_model
+            assert spiked.value == pytest.approx(clean.value, abs=0.03)
 
 
 def test_flag_saturated_is_bit_zero() -> None:

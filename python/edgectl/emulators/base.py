@@ -18,11 +18,15 @@ Faults (:class:`Faults`) act on replies, whatever the protocol:
 ``error``     the device's own error reply (``?``, ``*ER``, ``ES``, Modbus exception 04, ...)
 ``stuck``     readings freeze at the value they had when the fault began
 ``drift:R``   readings drift away from the plant at R units per second (default 1.0)
+``spike:N``   spectrometers only: N cosmic-ray spikes on every spectrum (default 3)
+``band:A``    spectrometers only: an interferent band of A × the spectrum's maximum on
+              every spectrum (default 0.05): out of a calibrated model
 ============  ==========================================================================
 
 Spec strings (``--fault`` and ``sim://...&fault=``): comma-separated ``kind[:value][*count]``;
-``count`` limits the fault to that many replies (or, for ``stuck``, reads), e.g.
-``garbage*2,late:0.3*1``. Without ``*count`` the fault lasts until cleared.
+``count`` limits the fault to that many replies (for ``stuck``, reads; for ``spike`` and
+``band``, spectra), e.g. ``garbage*2,late:0.3*1``. Without ``*count`` the fault lasts until
+cleared.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from edgectl.errors import ConfigError
@@ -41,7 +45,18 @@ from edgectl.plant import PlantIO
 
 __all__ = ["FAULT_KINDS", "Emulator", "EmulatorBus", "Fault", "Faults", "parse_fault_spec"]
 
-FAULT_KINDS = ("garbage", "truncate", "late", "silence", "disconnect", "error", "stuck", "drift")
+FAULT_KINDS = (
+    "garbage",
+    "truncate",
+    "late",
+    "silence",
+    "disconnect",
+    "error",
+    "stuck",
+    "drift",
+    "spike",
+    "band",
+)
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<value>[0-9.]+))?(?:\*(?P<count>\d+))?$")
 
 
@@ -113,6 +128,11 @@ class Faults:
         with self._lock:
             self._active.clear()
         self.disconnected_until = 0.0
+
+    def remove(self, kinds: Collection[str]) -> None:
+        """End the active faults of ``kinds`` (the others, and a disconnect, go on)."""
+        with self._lock:
+            self._active[:] = [f for f in self._active if f.kind not in kinds]
 
     @property
     def is_disconnected(self) -> bool:

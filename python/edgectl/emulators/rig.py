@@ -33,7 +33,9 @@ Control (stdin or the control socket, one command per line, one reply line ``ok 
 ``NAME`` is a device of the config (``temp``, ``pump_feed``) or a line (``pumps``). A fault
 schedule (TOML, ``[[faults]]`` with ``at_s`` in plant seconds and either a plant fault
 ``kind``/``target``/``value``/``duration_s`` or ``device`` + ``spec`` / ``disconnect_s`` /
-``power_off_s``) is applied as plant time passes.
+``power_off_s``) is applied as plant time passes. A device ``spec`` with ``duration_s`` ends
+after that many plant seconds (the kinds it started are removed from the device), e.g. a
+spectrometer's ``band:0.05`` for two hours of the culture.
 
 References: devices.md §4 (pty recipe, raw slave, the emulator keeps the slave open) and §5
 (GPIO polarity, what a dead process leaves on the pins); plant-models.md §10 (fault list).
@@ -62,6 +64,7 @@ import msgspec
 
 from edgectl.config import Struct, load_toml
 from edgectl.emulators import Endpoint, create_endpoint
+from edgectl.emulators.base import parse_fault_spec
 from edgectl.emulators.gpio_bridge import GpioBridgeServer
 from edgectl.emulators.server import PtyServer
 from edgectl.errors import ConfigError, EdgectlError
@@ -82,7 +85,8 @@ NonNeg = Annotated[float, msgspec.Meta(ge=0.0)]
 
 class RigFault(Struct, frozen=True, kw_only=True):
     """One scheduled fault: a plant fault (``kind``) or a device fault (``device`` with
-    ``spec``, ``disconnect_s`` or ``power_off_s``), at ``at_s`` plant seconds."""
+    ``spec``, ``disconnect_s`` or ``power_off_s``), at ``at_s`` plant seconds; ``duration_s``
+    bounds a plant fault or a device ``spec`` (plant seconds; default: until cleared)."""
 
     at_s: NonNeg
     kind: str = ""
@@ -99,6 +103,8 @@ class RigFault(Struct, frozen=True, kw_only=True):
             raise ValueError("a fault names either a plant fault kind or a device")
         if self.device and not (self.spec or self.disconnect_s or self.power_off_s):
             raise ValueError("a device fault needs spec, disconnect_s or power_off_s")
+        if self.device and self.duration_s is not None and not self.spec:
+            raise ValueError("duration_s on a device fault bounds its spec: give spec")
 
 
 class RigSchedule(Struct, frozen=True, kw_only=True):
@@ -184,6 +190,7 @@ class Rig:
         self.device_line: dict[str, str] = {}
         self._pending: list[RigFault] = []
         self._power_on_at: list[tuple[float, str]] = []
+        self._spec_ends: list[tuple[float, str, frozenset[str]]] = []
         self._stop = threading.Event()
         self._started = threading.Event()
         self.bridge: GpioBridgeServer | None = None
@@ -351,6 +358,7 @@ class Rig:
             )
         else:
             self._line(fault.device)  # fail now on an unknown name
+            parse_fault_spec(fault.spec)  # ... and on a bad spec
             with self.lock:
                 self._pending.append(fault)
                 self._pending.sort(key=lambda f: f.at_s)
@@ -361,6 +369,9 @@ class Rig:
             f = self._pending.pop(0)
             if f.spec:
                 self.device_fault(f.device, f.spec)
+                if f.duration_s is not None:
+                    kinds = frozenset(x.kind for x in parse_fault_spec(f.spec))
+                    self._spec_ends.append((t + f.duration_s, f.device, kinds))
             if f.disconnect_s:
                 self.disconnect(f.device, f.disconnect_s)
             if f.power_off_s:
@@ -370,6 +381,12 @@ class Rig:
             if when <= t:
                 self._power_on_at.remove((when, name))
                 self.power(name, True)
+        for end in list(self._spec_ends):
+            if end[0] <= t:
+                self._spec_ends.remove(end)
+                line = self._line(end[1])
+                for target in self._fault_targets(line, end[1]):
+                    target.faults.remove(end[2])
 
     def plant_fault(
         self,

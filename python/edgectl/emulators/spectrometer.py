@@ -9,7 +9,17 @@ acquisitions (``spectrum_time_s`` when the plant has it; otherwise every ``ACQ``
 
 Emulator faults act as on every device (garbage, truncate, late, silence, disconnect, error);
 ``stuck`` repeats the last spectrum with its sequence number; ``drift:R`` adds R counts per
-second to every pixel (a rising background).
+second to every pixel (a rising background). Two faults act on the spectrum itself, for the
+soft sensor's guards (softsensor.md §10 item 3), each on every spectrum while active (``*count``:
+that many spectra):
+
+- ``spike:N`` — N cosmic-ray spikes (default 3): single pixels drawn uniformly over the axis,
+  each raised by 0.5–1.5 × the spectrum's maximum (a cosmic-ray event on a CCD is one or two
+  pixels, often as bright as the strongest band). A model's Despike step must remove them.
+- ``band:A`` — an interferent band (a contaminant, a fouled window) of height A × the
+  spectrum's maximum (default 0.05), Gaussian with a 30 cm⁻¹ FWHM at the middle of the axis:
+  a spectral feature no calibration spectrum had, so the Q residual puts the spectrum out of
+  the model.
 """
 
 from __future__ import annotations
@@ -23,6 +33,9 @@ from edgectl.emulators.line import LineEmulator, Reply
 from edgectl.io.spectral import FLAG_SATURATED, encode_frame
 
 __all__ = ["SpectrometerEmulator"]
+
+#: Full width at half maximum of the ``band`` fault's interferent, cm⁻¹.
+BAND_FWHM_CM1 = 30.0
 
 
 class SpectrometerEmulator(LineEmulator):
@@ -65,12 +78,13 @@ class SpectrometerEmulator(LineEmulator):
         if self.faults.is_active("stuck") and self._last is not None:
             self.faults.take(("stuck",))
             return self._last
-        _, intensities = self.plant.spectrum()
+        axis, intensities = self.plant.spectrum()
         t = getattr(self.plant, "spectrum_time_s", None)
         if t is None or t != self._plant_t:
             self.seq = (self.seq + 1) & 0xFFFFFFFF
             self._plant_t = math.nan if t is None else float(t)
-        counts = np.asarray(intensities, dtype=np.float64) * (self.integration_ms / 1000.0)
+        y = self._spectral_faults(np.asarray(axis, dtype=np.float64), intensities)
+        counts = y * (self.integration_ms / 1000.0)
         counts = counts + self.faults.drift_offset() * (self.integration_ms / 1000.0)
         flags = 0
         if counts.size and float(np.nanmax(counts)) >= self.full_scale:
@@ -79,3 +93,21 @@ class SpectrometerEmulator(LineEmulator):
         self.acquisitions += 1
         self._last = encode_frame("S", counts, dtype="f", seq=self.seq, flags=flags)
         return self._last
+
+    def _spectral_faults(self, axis: np.ndarray, intensities: Any) -> np.ndarray:
+        """The plant's spectrum with the active ``band`` and ``spike`` faults added."""
+        y = np.array(intensities, dtype=np.float64)
+        if not y.size:
+            return y
+        top = float(np.nanmax(np.abs(y)))
+        band = self.faults.take(("band",))
+        if band is not None:
+            height = (0.05 if band.value is None else band.value) * top
+            sigma = BAND_FWHM_CM1 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+            mid = 0.5 * (float(axis[0]) + float(axis[-1]))
+            y += height * np.exp(-0.5 * ((axis - mid) / sigma) ** 2)
+        spike = self.faults.take(("spike",))
+        if spike is not None:
+            for _ in range(int(3 if spike.value is None else spike.value)):
+                y[self._rng.randrange(y.size)] += top * self._rng.uniform(0.5, 1.5)
+        return y
