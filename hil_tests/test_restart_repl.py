@@ -83,6 +83,8 @@ def test_temp_step_and_autotune(bench_target: str, tmp_path: Path, verdict: Reco
             ctl.stop()
     verdict.figure("autotune", status.get("state"))
     verdict.require(status.get("state") == "done", f"autotune finished: {status}")
+    for key in ("hysteresis", "amplitude_pv", "ku", "pu_s", "rule"):
+        verdict.figure(key, status.get(key))
     verdict.figure("new kp", gains["kp"])
     verdict.figure("new ti_s", gains["ti_s"])
     verdict.require(

@@ -616,6 +616,8 @@ class Engine:
                 "state": "done",
                 "ku": result.ku,
                 "pu_s": result.pu_s,
+                "hysteresis": result.hysteresis,
+                "amplitude_pv": result.amplitude_pv,
                 "rule": t.rule,
                 "kp": t.kp,
                 "ti_s": t.ti_s,
