@@ -37,7 +37,9 @@ pub enum Step {
     /// Whitaker–Hayes cosmic-ray removal (*Chemom. Intell. Lab. Syst.* 179 (2018) 82): modified
     /// z-score of first differences, `z = 0.6745·(Δx − median Δx)/MAD`; a point whose backward
     /// difference has `|z| > threshold` is replaced by the mean of the non-spike points within
-    /// `±half_window`.
+    /// `±half_window`. Spikes wider than one pixel (a cosmic ray over two or three CCD pixels)
+    /// show as a jump followed, within `half_window` pixels, by the level coming back to where it
+    /// was: every pixel in between is a spike pixel, the one where it is back is not.
     Despike {
         /// z-score threshold (tune per instrument; hyperSpec uses 30, lower clips real bands).
         threshold: f64,
@@ -860,12 +862,33 @@ fn despike(
     }
     flags.clear();
     flags.resize(n, false);
+    let z = |i: usize| 0.6745 * ((x[i] - x[i - 1]) - med) / mad;
     let mut any = false;
-    for i in 1..n {
-        let z = 0.6745 * ((x[i] - x[i - 1]) - med) / mad;
-        if z.abs() > threshold {
-            flags[i] = true;
-            any = true;
+    let mut i = 1;
+    while i < n {
+        let zi = z(i);
+        if zi.abs() <= threshold {
+            i += 1;
+            continue;
+        }
+        any = true;
+        // A jump at i: the spike ends at the first pixel within the window whose level is back
+        // where it was before the jump (same modified z-score test, on x[j] − x[i−1] less the
+        // median slope); the pixels from i up to it are the spike.
+        let base = x[i - 1];
+        let back = (i + 1..=(i + half_window.max(1)).min(n - 1)).find(|&j| {
+            let r = 0.6745 * ((x[j] - base) - (j - i + 1) as f64 * med) / mad;
+            r.abs() <= threshold
+        });
+        match back {
+            Some(j) => {
+                flags[i..j].iter_mut().for_each(|f| *f = true);
+                i = j + 1;
+            }
+            None => {
+                flags[i] = true;
+                i += 1;
+            }
         }
     }
     if !any {
@@ -961,6 +984,40 @@ mod tests {
         let y = p.transform(&x).unwrap();
         assert!((y[77] - clean[77]).abs() < 0.05, "{}", y[77]);
         assert!((y[150] - clean[150]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn despike_removes_two_and_three_pixel_spikes_and_keeps_the_neighbours() {
+        let n = 300;
+        let clean: Vec<f64> = (0..n).map(|i| (i as f64 / 15.0).sin()).collect();
+        let mut x = clean.clone();
+        x[77] += 40.0;
+        x[78] += 35.0; // a cosmic ray over two pixels
+        x[150] += 30.0;
+        x[151] += 45.0;
+        x[152] += 20.0; // over three
+        x[220] -= 25.0; // a dead-pixel dip
+        let p = Pipeline::new(
+            &axis(n),
+            &[Step::Despike {
+                threshold: 6.0,
+                half_window: 3,
+            }],
+        )
+        .unwrap();
+        let y = p.transform(&x).unwrap();
+        for i in [77, 78, 150, 151, 152, 220] {
+            assert!(
+                (y[i] - clean[i]).abs() < 0.1,
+                "pixel {i}: {} vs {}",
+                y[i],
+                clean[i]
+            );
+        }
+        // the pixels right after each spike are untouched (they were never spikes)
+        for i in [79, 153, 221, 10, 260] {
+            assert!((y[i] - clean[i]).abs() < 1e-12, "pixel {i} changed");
+        }
     }
 
     #[test]
