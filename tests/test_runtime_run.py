@@ -171,9 +171,31 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
     finally:
         run.close()
     with HistoryReader(tmp_path / "run.db") as reader:
+        # the run stops on its own (accelerated) time axis, after its last sample
+        [stopped] = reader.runs()
+        last = float(reader.samples("temp_c").times_s[-1])
+        assert stopped.stopped_s is not None
+        assert last <= stopped.stopped_s <= last + 20.0
         audit = [(a.actor, a.target, a.old_value, a.new_value) for a in reader.audit.records()]
         assert ("bob", "loops.ph.kp", 5.0, 8.0) in audit
         assert ("bob", "loops.temp.setpoint", 37.0, 36.5) in audit
         assert ("bob", "loops.do.stages.air_sccm.enabled", True, False) in audit
         assert ("bob", "loops.do.stages.o2_sccm.kp", 1.0, 0.8) in audit
         assert reader.audit.verify().is_intact
+
+
+def test_a_run_shorter_than_settle_s_is_not_judged(tmp_path: Path) -> None:
+    run = open_example(tmp_path)
+    try:
+        run.run(600.0)  # every loop of the example settles over 1800 s
+        figures = run.figures()
+        assert figures, "the example's loops have acceptance blocks"
+        for f in figures.values():
+            assert (f.judged, f.ok, f.n_samples) == (False, True, 0)
+        text = run.summary()
+        assert text.count("n/a (run shorter than settle_s)") == len(figures)
+        assert "FAIL" not in text
+        run.run(1800.0)
+        assert all(f.judged and f.n_samples > 0 for f in run.figures().values())
+    finally:
+        run.close()

@@ -872,14 +872,15 @@ class Historian(HistoryReader):
                 f"{self._last_error}"
             )
 
-    def close(self, reason: str = "normal") -> None:
-        """Stop the run (if started), commit everything, stop the writer, close (idempotent)."""
+    def close(self, reason: str = "normal", *, time_s: float | None = None) -> None:
+        """Stop the run (if started; at ``time_s``, default the clock), commit everything, stop
+        the writer, close (idempotent)."""
         if self._closed:
             return
         atexit.unregister(self._close_at_exit)
         try:
             if self._run_uid is not None and self._writer.is_alive():
-                self.stop_run(reason)
+                self.stop_run(reason, time_s=time_s)
         finally:
             with self._cv:
                 self._stopping = True

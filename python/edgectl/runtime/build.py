@@ -133,7 +133,9 @@ class Run:
             if self.rpc is not None:
                 self.rpc.close()
             self.hub.close()
-            self.historian.close(reason)
+            # the run stops on its own time axis (an accelerated run is not wall time)
+            ctl = self.controller
+            self.historian.close(reason, time_s=ctl.time_base_s + ctl.now_s)
 
 
 def _default_path(cfg: ReactorConfig, given: str, suffix: str) -> Path:

@@ -35,6 +35,9 @@ class LoopFigures:
     mean_abs_dev: float
     fraction_within: float
     ok: bool
+    #: False when the run ended before ``settle_s``: nothing to judge (``ok`` is then True and
+    #: the summary says "n/a"); a PV that was never GOOD after settling is judged and fails
+    judged: bool = True
 
 
 def _deviation(reader: Any, pv: str, sp_tag: str, start_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +63,11 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
         n = int(dev.size)
         if n == 0:
             nan = math.nan
-            out[name] = LoopFigures(name, pv, acc.band, acc.side, 0, nan, nan, nan, nan, nan, False)
+            recorded = reader.samples(f"{name}.sp", run_start_s + acc.settle_s)
+            judged = len(recorded) > 0  # the run went past settle_s, yet no GOOD PV
+            out[name] = LoopFigures(
+                name, pv, acc.band, acc.side, 0, nan, nan, nan, nan, nan, not judged, judged
+            )
             continue
         if acc.side == "both":
             worst = float(np.max(np.abs(dev)))
@@ -103,6 +110,9 @@ def format_summary(
         lines.append("  loop      pv           band        worst dev   within   verdict")
     for f in figures.values():
         band = f"±{f.band:g}" if f.side == "both" else f"≥ sp−{f.band:g}"
+        if not f.judged:
+            lines.append(f"  {f.loop:<9} {f.pv:<12} {band:<11} n/a (run shorter than settle_s)")
+            continue
         lines.append(
             f"  {f.loop:<9} {f.pv:<12} {band:<11} {f.max_abs_dev:<11.4g} "
             f"{f.fraction_within * 100:5.1f} %  {'PASS' if f.ok else 'FAIL'}"
