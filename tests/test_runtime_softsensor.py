@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from concurrent.futures import Future
 from pathlib import Path
@@ -191,6 +192,30 @@ def test_references_correct_a_biased_sensor(sensor: sp.SoftSensor) -> None:
     assert abs(raw - 2.5) < 0.1
     assert abs(corrected - true) < 0.15
     assert len(block.references) == 3
+
+
+def test_learnt_bias_survives_a_restart(sensor: sp.SoftSensor) -> None:
+    """Resume: the correction learnt from the references so far is part of the saved state,
+    so the corrected glucose does not jump back to the raw prediction after a restart."""
+    rng = np.random.default_rng(11)
+    drv = FakeDriver()
+    block, tags = _block(sensor, drv, SoftSensorCorrection(q_bias=0.5))
+    for k in range(30):
+        drv.next = _spectrum(2.5, rng)  # reads 0.5 g/L high
+        _scan(block, tags, 600.0 * k)
+        if k in (10, 20):
+            assert block.add_reference(2.0, 600.0 * k)["accepted"]
+    saved = json.loads(json.dumps(SoftSensorSet({"glucose": block}).state()))
+    fresh, fresh_tags = _block(sensor, drv, SoftSensorCorrection(q_bias=0.5))
+    SoftSensorSet({"glucose": fresh}).restore(saved)
+    assert len(fresh.references) == 2
+    drv.next = _spectrum(2.5, rng)
+    _scan(fresh, fresh_tags, 600.0 * 30)
+    assert abs(fresh_tags.read("glc", 600.0 * 30).value - 2.0) < 0.15
+    # a damaged saved filter is reported, the sensor goes on from its prior
+    other, _ = _block(sensor, drv, SoftSensorCorrection(q_bias=0.5))
+    other.restore({"kalman": '{"format": "?"}', "references": []})
+    assert "correction state not restored" in other.last_error
 
 
 def test_axis_that_does_not_cover_the_model_is_refused(sensor: sp.SoftSensor) -> None:

@@ -707,6 +707,10 @@ class BiasKalman:
     @property
     def estimate(self) -> CorrectedEstimate | None: ...
     def estimate_at(self, time_h: float) -> CorrectedEstimate | None: ...
+    def state_json(self) -> str:
+        """The filter's state as JSON (estimate, covariance, history for late references)."""
+    def restore_state_json(self, json: str) -> None:
+        """Restore a state written by :meth:`state_json` (this filter's tuning is kept)."""
 
 # --- sim (issue 4): the simulated plant -------------------------------------------------------
 

@@ -371,6 +371,7 @@ class Controller:
             "loops": {name: loop.state() for name, loop in self.loops.items()},
             "outputs": dict(self.outputs),
             "totals_ml": dict(self.totals.ml),
+            "softsensors": self.softsensors.state() if self.softsensors is not None else {},
             **(self.extra_state() if self.extra_state is not None else {}),
         }
 
@@ -391,6 +392,8 @@ class Controller:
             {k: float(v) for k, v in state.get("outputs", {}).items() if k in self.outputs}
         )
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
+        if self.softsensors is not None:
+            self.softsensors.restore(state.get("softsensors", {}))
 
     def skip_samples_until(self, t_s: float) -> None:
         """Record no tag samples at or before clock time ``t_s`` (already in the historian)."""

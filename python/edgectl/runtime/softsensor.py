@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,25 @@ class SoftSensorBlock:
         self.references.append(entry)
         return entry
 
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs: the correction filter (bias learnt from the references so
+        far) and the references themselves."""
+        with self._lock:
+            kalman = None if self.kalman is None else self.kalman.state_json()
+        return {"kalman": kalman, "references": list(self.references)}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`state`; a filter state that does not load is reported (the
+        correction restarts from its prior) rather than stopping the run."""
+        self.references = [dict(r) for r in state.get("references", [])]
+        saved = state.get("kalman")
+        if self.kalman is not None and isinstance(saved, str):
+            try:
+                with self._lock:
+                    self.kalman.restore_state_json(saved)
+            except EdgectlError as exc:
+                self.last_error = f"correction state not restored: {exc}"
+
     def status(self) -> dict[str, Any]:
         last = self.last
         return {
@@ -311,3 +331,11 @@ class SoftSensorSet:
 
     def __bool__(self) -> bool:
         return bool(self.blocks)
+
+    def state(self) -> dict[str, Any]:
+        return {name: block.state() for name, block in self.blocks.items()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        for name, st in state.items():
+            if name in self.blocks and isinstance(st, Mapping):
+                self.blocks[name].restore(st)

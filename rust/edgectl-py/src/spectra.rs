@@ -1134,6 +1134,16 @@ impl PyBiasKalman {
     fn estimate_at(&self, time_h: f64) -> Option<PyCorrectedEstimate> {
         self.inner.estimate_at(time_h).map(Into::into)
     }
+
+    /// The filter's state as JSON (estimate, covariance, history for late references).
+    fn state_json(&self) -> String {
+        self.inner.state_json()
+    }
+
+    /// Restore a state written by `state_json` (this filter's tuning is kept).
+    fn restore_state_json(&mut self, json: &str) -> PyResult<()> {
+        check(self.inner.restore_state_json(json))
+    }
 }
 
 /// Quantile of the F distribution F(alpha; d1, d2).
