@@ -198,6 +198,24 @@ def test_state_round_trip_resumes_without_bump() -> None:
     assert again["heater"] == pytest.approx(out["heater"], abs=0.002)
 
 
+def _relay_on_heater_plant(
+    e: Engine, temp: float, u: float, noise_sd: float = 0.0, seed: int = 0, steps: int = 3000
+) -> dict[str, Any]:
+    """Run the started autotune of loop ``temp`` on a first-order plant with delay,
+    T' = (K·u(t − 50 s) − (T − 30))/τ (K 14 K, τ 900 s), PV with Gaussian noise; its status."""
+    rng = np.random.default_rng(seed)
+    view = e.views["temp"]
+    history = [u] * 6
+    for _ in range(steps):
+        noisy = temp + (rng.normal(0.0, noise_sd) if noise_sd else 0.0)
+        out = e.step(good(**{**NORMAL, "temp_c": noisy}), ctx(10.0))
+        history.append(out["heater"])
+        temp += 10.0 * (14.0 * history[-6] - (temp - 30.0)) / 900.0
+        if view.autotune_status()["state"] != "running":
+            break
+    return view.autotune_status()
+
+
 def test_autotune_runs_relay_and_applies_gains() -> None:
     e = engine()
     temp = 36.0
@@ -205,15 +223,7 @@ def test_autotune_runs_relay_and_applies_gains() -> None:
     for _ in range(5):
         u = e.step(good(**{**NORMAL, "temp_c": temp}), ctx(10.0))["heater"]
     view.autotune_start({"amplitude": 0.3})
-    # a first-order plant with delay: T' = (K·u − (T − 30))/τ
-    history = [u] * 6
-    for _ in range(2000):
-        out = e.step(good(**{**NORMAL, "temp_c": temp}), ctx(10.0))
-        history.append(out["heater"])
-        temp += 10.0 * (14.0 * history[-6] - (temp - 30.0)) / 900.0
-        if view.autotune_status()["state"] != "running":
-            break
-    status = view.autotune_status()
+    status = _relay_on_heater_plant(e, temp, u, steps=2000)
     assert status["state"] == "done", status
     assert view.settings()["kp"] == pytest.approx(status["kp"])
     assert math.isfinite(status["pu_s"])
@@ -221,8 +231,8 @@ def test_autotune_runs_relay_and_applies_gains() -> None:
 
 
 def _relay_ku(noise_sd: float, seed: int, hysteresis: float | None = None) -> tuple[float, float]:
-    """Autotune the FOPDT heater plant above with Gaussian PV noise; (Ku, noise band used)."""
-    rng = np.random.default_rng(seed)
+    """Autotune the heater plant with Gaussian PV noise; (Ku, noise band used)."""
+    rng = np.random.default_rng(seed + 1000)
     e = engine()
     view = e.views["temp"]
     view.set("mode", "manual")
@@ -236,15 +246,7 @@ def _relay_ku(noise_sd: float, seed: int, hysteresis: float | None = None) -> tu
         {"amplitude": 0.3} if hysteresis is None else {"amplitude": 0.3, "hysteresis": hysteresis}
     )
     band = float(view.autotune_status()["hysteresis"])
-    history = [u] * 6
-    for _ in range(3000):
-        noisy = temp + rng.normal(0.0, noise_sd)
-        out = e.step(good(**{**NORMAL, "temp_c": noisy}), ctx(10.0))
-        history.append(out["heater"])
-        temp += 10.0 * (14.0 * history[-6] - (temp - 30.0)) / 900.0
-        if view.autotune_status()["state"] != "running":
-            break
-    status = view.autotune_status()
+    status = _relay_on_heater_plant(e, temp, u, noise_sd, seed)
     assert status["state"] == "done", status
     return float(status["ku"]), band
 
