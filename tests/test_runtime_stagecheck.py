@@ -155,6 +155,12 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
         t += 1.0
     assert view.cascade.active == 2  # straight from the stirrer to O2
     assert (view.pid.kp, view.pid.ti_s) == (0.05, 300.0)
+    # a resumed engine reports the failure on its first scan (health tag, so the alarm holds)
+    resumed = Engine(_cfg())
+    resumed.views["do"].restore(copy.deepcopy(view.state()))
+    _scan(resumed, t, 10.0, 0.0)
+    assert resumed.health["do.air.health"] == 0.0
+    assert resumed.views["do"].cascade.stage_enabled == [True, False, True]  # type: ignore[union-attr]
     s = view.settings()
     assert s["active_stage"] == "o2"
     assert s["stages"]["air"]["enabled"] is False
@@ -196,6 +202,7 @@ def test_operator_stage_settings_and_resume_state() -> None:
     assert v2.cascade.active == 2
     assert v2.cascade.stage_enabled == [True, False, True]
     assert v2.cascade.stage_gains[2] == (0.7, 120.0)
+    assert e2.health["do.air.health"] == 1.0  # operator-disabled, not failed
     before = list(view.cascade.outputs)
     out = _scan(e2, 400.0, 5.0)
     # the resumed cascade puts every stage where it was (the master held in manual first)

@@ -453,9 +453,10 @@ class Engine:
                 command = self._applied.get(mon.output)
                 fb = samples.get(mon.feedback)
                 change = mon.update(now_s, command, fb)
+                # from the monitor itself each scan: also right after a resume restored it
+                self.health[mon.health_tag] = 0.0 if mon.failed else 1.0
                 if change is None:
                     continue
-                self.health[mon.health_tag] = 1.0 if change else 0.0
                 if mon.index not in view.operator_disabled:
                     view.cascade.set_stage_enabled(mon.index, change)
                 self._schedule_degraded(view)
