@@ -13,9 +13,10 @@ second to every pixel (a rising background). Two faults act on the spectrum itse
 soft sensor's guards (softsensor.md §10 item 3), each on every spectrum while active (``*count``:
 that many spectra):
 
-- ``spike:N`` — N cosmic-ray spikes (default 3): single pixels drawn uniformly over the axis,
-  each raised by 0.5–1.5 × the spectrum's maximum (a cosmic-ray event on a CCD is one or two
-  pixels, often as bright as the strongest band). A model's Despike step must remove them.
+- ``spike:N`` — N cosmic-ray spikes (default 3) drawn uniformly over the axis, each one pixel
+  or two adjacent pixels (even odds), each pixel raised by 0.5–1.5 × the spectrum's maximum (a
+  cosmic-ray event on a CCD is one or two pixels, often as bright as the strongest band). A
+  model's Despike step must remove them.
 - ``band:A`` — an interferent band (a contaminant, a fouled window) of height A × the
   spectrum's maximum (default 0.05), Gaussian with a 30 cm⁻¹ FWHM at the middle of the axis:
   a spectral feature no calibration spectrum had, so the Q residual puts the spectrum out of
@@ -109,5 +110,7 @@ class SpectrometerEmulator(LineEmulator):
         spike = self.faults.take(("spike",))
         if spike is not None:
             for _ in range(int(3 if spike.value is None else spike.value)):
-                y[self._rng.randrange(y.size)] += top * self._rng.uniform(0.5, 1.5)
+                at = self._rng.randrange(y.size)
+                for i in range(at, min(at + self._rng.randrange(1, 3), y.size)):
+                    y[i] += top * self._rng.uniform(0.5, 1.5)
         return y
