@@ -298,8 +298,10 @@ def test_do_cascade_stage_health_and_gain_schedule() -> None:
         cas.set_stage_enabled(5, True)
     with pytest.raises(ConfigError, match="2 entries for 3 stages"):
         DoCascade(master, [(200.0, 800.0), (0.5, 2.0), (0.0, 60.0)], gains=[None, None])
-    with pytest.raises(InvalidInputError, match="kp"):
+    with pytest.raises(ConfigError, match="cascade stage 1 gains: kp must be finite and > 0"):
         cas.set_stage_gains(1, (-1.0, 10.0))
+    with pytest.raises(ConfigError, match="stage use must be"):
+        cas.set_stage_use(1, "broken")
 
 
 def test_pulse_output_dose_and_prime() -> None:

@@ -156,8 +156,11 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
             do.set_stage("o2_sccm", kp=0.8)
             st = do.settings["stages"]
             assert st["air_sccm"] == {
+                "use": "out_of_use",
                 "enabled": False,
+                "degraded": False,
                 "gains": None,
+                "degraded_gains": None,
                 "operator_disabled": True,
             }
             assert st["o2_sccm"]["gains"] == {"kp": 0.8, "ti_s": 120.0}

@@ -149,7 +149,9 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
     assert details["read_back"] == 0.0
     assert e.health["do.air.health"] == 0.0
     assert view.cascade.stage_enabled == [True, False, True]
-    assert view.cascade.stage_gains[2] == (0.05, 300.0)  # O2 above a failed stage
+    assert view.cascade.stage_degraded == [False, False, True]  # O2 above a failed stage
+    assert view.cascade.stage_degraded_gains[2] == (0.05, 300.0)
+    assert view.cascade.stage_use == ["enabled", "failed", "enabled"]
     while view.cascade.active == 0 and t < 400:
         _scan(e, t, 10.0, 0.0)
         t += 1.0
@@ -160,7 +162,12 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
     resumed.views["do"].restore(copy.deepcopy(view.state()))
     _scan(resumed, t, 10.0, 0.0)
     assert resumed.health["do.air.health"] == 0.0
-    assert resumed.views["do"].cascade.stage_enabled == [True, False, True]  # type: ignore[union-attr]
+    rcas = resumed.views["do"].cascade
+    assert rcas is not None
+    assert rcas.stage_enabled == [True, False, True]
+    assert rcas.active == 2
+    assert rcas.handovers == 0  # restoring the stages' use handed nothing over
+    assert (resumed.views["do"].pid.kp, resumed.views["do"].pid.ti_s) == (0.05, 300.0)  # type: ignore[union-attr]
     s = view.settings()
     assert s["active_stage"] == "o2"
     assert s["stages"]["air"]["enabled"] is False
@@ -171,7 +178,37 @@ def test_engine_skips_a_failed_stage_and_schedules_degraded_gains() -> None:
     assert e.stage_events.pop()[1] == "stage_recovered"
     assert view.cascade.stage_enabled == [True, True, True]
     assert view.cascade.stage_gains[2] == (1.0, 120.0)
+    assert view.cascade.stage_degraded == [False, False, False]
     assert view.pid.kp == 1.0  # O2 active: its normal gains, applied bumplessly
+
+
+def test_operator_re_enable_and_stage_gain_settings_follow_the_set_in_use() -> None:
+    e = Engine(_cfg())
+    view = e.views["do"]
+    cas = view.cascade
+    assert cas is not None
+    assert view.pid is not None
+    t = 0.0
+    while cas.active != 2 and t < 600:  # air dead: fails, the cascade goes on to O2
+        _scan(e, t, 10.0, 0.0)
+        t += 1.0
+    assert cas.stage_degraded[2]
+    # gains set while O2 runs degraded go to its degraded set, from the live values
+    view.set("kp", 0.07)
+    assert view.set("stages.o2.ti_s", 250.0) == 300.0
+    assert (view.pid.kp, view.pid.ti_s) == (0.07, 250.0)  # the live kp was kept
+    assert cas.stage_degraded_gains[2] == (0.07, 250.0)
+    assert cas.stage_gains[2] == (1.0, 120.0)
+    # the operator clears the failure by re-enabling: normal gains at once
+    view.set("stages.air.enabled", True)
+    assert cas.stage_use == ["enabled", "enabled", "enabled"]
+    assert (view.pid.kp, view.pid.ti_s) == (1.0, 120.0)
+    # taking air out of use parks it at its minimum, even below the active stage
+    view.set("stages.air.enabled", False)
+    out = _scan(e, t, 10.0)
+    assert cas.stage_use[1] == "out_of_use"
+    assert out["air"] == 1000.0
+    assert not cas.stage_degraded[2]  # out of use is not a failure
 
 
 def test_operator_stage_settings_and_resume_state() -> None:
@@ -215,6 +252,18 @@ def test_config_rules_for_stages() -> None:
     bad["loops"]["do"]["stages"][2]["pid"] = {"kp": 1.0, "td_s": 3.0}
     with pytest.raises(ConfigError, match=r"stages\[2\].*kp and ti_s"):
         _cfg(bad)
+    for key, gains, rule in (
+        ("pid_degraded", {"ti_s": -1.0}, "ti_s must be >= 0"),
+        ("pid_degraded", {"kp": 0.0}, "kp must be finite and > 0"),
+        ("pid", {"kp": math.inf}, "kp must be finite and > 0"),
+    ):
+        bad = copy.deepcopy(CFG)
+        bad["loops"]["do"]["stages"][2][key] = gains
+        with pytest.raises(ConfigError, match=rf"\$\.loops\.do\.stages\[2\].*{key}\.{rule}"):
+            _cfg(bad)
+    ok = copy.deepcopy(CFG)
+    ok["loops"]["do"]["stages"][2]["pid_degraded"] = {"kp": 0.05, "ti_s": 0.0}  # no integral
+    Engine(_cfg(ok))
     bad = copy.deepcopy(CFG)
     bad["loops"]["do"]["stages"][1]["feedback"] = "air_flw"
     with pytest.raises(ConfigError, match=r"stages\[1\]\.feedback: unknown tag 'air_flw'"):

@@ -215,6 +215,7 @@ class DoCascade:
         stages: list[tuple[float, float]],
         hysteresis_s: float = 60.0,
         gains: list[tuple[float, float] | None] | None = None,
+        degraded_gains: list[tuple[float, float] | None] | None = None,
     ) -> Self: ...
     def update(self, measurement: float, dt_s: float) -> NDArray[np.float64]: ...
     def set_stage_enabled(self, k: int, enabled: bool) -> None:
@@ -225,6 +226,22 @@ class DoCascade:
         """Stage ``k``'s own master gains ``(kp, ti_s)``, or None for the base gains."""
     @property
     def stage_gains(self) -> list[tuple[float, float] | None]: ...
+    def set_stage_use(self, k: int, usage: str) -> None:
+        """``"enabled"``, ``"failed"`` (parked like any stage) or ``"out_of_use"`` (at min)."""
+    @property
+    def stage_use(self) -> list[str]: ...
+    @property
+    def stage_degraded(self) -> list[bool]: ...
+    def set_stage_degraded_gains(self, k: int, gains: tuple[float, float] | None) -> None:
+        """Stage ``k``'s gains while a stage below it has failed (None: its own gains)."""
+    @property
+    def stage_degraded_gains(self) -> list[tuple[float, float] | None]: ...
+    @property
+    def base_gains(self) -> tuple[float, float] | None: ...
+    def set_base_gains(self, gains: tuple[float, float]) -> None:
+        """Set the gains of stages without their own (e.g. restored after a restart)."""
+    def store_live_gains(self) -> None:
+        """Copy the master's live gains into the gain set in use (before reading them)."""
     @property
     def master(self) -> Pid: ...
     active: int

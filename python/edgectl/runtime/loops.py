@@ -124,21 +124,23 @@ class LoopView:
         if self.autotuner is not None:
             s["autotune"] = self.autotuner.state
         if self.cascade is not None:
-            s["active_stage"] = self.outputs[self.cascade.active]
+            cas = self.cascade
+            cas.store_live_gains()
+
+            def pair(g: tuple[float, float] | None) -> dict[str, float] | None:
+                return None if g is None else {"kp": g[0], "ti_s": g[1]}
+
+            s["active_stage"] = self.outputs[cas.active]
             s["stages"] = {
                 out: {
-                    "enabled": en,
-                    "gains": None if g is None else {"kp": g[0], "ti_s": g[1]},
+                    "use": cas.stage_use[k],
+                    "enabled": cas.stage_enabled[k],
+                    "degraded": cas.stage_degraded[k],
+                    "gains": pair(cas.stage_gains[k]),
+                    "degraded_gains": pair(cas.stage_degraded_gains[k]),
                     "operator_disabled": k in self.operator_disabled,
                 }
-                for k, (out, en, g) in enumerate(
-                    zip(
-                        self.outputs,
-                        self.cascade.stage_enabled,
-                        self.cascade.stage_gains,
-                        strict=True,
-                    )
-                )
+                for k, out in enumerate(self.outputs)
             }
         return s
 
@@ -157,10 +159,16 @@ class LoopView:
         return self.outputs.index(parts[1]), parts[2]
 
     def _set_stage(self, param: str, value: Any) -> Any:
+        """``stages.<output>.enabled``: the operator takes a stage out of use (parked at its
+        minimum, it stays out whatever its read-back) or back (which also clears a failure);
+        ``stages.<output>.kp|ti_s``: the stage's gains — its degraded set while it runs
+        degraded, its own set otherwise."""
         assert self.cascade is not None
+        assert self.pid is not None
+        cas = self.cascade
         k, what = self._stage_index(param)
         if what == "enabled":
-            was = self.cascade.stage_enabled[k]
+            was = cas.stage_enabled[k]
             on = bool(value)
             if on:
                 self.operator_disabled.discard(k)
@@ -169,23 +177,23 @@ class LoopView:
             for mon in self.stage_monitors:
                 if mon.index == k:
                     mon.reset(failed=False)  # judged afresh from here
-            self.cascade.set_stage_enabled(k, on)
+            cas.set_stage_use(k, "enabled" if on else "out_of_use")
             return was
-        assert self.pid is not None
-        own = self.cascade.stage_gains
-        if own[k] is not None:
-            kp, ti_s = own[k]  # type: ignore[misc]
-        elif own[self.cascade.active] is None:
-            kp, ti_s = self.pid.kp, self.pid.ti_s  # the base gains are in the master now
-        else:
-            base = self.cfg.pid if isinstance(self.cfg, CascadeLoop) else {}
-            kp, ti_s = float(base.get("kp", self.pid.kp)), float(base.get("ti_s", self.pid.ti_s))
+        cas.store_live_gains()
+        degraded = cas.stage_degraded[k] and cas.stage_degraded_gains[k] is not None
+        current = cas.stage_degraded_gains[k] if degraded else cas.stage_gains[k]
+        if current is None:
+            current = cas.base_gains or (self.pid.kp, self.pid.ti_s)
+        kp, ti_s = current
         previous = kp if what == "kp" else ti_s
         if what == "kp":
             kp = float(value)
         else:
             ti_s = float(value)
-        self.cascade.set_stage_gains(k, (kp, ti_s))
+        if degraded:
+            cas.set_stage_degraded_gains(k, (kp, ti_s))
+        else:
+            cas.set_stage_gains(k, (kp, ti_s))
         return previous
 
     def set(self, param: str, value: Any) -> Any:
@@ -245,10 +253,14 @@ class LoopView:
             st["output"] = self.pid.output
             st["manual_output"] = self.pid.manual_output
         if self.cascade is not None:
+            cas = self.cascade
+            cas.store_live_gains()
             st["cascade"] = {
-                "active": self.cascade.active,
-                "enabled": self.cascade.stage_enabled,
-                "gains": self.cascade.stage_gains,
+                "active": cas.active,
+                "use": cas.stage_use,
+                "gains": cas.stage_gains,
+                "degraded_gains": cas.stage_degraded_gains,
+                "base_gains": cas.base_gains,
                 "operator_disabled": sorted(self.operator_disabled),
                 "failed": [m.index for m in self.stage_monitors if m.failed],
             }
@@ -260,17 +272,28 @@ class LoopView:
         if self.cascade is not None and isinstance(cas, Mapping):
             # the stage in use, its gains and the stages out of use, as they were: without
             # them a resumed cascade would restart on stage 0 and move every actuator
-            for j, g in enumerate(cas.get("gains", [])[: len(self.outputs)]):
-                self.cascade.set_stage_gains(j, None if g is None else (float(g[0]), float(g[1])))
-            for j, en in enumerate(cas.get("enabled", [])[: len(self.outputs)]):
-                self.cascade.set_stage_enabled(j, bool(en))
+            cas_ = self.cascade
+            n = len(self.outputs)
+
+            def pair(g: Any) -> tuple[float, float] | None:
+                return None if g is None else (float(g[0]), float(g[1]))
+
+            if cas.get("base_gains") is not None:
+                cas_.set_base_gains(pair(cas["base_gains"]))  # type: ignore[arg-type]
+            for j, g in enumerate(cas.get("gains", [])[:n]):
+                cas_.set_stage_gains(j, pair(g))
+            for j, g in enumerate(cas.get("degraded_gains", [])[:n]):
+                cas_.set_stage_degraded_gains(j, pair(g))
+            active = int(cas.get("active", 0))
+            if 0 <= active < n:
+                cas_.active = active  # first: restoring the stages' use then hands over nothing
+            for j, use in enumerate(cas.get("use", [])[:n]):
+                if use != "enabled":
+                    cas_.set_stage_use(j, str(use))
             self.operator_disabled = {int(j) for j in cas.get("operator_disabled", [])}
             failed = {int(j) for j in cas.get("failed", [])}
             for mon in self.stage_monitors:
                 mon.reset(failed=mon.index in failed)
-            active = int(cas.get("active", 0))
-            if 0 <= active < len(self.outputs):
-                self.cascade.active = active
         if self.pid is not None and "pid" in state:
             saved = dict(state["pid"])
             for k in _PID_PARAMS | {"setpoint"}:
@@ -392,8 +415,16 @@ class Engine:
         elif isinstance(loop, CascadeLoop):
             pid = _pid(name, loop.pid, output_min=0.0, output_max=100.0, setpoint=loop.setpoint)
             gains = [_stage_gains(s.pid, pid) for s in loop.stages]
+            degraded = [
+                _stage_gains({**s.pid, **s.pid_degraded}, pid) if s.pid_degraded else None
+                for s in loop.stages
+            ]
             cascade = DoCascade(
-                pid, [(s.min, s.max) for s in loop.stages], loop.hysteresis_s, gains=gains
+                pid,
+                [(s.min, s.max) for s in loop.stages],
+                loop.hysteresis_s,
+                gains=gains,
+                degraded_gains=degraded,
             )
             self.bank.add_cascade(name, cascade, [s.output for s in loop.stages])
             pid = cascade.master
@@ -458,8 +489,8 @@ class Engine:
                 if change is None:
                     continue
                 if mon.index not in view.operator_disabled:
-                    view.cascade.set_stage_enabled(mon.index, change)
-                self._schedule_degraded(view)
+                    # the core parks it, skips it and runs the stages above on degraded gains
+                    view.cascade.set_stage_use(mon.index, "enabled" if change else "failed")
                 details = {
                     "stage": mon.output,
                     "feedback": mon.feedback,
@@ -469,23 +500,6 @@ class Engine:
                 }
                 what = "stage_recovered" if change else "stage_failed"
                 self.stage_events.append((view.name, what, details))
-
-    def _schedule_degraded(self, view: LoopView) -> None:
-        """Stages above a failed stage run their ``pid_degraded`` gains, the others their own."""
-        cfg = view.cfg
-        assert isinstance(cfg, CascadeLoop)
-        assert view.cascade is not None
-        assert view.pid is not None
-        failed = [m.index for m in view.stage_monitors if m.failed]
-        lowest = min(failed) if failed else len(cfg.stages)
-        for k, stage in enumerate(cfg.stages):
-            if not stage.pid_degraded:
-                continue
-            own = stage.pid_degraded if k > lowest else stage.pid
-            base = cfg.pid
-            kp = float(own.get("kp", stage.pid.get("kp", base.get("kp", view.pid.kp))))
-            ti = float(own.get("ti_s", stage.pid.get("ti_s", base.get("ti_s", view.pid.ti_s))))
-            view.cascade.set_stage_gains(k, (kp, ti) if (own or stage.pid) else None)
 
     def step(self, samples: Mapping[str, Sample], ctx: ScanContext) -> dict[str, float]:
         out: dict[str, float] = {}

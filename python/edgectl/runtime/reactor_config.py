@@ -215,6 +215,11 @@ class CascadeStage(Struct, frozen=True, kw_only=True):
             unknown = set(gains) - {"kp", "ti_s"}
             if unknown:
                 raise ValueError(f"{key}: a stage sets only kp and ti_s, got {sorted(unknown)}")
+            kp, ti_s = gains.get("kp", 1.0), gains.get("ti_s", 1.0)
+            if not (math.isfinite(kp) and kp > 0):
+                raise ValueError(f"{key}.kp must be finite and > 0, got {kp}")
+            if math.isnan(ti_s) or ti_s < 0:
+                raise ValueError(f"{key}.ti_s must be >= 0 (0 or inf: no integral), got {ti_s}")
 
 
 class CascadeLoop(_LoopBase, frozen=True, kw_only=True, tag="do_cascade", tag_field="type"):

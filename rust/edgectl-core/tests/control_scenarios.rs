@@ -670,6 +670,90 @@ fn disabling_the_active_stage_hands_over_without_a_bump() {
 }
 
 #[test]
+fn a_stage_failing_while_the_master_is_in_manual_moves_nothing() {
+    let mut master = pid(5.0, 30.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 10.0).unwrap();
+    while cas.active() == 0 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+    }
+    for _ in 0..5 {
+        cas.update(&mut master, 5.0, 1.0).unwrap();
+    }
+    master.set_mode(Mode::Manual);
+    let before = cas.update(&mut master, 5.0, 1.0).unwrap().to_vec();
+    cas.set_stage_enabled(&mut master, 1, false).unwrap(); // air fails, operator in manual
+    assert_eq!(cas.active(), 2);
+    let after = cas.update(&mut master, 5.0, 1.0).unwrap().to_vec();
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[2], before[2], "O2 jumped: {before:?} -> {after:?}");
+}
+
+#[test]
+fn out_of_use_stages_park_at_min_and_failed_ones_like_any_stage() {
+    let mut master = pid(5.0, 30.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 10.0).unwrap();
+    cas.set_stage_use(&mut master, 1, StageUse::OutOfUse)
+        .unwrap();
+    while cas.active() != 2 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+    }
+    assert_eq!(cas.outputs()[1], 0.5, "out of use: at its minimum");
+    cas.set_stage_use(&mut master, 1, StageUse::Failed).unwrap();
+    assert_eq!(
+        cas.outputs()[1],
+        2.0,
+        "failed: parked below the active stage, at max"
+    );
+    assert_eq!(cas.stage_use()[1], StageUse::Failed);
+    assert_eq!(cas.stage_enabled(), vec![true, false, true]);
+}
+
+#[test]
+fn degraded_gains_run_above_a_failed_stage_only() {
+    let mut master = pid(2.0, 60.0, 0.0);
+    master.set_setpoint(40.0).unwrap();
+    let mut cas = DoCascade::new(three_stages(), 5.0).unwrap();
+    let own = StageGains {
+        kp: 1.0,
+        ti_s: 120.0,
+    };
+    let degraded = StageGains {
+        kp: 0.05,
+        ti_s: 0.0, // no integral, as the PID reads Ti = 0
+    };
+    cas.set_stage_gains(&mut master, 2, Some(own)).unwrap();
+    cas.set_stage_degraded_gains(&mut master, 2, Some(degraded))
+        .unwrap();
+    while cas.active() != 2 {
+        cas.update(&mut master, 10.0, 1.0).unwrap();
+    }
+    assert_eq!(master.settings().k, 1.0);
+    cas.set_stage_enabled(&mut master, 1, false).unwrap();
+    assert!(cas.stage_degraded(2) && !cas.stage_degraded(1));
+    assert_eq!(master.settings().k, 0.05);
+    assert!(master.settings().ti_s.is_infinite());
+    master.set_k(0.08).unwrap(); // live tuning while degraded tunes the degraded set
+    cas.set_stage_enabled(&mut master, 1, true).unwrap();
+    assert_eq!(master.settings().k, 1.0);
+    assert_eq!(cas.stage_degraded_gains()[2].unwrap().kp, 0.08);
+    assert_eq!(cas.stage_gains()[2], Some(own));
+    // bad gains name the stage
+    let err = cas
+        .set_stage_gains(
+            &mut master,
+            1,
+            Some(StageGains {
+                kp: f64::NAN,
+                ti_s: 1.0,
+            }),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("cascade stage 1 gains"), "{err}");
+}
+
+#[test]
 fn stage_gains_are_scheduled_bumplessly_and_keep_live_tuning() {
     let mut master = pid(2.0, 60.0, 0.0);
     master.set_setpoint(40.0).unwrap();

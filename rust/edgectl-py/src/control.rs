@@ -7,7 +7,7 @@
 use edgectl_core::control::{
     self as core, Action, AntiWindup, CascadeStage, Components, Fopdt, LadderSettings, Mode,
     PidSettings, PulseSettings, PumpCalibration, RelaySettings, RelayState, SplitRangeSettings,
-    StageGains, Tuning,
+    StageGains, StageUse, Tuning,
 };
 use edgectl_core::CoreError;
 use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArrayLike1, PyReadwriteArray1};
@@ -794,9 +794,12 @@ impl PySplitRange {
 /// gains : list of (kp, ti_s) or None, optional
 ///     Master gains per stage (gain schedule; None = the master's own gains), applied
 ///     bumplessly when the stage becomes active.
+/// degraded_gains : list of (kp, ti_s) or None, optional
+///     Master gains per stage while a stage below it has failed (None = its own gains).
 ///
-/// A stage whose actuator fails is disabled with `set_stage_enabled(k, False)`: hand-overs
-/// skip it, and if it is active the cascade hands over at once (up, else down).
+/// A stage whose actuator fails is disabled with `set_stage_enabled(k, False)` (use
+/// "failed"; the operator's `set_stage_use(k, "out_of_use")` also parks it at its minimum):
+/// hand-overs skip it, and if it is active the cascade hands over at once (up, else down).
 #[pyclass(name = "DoCascade", module = "edgectl._core")]
 pub struct PyDoCascade {
     inner: core::DoCascade,
@@ -815,13 +818,14 @@ impl PyDoCascade {
 #[pymethods]
 impl PyDoCascade {
     #[new]
-    #[pyo3(signature = (master, stages, hysteresis_s=60.0, gains=None))]
+    #[pyo3(signature = (master, stages, hysteresis_s=60.0, gains=None, degraded_gains=None))]
     fn new(
         py: Python<'_>,
         master: Py<PyPid>,
         stages: Vec<(f64, f64)>,
         hysteresis_s: f64,
         gains: Option<Vec<Option<(f64, f64)>>>,
+        degraded_gains: Option<Vec<Option<(f64, f64)>>>,
     ) -> PyResult<Self> {
         let st: Vec<CascadeStage> = stages
             .into_iter()
@@ -829,20 +833,110 @@ impl PyDoCascade {
             .collect();
         let n = st.len();
         let mut inner = check(core::DoCascade::new(st, hysteresis_s))?;
-        if let Some(gains) = gains {
-            if gains.len() != n {
+        for (what, list) in [("gains", gains), ("degraded_gains", degraded_gains)] {
+            let Some(list) = list else { continue };
+            if list.len() != n {
                 return Err(to_py_err(CoreError::InvalidConfig(format!(
-                    "gains: {} entries for {n} stages",
-                    gains.len()
+                    "{what}: {} entries for {n} stages",
+                    list.len()
                 ))));
             }
             let mut m = master.bind(py).try_borrow_mut()?;
-            for (k, g) in gains.into_iter().enumerate() {
+            for (k, g) in list.into_iter().enumerate() {
                 let g = g.map(|(kp, ti_s)| StageGains { kp, ti_s });
-                check(inner.set_stage_gains(&mut m.inner, k, g))?;
+                if what == "gains" {
+                    check(inner.set_stage_gains(&mut m.inner, k, g))?;
+                } else {
+                    check(inner.set_stage_degraded_gains(&mut m.inner, k, g))?;
+                }
             }
         }
         Ok(Self { inner, master })
+    }
+
+    /// Set how stage `k` is used: "enabled", "failed" (skipped, parked like any stage, the
+    /// stages above run degraded) or "out_of_use" (skipped, parked at its minimum).
+    fn set_stage_use(&mut self, py: Python<'_>, k: usize, usage: &str) -> PyResult<()> {
+        let u = match usage {
+            "enabled" => StageUse::Enabled,
+            "failed" => StageUse::Failed,
+            "out_of_use" => StageUse::OutOfUse,
+            other => {
+                return Err(to_py_err(CoreError::InvalidConfig(format!(
+                    "stage use must be 'enabled', 'failed' or 'out_of_use', got {other:?}"
+                ))))
+            }
+        };
+        let mut m = self.master.bind(py).try_borrow_mut()?;
+        check(self.inner.set_stage_use(&mut m.inner, k, u))
+    }
+
+    /// How each stage is used ("enabled", "failed", "out_of_use").
+    #[getter]
+    fn stage_use(&self) -> Vec<&'static str> {
+        self.inner
+            .stage_use()
+            .iter()
+            .map(|u| match u {
+                StageUse::Enabled => "enabled",
+                StageUse::Failed => "failed",
+                StageUse::OutOfUse => "out_of_use",
+            })
+            .collect()
+    }
+
+    /// Whether each stage runs degraded (a stage below it has failed).
+    #[getter]
+    fn stage_degraded(&self) -> Vec<bool> {
+        (0..self.inner.stages().len())
+            .map(|k| self.inner.stage_degraded(k))
+            .collect()
+    }
+
+    /// Set stage `k`'s degraded master gains `(kp, ti_s)`, or None for its own gains.
+    #[pyo3(signature = (k, gains))]
+    fn set_stage_degraded_gains(
+        &mut self,
+        py: Python<'_>,
+        k: usize,
+        gains: Option<(f64, f64)>,
+    ) -> PyResult<()> {
+        let mut m = self.master.bind(py).try_borrow_mut()?;
+        let g = gains.map(|(kp, ti_s)| StageGains { kp, ti_s });
+        check(self.inner.set_stage_degraded_gains(&mut m.inner, k, g))
+    }
+
+    /// Degraded master gains `(kp, ti_s)` of each stage (None: its own gains).
+    #[getter]
+    fn stage_degraded_gains(&self) -> Vec<Option<(f64, f64)>> {
+        self.inner
+            .stage_degraded_gains()
+            .iter()
+            .map(|g| g.map(|g| (g.kp, g.ti_s)))
+            .collect()
+    }
+
+    /// Master gains `(kp, ti_s)` of stages without their own (None before the first update).
+    #[getter]
+    fn base_gains(&self) -> Option<(f64, f64)> {
+        self.inner.base_gains().map(|g| (g.kp, g.ti_s))
+    }
+
+    /// Set the base gains `(kp, ti_s)` (e.g. restored after a restart).
+    fn set_base_gains(&mut self, py: Python<'_>, gains: (f64, f64)) -> PyResult<()> {
+        let mut m = self.master.bind(py).try_borrow_mut()?;
+        let g = StageGains {
+            kp: gains.0,
+            ti_s: gains.1,
+        };
+        check(self.inner.set_base_gains(&mut m.inner, g))
+    }
+
+    /// Copy the master's live gains into the gain set in use (before reading the gains).
+    fn store_live_gains(&mut self, py: Python<'_>) -> PyResult<()> {
+        let m = self.master.bind(py).try_borrow()?;
+        self.inner.store_live_gains(&m.inner);
+        Ok(())
     }
 
     /// Enable or disable stage `k` (its actuator failed or is back).
@@ -854,7 +948,7 @@ impl PyDoCascade {
     /// Whether each stage may be used.
     #[getter]
     fn stage_enabled(&self) -> Vec<bool> {
-        self.inner.stage_enabled().to_vec()
+        self.inner.stage_enabled()
     }
 
     /// Set stage `k`'s own master gains `(kp, ti_s)`, or None for the base gains.

@@ -12,10 +12,12 @@
 //!   becomes active — kLa, and with it the plant gain, differs by an order of magnitude between
 //!   the stirrer, the air flow and O2 enrichment (reference §4 "DO (tuning)": schedule the
 //!   gains; Åkesson & Hagander, Lund). Tuning the master live tunes the active stage.
-//! - Stage health: a stage can be disabled (its actuator does not deliver: an MFC reading 0
-//!   whatever its setpoint). Hand-overs skip disabled stages; disabling the active stage hands
-//!   over at once to the next enabled stage (above, else below). Disabled stages are parked like
-//!   any other, so a recovered actuator is seen to track its command.
+//! - Stage health: a stage can be *failed* (its actuator does not deliver: an MFC reading 0
+//!   whatever its setpoint) or taken *out of use* by the operator. Hand-overs skip both;
+//!   disabling the active stage hands over at once to the next enabled stage (above, else
+//!   below). A failed stage is parked like any other, so a repaired actuator is seen to track
+//!   its command; an out-of-use stage is parked at its minimum. Stages above a failed one run
+//!   their *degraded* gains when they have them (the plant they act on is not the same).
 
 use super::pid::{Mode, Pid};
 use crate::error::{check_dt, CoreError, CoreResult};
@@ -47,7 +49,7 @@ impl StageGains {
         }
     }
 
-    fn validated(self) -> CoreResult<Self> {
+    fn validated(mut self) -> CoreResult<Self> {
         if !self.kp.is_finite() || self.kp <= 0.0 {
             return Err(CoreError::InvalidParameter {
                 name: "kp",
@@ -55,12 +57,15 @@ impl StageGains {
                 value: self.kp,
             });
         }
-        if self.ti_s.is_nan() || self.ti_s <= 0.0 {
+        if self.ti_s.is_nan() || self.ti_s < 0.0 {
             return Err(CoreError::InvalidParameter {
                 name: "ti_s",
-                rule: "> 0 (inf = no integral)",
+                rule: ">= 0 (0 or inf = no integral)",
                 value: self.ti_s,
             });
+        }
+        if self.ti_s == 0.0 {
+            self.ti_s = f64::INFINITY; // as the PID reads Ti = 0
         }
         Ok(self)
     }
@@ -69,6 +74,26 @@ impl StageGains {
         master.set_k(self.kp)?;
         master.set_ti(self.ti_s)
     }
+}
+
+/// How a stage is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageUse {
+    /// In use.
+    Enabled,
+    /// Its actuator failed: skipped by hand-overs, parked like any stage (so a repair shows as
+    /// the read-back following the command); the stages above it run their degraded gains.
+    Failed,
+    /// Taken out of use by the operator: skipped, and parked at its minimum.
+    OutOfUse,
+}
+
+/// Which gain set is in the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Base,
+    Own(usize),
+    Degraded(usize),
 }
 
 /// The hand-over logic of a sequential cascade. It does not own the master [`Pid`]: each
@@ -82,12 +107,13 @@ pub struct DoCascade {
     direction: i8,
     handovers: u64,
     outputs: Vec<f64>,
-    enabled: Vec<bool>,
+    usage: Vec<StageUse>,
     gains: Vec<Option<StageGains>>,
+    degraded_gains: Vec<Option<StageGains>>,
     /// Master gains of stages without their own (captured from the master).
     base_gains: Option<StageGains>,
-    /// Whether the active stage's gains are in the master.
-    gains_applied: bool,
+    /// The gain set now in the master (`None` before the first update).
+    applied: Option<Slot>,
 }
 
 impl DoCascade {
@@ -123,10 +149,11 @@ impl DoCascade {
             direction: 0,
             handovers: 0,
             outputs,
-            enabled: vec![true; n],
+            usage: vec![StageUse::Enabled; n],
             gains: vec![None; n],
+            degraded_gains: vec![None; n],
             base_gains: None,
-            gains_applied: false,
+            applied: None,
         })
     }
 
@@ -140,9 +167,19 @@ impl DoCascade {
         Ok(())
     }
 
+    /// How each stage is used.
+    pub fn stage_use(&self) -> &[StageUse] {
+        &self.usage
+    }
+
     /// Whether each stage may be used.
-    pub fn stage_enabled(&self) -> &[bool] {
-        &self.enabled
+    pub fn stage_enabled(&self) -> Vec<bool> {
+        self.usage.iter().map(|u| *u == StageUse::Enabled).collect()
+    }
+
+    /// Whether stage `k` runs degraded (a stage below it has failed).
+    pub fn stage_degraded(&self, k: usize) -> bool {
+        self.usage[..k.min(self.usage.len())].contains(&StageUse::Failed)
     }
 
     /// Own master gains of each stage (`None`: the loop's base gains).
@@ -150,8 +187,34 @@ impl DoCascade {
         &self.gains
     }
 
+    /// Master gains of each stage while a stage below it has failed (`None`: its own gains).
+    pub fn stage_degraded_gains(&self) -> &[Option<StageGains>] {
+        &self.degraded_gains
+    }
+
+    /// Master gains of stages without their own (`None` until the first update captures them
+    /// from the master). The set in use lives in the master: call
+    /// [`DoCascade::store_live_gains`] first to read it back here.
+    pub fn base_gains(&self) -> Option<StageGains> {
+        self.base_gains
+    }
+
+    /// Copy the master's present gains (live tuning) into the gain set in use, so that
+    /// [`DoCascade::stage_gains`], [`DoCascade::stage_degraded_gains`] and
+    /// [`DoCascade::base_gains`] show them (for saving the state).
+    pub fn store_live_gains(&mut self, master: &Pid) {
+        self.save(master);
+    }
+
+    fn validated(k: usize, gains: Option<StageGains>) -> CoreResult<Option<StageGains>> {
+        gains
+            .map(StageGains::validated)
+            .transpose()
+            .map_err(|e| CoreError::InvalidConfig(format!("cascade stage {k} gains: {e}")))
+    }
+
     /// Give stage `k` its own master gains (`None`: use the base gains). Applied at once
-    /// (bumplessly) when `k` is the active stage.
+    /// (bumplessly) when they are the active stage's gains in use.
     pub fn set_stage_gains(
         &mut self,
         master: &mut Pid,
@@ -159,51 +222,134 @@ impl DoCascade {
         gains: Option<StageGains>,
     ) -> CoreResult<()> {
         self.check_stage(k)?;
-        let gains = gains.map(StageGains::validated).transpose()?;
-        if k == self.active && self.gains_applied {
-            if self.gains[k].is_none() {
-                self.base_gains = Some(StageGains::of(master));
-            }
-            gains
-                .or(self.base_gains)
-                .map_or(Ok(()), |g| g.apply(master))?;
-        }
+        let gains = Self::validated(k, gains)?;
+        self.save(master);
         self.gains[k] = gains;
-        Ok(())
+        self.reapply(master)
+    }
+
+    /// Give stage `k` the master gains it runs while a stage below it has failed (`None`: its
+    /// own gains then too).
+    pub fn set_stage_degraded_gains(
+        &mut self,
+        master: &mut Pid,
+        k: usize,
+        gains: Option<StageGains>,
+    ) -> CoreResult<()> {
+        self.check_stage(k)?;
+        let gains = Self::validated(k, gains)?;
+        self.save(master);
+        self.degraded_gains[k] = gains;
+        self.reapply(master)
+    }
+
+    /// Set the base gains (stages without their own), e.g. restored after a restart.
+    pub fn set_base_gains(&mut self, master: &mut Pid, gains: StageGains) -> CoreResult<()> {
+        let gains = gains.validated()?;
+        self.save(master);
+        self.base_gains = Some(gains);
+        self.reapply(master)
     }
 
     /// Enable or disable stage `k` (actuator failed or back). Disabling the active stage hands
     /// over at once to the next enabled stage above it, else below it (the master tracks that
     /// stage's present position: nothing jumps); with no enabled stage left it stays active.
+    /// Same as [`DoCascade::set_stage_use`] with `Enabled` / `Failed`.
     pub fn set_stage_enabled(
         &mut self,
         master: &mut Pid,
         k: usize,
         enabled: bool,
     ) -> CoreResult<()> {
+        let usage = if enabled {
+            StageUse::Enabled
+        } else {
+            StageUse::Failed
+        };
+        self.set_stage_use(master, k, usage)
+    }
+
+    /// Set how stage `k` is used; the master's gains follow (degraded or not), bumplessly.
+    pub fn set_stage_use(&mut self, master: &mut Pid, k: usize, usage: StageUse) -> CoreResult<()> {
         self.check_stage(k)?;
-        self.enabled[k] = enabled;
-        if !enabled && k == self.active {
+        self.save(master);
+        self.usage[k] = usage;
+        if usage != StageUse::Enabled && k == self.active {
             let next = self.next_enabled(k, 1).or_else(|| self.next_enabled(k, -1));
             if let Some(j) = next {
                 self.switch_to(master, j, None)?;
                 self.handovers += 1;
+                return Ok(());
             }
+        }
+        self.reapply(master)?;
+        if self.applied.is_some() {
+            // an out-of-use stage goes to its minimum at once, the others stay where they are
+            let (lo, hi) = (master.settings().output_min, master.settings().output_max);
+            self.place(master.output(), lo, hi);
         }
         Ok(())
     }
 
     /// The nearest enabled stage from `k` in direction `dir` (+1 up, −1 down), `k` excluded.
     fn next_enabled(&self, k: usize, dir: i8) -> Option<usize> {
+        let ok = |j: &usize| self.usage[*j] == StageUse::Enabled;
         if dir > 0 {
-            (k + 1..self.stages.len()).find(|&j| self.enabled[j])
+            (k + 1..self.stages.len()).find(ok)
         } else {
-            (0..k).rev().find(|&j| self.enabled[j])
+            (0..k).rev().find(ok)
         }
     }
 
-    /// Make `k` active: store the master's gains as the leaving stage's, track the master to
-    /// `u` (default: the new stage's present position in master units), apply `k`'s gains.
+    fn slot_for(&self, k: usize) -> Slot {
+        if self.degraded_gains[k].is_some() && self.stage_degraded(k) {
+            Slot::Degraded(k)
+        } else if self.gains[k].is_some() {
+            Slot::Own(k)
+        } else {
+            Slot::Base
+        }
+    }
+
+    /// Store the master's present gains into the set in use (live tuning tunes that set).
+    fn save(&mut self, master: &Pid) {
+        let mine = StageGains::of(master);
+        match self.applied {
+            None => {}
+            Some(Slot::Base) => self.base_gains = Some(mine),
+            Some(Slot::Own(k)) => self.gains[k] = Some(mine),
+            Some(Slot::Degraded(k)) => self.degraded_gains[k] = Some(mine),
+        }
+    }
+
+    /// Put the active stage's gain set into the master (bumpless in the core PID).
+    fn reapply(&mut self, master: &mut Pid) -> CoreResult<()> {
+        if self.applied.is_none() {
+            return Ok(()); // applied at the first update
+        }
+        self.apply_gains(master)
+    }
+
+    fn apply_gains(&mut self, master: &mut Pid) -> CoreResult<()> {
+        if self.base_gains.is_none() {
+            self.base_gains = Some(StageGains::of(master));
+        }
+        let slot = self.slot_for(self.active);
+        let g = match slot {
+            Slot::Base => self.base_gains,
+            Slot::Own(k) => self.gains[k],
+            Slot::Degraded(k) => self.degraded_gains[k],
+        };
+        if let Some(g) = g {
+            g.apply(master)?;
+        }
+        self.applied = Some(slot);
+        Ok(())
+    }
+
+    /// Make `k` active: store the master's gains into the set in use, track the master to `u`
+    /// (default: the new stage's present position in master units), apply `k`'s gains. In
+    /// manual the master's manual output moves to `u` too, so no stage jumps.
     fn switch_to(&mut self, master: &mut Pid, k: usize, u: Option<f64>) -> CoreResult<()> {
         let (lo, hi) = (master.settings().output_min, master.settings().output_max);
         let u = u.unwrap_or_else(|| {
@@ -211,30 +357,16 @@ impl DoCascade {
             let frac = ((self.outputs[k] - st.min) / (st.max - st.min)).clamp(0.0, 1.0);
             lo + frac * (hi - lo)
         });
-        if self.gains_applied {
-            let mine = StageGains::of(master);
-            match &mut self.gains[self.active] {
-                Some(g) => *g = mine,
-                None => self.base_gains = Some(mine),
-            }
-        }
+        self.save(master);
         self.active = k;
         self.timer_s = 0.0;
         self.direction = 0;
         master.track_to(u)?;
+        if master.mode() == Mode::Manual {
+            master.set_manual_output(u)?;
+        }
         self.apply_gains(master)?;
         self.place(u, lo, hi);
-        Ok(())
-    }
-
-    fn apply_gains(&mut self, master: &mut Pid) -> CoreResult<()> {
-        if self.base_gains.is_none() {
-            self.base_gains = Some(StageGains::of(master));
-        }
-        if let Some(g) = self.gains[self.active].or(self.base_gains) {
-            g.apply(master)?;
-        }
-        self.gains_applied = true;
         Ok(())
     }
 
@@ -281,7 +413,9 @@ impl DoCascade {
     fn place(&mut self, u: f64, lo: f64, hi: f64) {
         let frac = ((u - lo) / (hi - lo)).clamp(0.0, 1.0);
         for (j, (st, out)) in self.stages.iter().zip(self.outputs.iter_mut()).enumerate() {
-            *out = if j < self.active {
+            *out = if self.usage[j] == StageUse::OutOfUse {
+                st.min
+            } else if j < self.active {
                 st.max
             } else if j > self.active {
                 st.min
@@ -295,7 +429,7 @@ impl DoCascade {
     /// returns the stage positions. Errors leave master and cascade untouched.
     pub fn update(&mut self, master: &mut Pid, y: f64, dt_s: f64) -> CoreResult<&[f64]> {
         check_dt(dt_s)?;
-        if !self.gains_applied {
+        if self.applied.is_none() {
             self.apply_gains(master)?;
         }
         let u = master.update(y, dt_s)?;

@@ -17,7 +17,7 @@ pub use autotune::{
     fopdt_from_relay, RelayAutotune, RelayResult, RelaySettings, RelayState, MIN_ASYMMETRY,
 };
 pub use bank::{Block, LoopBank};
-pub use cascade::{CascadeStage, DoCascade, StageGains};
+pub use cascade::{CascadeStage, DoCascade, StageGains, StageUse};
 pub use feed::{ExponentialFeed, StatPulser};
 pub use interlock::{LadderLevel, LadderSettings, OverTempLadder};
 pub use pid::{Action, AntiWindup, Components, Mode, Pid, PidSettings};

@@ -864,26 +864,42 @@ fn despike(
     flags.resize(n, false);
     let z = |i: usize| 0.6745 * ((x[i] - x[i - 1]) - med) / mad;
     let mut any = false;
-    let mut i = 1;
+    // A spike on pixel 0 has no backward difference: it shows as a jump at 1 after which the
+    // level goes on.
+    if z(1).abs() > threshold && z(2).abs() <= threshold {
+        flags[0] = true;
+        any = true;
+    }
+    // (pixel 1's jump is pixel 0's spike: start after it)
+    let (mut last_clean, mut i) = if flags[0] { (1, 2) } else { (0, 1) };
     while i < n {
-        let zi = z(i);
-        if zi.abs() <= threshold {
+        if flags[i] || z(i).abs() <= threshold {
+            if !flags[i] {
+                last_clean = i;
+            }
             i += 1;
             continue;
         }
         any = true;
         // A jump at i: the spike ends at the first pixel within the window whose level is back
-        // where it was before the jump (same modified z-score test, on x[j] − x[i−1] less the
-        // median slope); the pixels from i up to it are the spike.
-        let base = x[i - 1];
-        let back = (i + 1..=(i + half_window.max(1)).min(n - 1)).find(|&j| {
-            let r = 0.6745 * ((x[j] - base) - (j - i + 1) as f64 * med) / mad;
+        // where it was at the last clean pixel (same modified z-score test on the difference,
+        // less the median slope over the pixels between); the pixels from i up to it are the
+        // spike. A spike running off the end of the segment ends with it.
+        let base = x[last_clean];
+        let end = (i + half_window.max(1)).min(n - 1);
+        let back = (i + 1..=end).find(|&j| {
+            let r = 0.6745 * ((x[j] - base) - (j - last_clean) as f64 * med) / mad;
             r.abs() <= threshold
         });
         match back {
             Some(j) => {
                 flags[i..j].iter_mut().for_each(|f| *f = true);
+                last_clean = j;
                 i = j + 1;
+            }
+            None if i + half_window.max(1) > n - 1 => {
+                flags[i..].iter_mut().for_each(|f| *f = true);
+                i = n;
             }
             None => {
                 flags[i] = true;
@@ -997,6 +1013,9 @@ mod tests {
         x[151] += 45.0;
         x[152] += 20.0; // over three
         x[220] -= 25.0; // a dead-pixel dip
+        x[0] += 30.0; // on the first pixel
+        x[298] += 30.0;
+        x[299] += 32.0; // running off the end
         let p = Pipeline::new(
             &axis(n),
             &[Step::Despike {
@@ -1006,7 +1025,9 @@ mod tests {
         )
         .unwrap();
         let y = p.transform(&x).unwrap();
-        for i in [77, 78, 150, 151, 152, 220] {
+        // (an edge pixel takes the mean of its one-sided neighbours: off by the local slope)
+        assert!((y[0] - clean[0]).abs() < 0.3, "pixel 0: {}", y[0]);
+        for i in [1, 77, 78, 150, 151, 152, 220, 298, 299] {
             assert!(
                 (y[i] - clean[i]).abs() < 0.1,
                 "pixel {i}: {} vs {}",
@@ -1018,6 +1039,36 @@ mod tests {
         for i in [79, 153, 221, 10, 260] {
             assert!((y[i] - clean[i]).abs() < 1e-12, "pixel {i} changed");
         }
+    }
+
+    #[test]
+    fn despike_a_spike_wider_than_the_window_is_no_worse_than_pixel_by_pixel() {
+        // four pixels [30, 40, 35, 30] over a window of 3: no return within the window, so the
+        // jumps are flagged one by one against the last clean pixel, as the plain rule does
+        let n = 200;
+        let clean: Vec<f64> = (0..n).map(|i| (i as f64 / 15.0).sin()).collect();
+        let mut x = clean.clone();
+        for (k, h) in [30.0, 40.0, 35.0, 30.0].iter().enumerate() {
+            x[100 + k] += h;
+        }
+        let p = Pipeline::new(
+            &axis(n),
+            &[Step::Despike {
+                threshold: 6.0,
+                half_window: 3,
+            }],
+        )
+        .unwrap();
+        let y = p.transform(&x).unwrap();
+        for i in 100..104 {
+            assert!(
+                (y[i] - clean[i]).abs() < 0.5,
+                "pixel {i}: {} vs {}",
+                y[i],
+                clean[i]
+            );
+        }
+        assert!((y[104] - clean[104]).abs() < 0.5, "pixel 104: {}", y[104]);
     }
 
     #[test]
