@@ -71,8 +71,8 @@ def engine() -> Engine:
     return Engine(decode_mapping(CFG, ReactorConfig, source="test"))
 
 
-def good(**values: float) -> dict[str, Sample]:
-    return {k: Sample(v, 0.0, Quality.GOOD) for k, v in values.items()}
+def good(at_s: float = 0.0, **values: float) -> dict[str, Sample]:
+    return {k: Sample(v, at_s, Quality.GOOD) for k, v in values.items()}
 
 
 def ctx(dt_s: float = 1.0, feed: float | None = None, tripped: bool = False) -> ScanContext:
@@ -206,9 +206,9 @@ def _relay_on_heater_plant(
     rng = np.random.default_rng(seed)
     view = e.views["temp"]
     history = [u] * 6
-    for _ in range(steps):
+    for k in range(steps):
         noisy = temp + (rng.normal(0.0, noise_sd) if noise_sd else 0.0)
-        out = e.step(good(**{**NORMAL, "temp_c": noisy}), ctx(10.0))
+        out = e.step(good(1e4 + 10.0 * k, **{**NORMAL, "temp_c": noisy}), ctx(10.0))
         history.append(out["heater"])
         temp += 10.0 * (14.0 * history[-6] - (temp - 30.0)) / 900.0
         if view.autotune_status()["state"] != "running":
@@ -238,9 +238,9 @@ def _relay_ku(noise_sd: float, seed: int, hysteresis: float | None = None) -> tu
     view.set("mode", "manual")
     view.set("output", 0.5)
     temp = 30.0 + 14.0 * 0.5  # at rest at 37 °C under 50 % heater
-    for _ in range(60):
+    for k in range(60):
         noisy = temp + rng.normal(0.0, noise_sd)
-        u = e.step(good(**{**NORMAL, "temp_c": noisy}), ctx(10.0))["heater"]
+        u = e.step(good(10.0 * k, **{**NORMAL, "temp_c": noisy}), ctx(10.0))["heater"]
     view.set("mode", "auto")
     view.autotune_start(
         {"amplitude": 0.3} if hysteresis is None else {"amplitude": 0.3, "hysteresis": hysteresis}
@@ -249,6 +249,21 @@ def _relay_ku(noise_sd: float, seed: int, hysteresis: float | None = None) -> tu
     status = _relay_on_heater_plant(e, temp, u, noise_sd, seed)
     assert status["state"] == "done", status
     return float(status["ku"]), band
+
+
+def test_noise_is_estimated_from_new_readings_only() -> None:
+    """A device polled every 3 scans repeats its reading: the repeats are not noise-free
+    differences (they would shrink σ by √3)."""
+    rng = np.random.default_rng(5)
+    e = engine()
+    view = e.views["temp"]
+    value = 37.0
+    for k in range(300):
+        if k % 3 == 0:
+            value = 37.0 + rng.normal(0.0, 0.05)
+            read_at = float(k)
+        e.step(good(read_at, **{**NORMAL, "temp_c": value}), ctx(1.0))
+    assert view.pv_noise() == pytest.approx(0.05, rel=0.25)
 
 
 def test_autotune_noise_band_defaults_to_three_sigma_and_steadies_ku() -> None:

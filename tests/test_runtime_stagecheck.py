@@ -64,6 +64,21 @@ def test_monitor_fails_after_the_delay_and_recovers_only_when_informative() -> N
     assert not m.failed
 
 
+def test_stale_read_backs_do_not_count_towards_the_delay() -> None:
+    m = _monitor()
+    for t in range(0, 30):
+        m.update(float(t), 2000.0, _good(0.0))  # 29 s deviating
+    for t in range(30, 600):  # ten minutes without a GOOD read-back
+        assert m.update(float(t), 2000.0, Sample(math.nan, float(t), Quality.STALE)) is None
+    assert m.update(600.0, 2000.0, _good(0.0)) is None  # one more deviating reading: 29 s
+    assert not m.failed
+    for t in range(601, 631):
+        m.update(float(t), 2000.0, _good(0.0))
+    assert not m.failed  # 59 s judged
+    m.update(631.0, 2000.0, _good(0.0))
+    assert m.failed  # 60 s of judged deviation
+
+
 def test_a_short_deviation_resets_the_timer() -> None:
     m = _monitor()
     for t in range(0, 50):

@@ -99,6 +99,7 @@ class LoopView:
         self.cascade: DoCascade | None = None
         # the last good PVs, one per scan: the measurement noise the autotune relay must ride
         self.pv_history: deque[float] = deque(maxlen=120)
+        self.pv_time_s = -math.inf  # time of the last reading put in the history
         self.stage_monitors: list[StageMonitor] = []
         self.operator_disabled: set[int] = set()
 
@@ -307,8 +308,8 @@ class LoopView:
 
     # autotune ---------------------------------------------------------------------------------
     def pv_noise(self) -> float:
-        """Standard deviation of the PV's scan-to-scan noise (σ of first differences / √2,
-        which ignores slow trends); 0 with fewer than 10 scans recorded."""
+        """Standard deviation of the PV's reading-to-reading noise (σ of first differences / √2,
+        which ignores slow trends) over the last 120 readings; 0 with fewer than 10."""
         if len(self.pv_history) < 10:
             return 0.0
         d = np.diff(np.fromiter(self.pv_history, float))
@@ -516,7 +517,9 @@ class Engine:
                 assert s is not None
                 self._y[k] = s.value
                 self._last_pv[k] = s.value
-                view.pv_history.append(s.value)
+                if s.time_s != view.pv_time_s:  # a new reading (a device may poll slower)
+                    view.pv_history.append(s.value)
+                    view.pv_time_s = s.time_s
                 view.bad_since_s = None
                 if view.pv_bad:
                     view.pv_bad = False

@@ -11,7 +11,10 @@ compared with the command the controller applied on the previous scan:
 - failed, commanded a value the read-back can tell from no delivery (|command| above the
   tolerance) and tracking it for ``stage_recover_s`` → healthy again, the stage is used again.
 
-A read-back that is not GOOD (stale, bad reply) judges nothing: the timers hold. Commercial
+A read-back that is not GOOD (stale, bad reply) judges nothing: the time until the next judged
+scan does not count towards either delay. A stage that cannot be judged where it is parked (a
+failed O2 stage above the active one, parked at 0 sccm) is restored by the operator
+(``set_stage(output, enabled=True)``), then judged afresh. Commercial
 controllers raise the same "gas-flow deviation" from the MFC read-back (DCU3 §6.13, reference
 control.md §4); skipping the stage is the cascade's sequential logic applied to what is left.
 """
@@ -49,7 +52,10 @@ class StageMonitor:
         self.fault_s = fault_s
         self.recover_s = recover_s
         self.failed = False
-        self._since_s: float | None = None  # start of the present deviation / recovery
+        # seconds of consecutive judged scans deviating (healthy) or tracking (failed), and
+        # the time of the last judged scan (None: the last scan judged nothing)
+        self._elapsed_s = 0.0
+        self._last_s: float | None = None
 
     @property
     def health_tag(self) -> str:
@@ -64,7 +70,8 @@ class StageMonitor:
     def reset(self, failed: bool) -> None:
         """Set the state by hand (operator), timers cleared."""
         self.failed = failed
-        self._since_s = None
+        self._elapsed_s = 0.0
+        self._last_s = None
 
     def update(self, now_s: float, command: float | None, feedback: Sample | None) -> bool | None:
         """Judge one scan; returns the new health (True/False) on a change, else None."""
@@ -75,25 +82,20 @@ class StageMonitor:
             or feedback.quality is not Quality.GOOD
             or not math.isfinite(feedback.value)
         ):
-            return None  # nothing to judge: keep the timers
+            self._last_s = None  # nothing to judge: the time until the next judged scan
+            return None  # does not count
         deviates = abs(feedback.value - command) > self.band
-        if not self.failed:
-            if not deviates:
-                self._since_s = None
-                return None
-            if self._since_s is None:
-                self._since_s = now_s
-            if now_s - self._since_s >= self.fault_s:
-                self.reset(True)
-                return False
-            return None
         informative = abs(command) > self.band  # a dead actuator would not read this
-        if deviates or not informative:
-            self._since_s = None
+        counting = deviates if not self.failed else (not deviates and informative)
+        if not counting:
+            self._elapsed_s = 0.0
+            self._last_s = None
             return None
-        if self._since_s is None:
-            self._since_s = now_s
-        if now_s - self._since_s >= self.recover_s:
-            self.reset(False)
-            return True
+        if self._last_s is not None:
+            self._elapsed_s += now_s - self._last_s
+        self._last_s = now_s
+        limit = self.recover_s if self.failed else self.fault_s
+        if self._elapsed_s >= limit:
+            self.reset(not self.failed)
+            return not self.failed
         return None
