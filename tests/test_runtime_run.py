@@ -152,6 +152,8 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
             # the DO cascade's stages: taken out of use by hand, gains of the O2 stage
             do = r.loops["do"]
             assert do.settings["stages"]["air_sccm"]["enabled"] is True
+            with pytest.raises(ValueError, match="give enabled, kp or ti_s"):
+                do.set_stage("air_sccm")
             do.set_stage("air_sccm", enabled=False)
             do.set_stage("o2_sccm", kp=0.8)
             st = do.settings["stages"]

@@ -284,6 +284,10 @@ def test_config_rules_for_stages() -> None:
     with pytest.raises(ConfigError, match=r"stages\[1\]\.feedback: unknown tag 'air_flw'"):
         check_references(_cfg(bad), "r.toml")
     bad = copy.deepcopy(CFG)
+    bad["alarms"] = {"do.air.failed": {"tag": "do_pct", "kind": "low", "limit": 5.0}}
+    with pytest.raises(ConfigError, match=r"\$\.alarms\.do\.air\.failed: the name of an"):
+        check_references(_cfg(bad), "r.toml")
+    bad = copy.deepcopy(CFG)
     bad["loops"]["do"]["stage_tolerance"] = 0.0
     with pytest.raises(ConfigError, match="stage_tolerance"):
         _cfg(bad)

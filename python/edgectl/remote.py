@@ -92,6 +92,8 @@ class Loop:
         """DO cascades: take stage ``output`` out of use (``enabled=False``: it stays out even
         if its read-back tracks) or back (also clears a failure), or set its own master gains.
         Each change is audited. ``settings["stages"]`` shows the stages' state."""
+        if enabled is None and kp is None and ti_s is None:
+            raise ValueError(f"set_stage({output!r}): give enabled, kp or ti_s")
         for what, value in (("enabled", enabled), ("kp", kp), ("ti_s", ti_s)):
             if value is not None:
                 self._reactor._change(

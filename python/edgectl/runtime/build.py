@@ -244,6 +244,9 @@ def open_run(
                 # controller was down: resume at the time it is now, not when state was saved.
                 downtime_s = max(0.0, time.time() - float(saved.get("wall_time_s", time.time())))
                 start_s += downtime_s * (1.0 if virtual_clock else speed)
+            # until the first scan, "now" is where the run resumes (a run closed before its
+            # first scan stops there, and persists that time)
+            controller.now_s = start_s
             # Never record a sample twice: the last commit may be newer than the saved state.
             latest = [s.time_s for s in historian.latest().values()]
             if latest:

@@ -177,7 +177,8 @@ class Controller:
                 severity="high",
                 message=f"{lname}: {st.output} does not deliver its command (read-back "
                 f"{st.feedback} off by more than {loop.stage_tolerance:.0%} of its range for "
-                f"{loop.stage_fault_s:g} s); the cascade skips the stage",
+                f"{loop.stage_fault_s:g} s); the cascade skips the stage until its read-back "
+                "tracks again, or the operator re-enables it",
             )
             for lname, loop in cfg.loops.items()
             if isinstance(loop, CascadeLoop)

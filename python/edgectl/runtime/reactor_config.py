@@ -410,6 +410,11 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
     for lname, loop in cfg.loops.items():
         if isinstance(loop, CascadeLoop):
             auto_alarms |= set(loop.stage_alarms(lname))
+    for aname in sorted(auto_alarms & set(cfg.alarms)):
+        problems.append(
+            f"$.alarms.{aname}: the name of an automatic alarm (pump check or cascade stage);"
+            " choose another name"
+        )
     for iname, il in cfg.interlocks.items():
         for a in il.alarms:
             if a not in cfg.alarms and a not in auto_alarms:

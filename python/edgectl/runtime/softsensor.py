@@ -333,9 +333,12 @@ class SoftSensorSet:
         return bool(self.blocks)
 
     def state(self) -> dict[str, Any]:
+        """Each soft sensor's :meth:`SoftSensorBlock.state`, by name (for the controller's
+        saved state)."""
         return {name: block.state() for name, block in self.blocks.items()}
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        """Resume each soft sensor named in ``state`` (others start afresh)."""
         for name, st in state.items():
             if name in self.blocks and isinstance(st, Mapping):
                 self.blocks[name].restore(st)
