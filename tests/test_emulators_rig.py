@@ -149,19 +149,22 @@ def test_rig_fault_schedule() -> None:
 
 
 def test_rig_device_spec_fault_for_a_duration() -> None:
-    """``duration_s`` on a device ``spec`` removes the kinds it started (plant seconds);
-    another fault of the device goes on."""
+    """``duration_s`` on a device ``spec`` removes the faults it started (plant seconds);
+    other faults of the device go on, of other kinds and of the same kind."""
     schedule = RigSchedule(
         faults=[
             RigFault(at_s=1.0, device="ph", spec="late:0.5,garbage", duration_s=3.0),
-            RigFault(at_s=1.0, device="ph", spec="error"),
+            RigFault(at_s=1.0, device="ph", spec="error,garbage"),
         ]
     )
     with Rig(EXAMPLE, speed=20.0, schedule=schedule) as rig:
         assert _until(
-            lambda: sorted(rig.status()["lines"]["ph"]["faults"]) == ["error", "garbage", "late"]
+            lambda: (
+                sorted(rig.status()["lines"]["ph"]["faults"])
+                == ["error", "garbage", "garbage", "late"]
+            )
         )
-        assert _until(lambda: rig.status()["lines"]["ph"]["faults"] == ["error"])
+        assert _until(lambda: sorted(rig.status()["lines"]["ph"]["faults"]) == ["error", "garbage"])
         assert rig.time_s >= 4.0
 
 

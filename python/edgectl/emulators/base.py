@@ -106,23 +106,35 @@ class Faults:
             return 0.0
         return self.drift_rate * (time.monotonic() - self.drift_since)
 
-    def inject(self, kind: str, value: float | None = None, count: int | None = None) -> None:
-        """Start a fault (see the module table); ``count`` replies, or until :meth:`clear`."""
+    def inject(
+        self, kind: str, value: float | None = None, count: int | None = None
+    ) -> Fault | None:
+        """Start a fault (see the module table); ``count`` replies, or until :meth:`clear`.
+        Returns the active fault (None for ``disconnect``, which is a time window)."""
         if kind not in FAULT_KINDS:
             raise ConfigError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if kind == "disconnect":
             self.disconnected_until = time.monotonic() + (value if value is not None else 1.0)
             self.power_cycle_pending = True
-            return
+            return None
         if kind == "drift":
             self.drift_rate = value if value is not None else 1.0
             self.drift_since = time.monotonic()
+        fault = Fault(kind, value, count)
         with self._lock:
-            self._active.append(Fault(kind, value, count))
+            self._active.append(fault)
+        return fault
 
-    def apply_spec(self, spec: str) -> None:
-        for f in parse_fault_spec(spec):
-            self.inject(f.kind, f.value, f.remaining)
+    def apply_spec(self, spec: str) -> list[Fault]:
+        """Start every fault of ``spec``; returns those now active (to end them later)."""
+        started = [self.inject(f.kind, f.value, f.remaining) for f in parse_fault_spec(spec)]
+        return [f for f in started if f is not None]
+
+    def end(self, faults: Collection[Fault]) -> None:
+        """End these faults (started by :meth:`apply_spec`); others of the same kind go on."""
+        ids = {id(f) for f in faults}
+        with self._lock:
+            self._active[:] = [f for f in self._active if id(f) not in ids]
 
     def clear(self) -> None:
         with self._lock:

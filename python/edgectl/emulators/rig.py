@@ -64,7 +64,7 @@ import msgspec
 
 from edgectl.config import Struct, load_toml
 from edgectl.emulators import Endpoint, create_endpoint
-from edgectl.emulators.base import parse_fault_spec
+from edgectl.emulators.base import Fault, parse_fault_spec
 from edgectl.emulators.gpio_bridge import GpioBridgeServer
 from edgectl.emulators.server import PtyServer
 from edgectl.errors import ConfigError, EdgectlError
@@ -190,7 +190,7 @@ class Rig:
         self.device_line: dict[str, str] = {}
         self._pending: list[RigFault] = []
         self._power_on_at: list[tuple[float, str]] = []
-        self._spec_ends: list[tuple[float, str, frozenset[str]]] = []
+        self._spec_ends: list[tuple[float, str, list[Fault]]] = []
         self._stop = threading.Event()
         self._started = threading.Event()
         self.bridge: GpioBridgeServer | None = None
@@ -368,10 +368,9 @@ class Rig:
         while self._pending and self._pending[0].at_s <= t:
             f = self._pending.pop(0)
             if f.spec:
-                self.device_fault(f.device, f.spec)
+                started = self.device_fault(f.device, f.spec)
                 if f.duration_s is not None:
-                    kinds = frozenset(x.kind for x in parse_fault_spec(f.spec))
-                    self._spec_ends.append((t + f.duration_s, f.device, kinds))
+                    self._spec_ends.append((t + f.duration_s, f.device, started))
             if f.disconnect_s:
                 self.disconnect(f.device, f.disconnect_s)
             if f.power_off_s:
@@ -386,7 +385,7 @@ class Rig:
                 self._spec_ends.remove(end)
                 line = self._line(end[1])
                 for target in self._fault_targets(line, end[1]):
-                    target.faults.remove(end[2])
+                    target.faults.end(end[2])  # only what this entry started
 
     def plant_fault(
         self,
@@ -406,10 +405,14 @@ class Rig:
             else:
                 self.plant.clear_fault(fault_id)
 
-    def device_fault(self, name: str, spec: str) -> None:
+    def device_fault(self, name: str, spec: str) -> list[Fault]:
+        """Start ``spec`` on device ``name``; returns the faults started (every emulator on
+        its line, for a shared line)."""
         line = self._line(name)
+        started: list[Fault] = []
         for target in self._fault_targets(line, name):
-            target.faults.apply_spec(spec)
+            started += target.faults.apply_spec(spec)
+        return started
 
     def device_clear(self, name: str) -> None:
         line = self._line(name)
