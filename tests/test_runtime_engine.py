@@ -279,8 +279,8 @@ def test_autotune_noise_band_defaults_to_three_sigma_and_steadies_ku() -> None:
             ku0, band_raw = _relay_ku(sd, seed, hysteresis=0.0)  # a given band is honoured
             assert band_raw == 0.0
             raw.append(ku0)
-        # without a band the relay switches on noise: Ku scatters (measured: 1.7-5.1 over five seeds at
-        # σ 0.01 for a true 1.48); with it, Ku repeats run after run
+        # without a band the relay switches on noise: Ku scatters (measured: 1.7-5.1 over
+        # five seeds at σ 0.01 for a true 1.48); with it, Ku repeats run after run
         spread = max(with_band) / min(with_band)
         assert spread < 1.3, with_band
         assert max(raw) / min(raw) > 1.5 * spread, (raw, with_band)
