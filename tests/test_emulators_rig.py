@@ -168,6 +168,13 @@ def test_rig_device_spec_fault_for_a_duration() -> None:
         assert rig.time_s >= 4.0
 
 
+def test_spectral_faults_only_on_spectrometers() -> None:
+    with Rig(EXAMPLE, speed=20.0) as rig:
+        with pytest.raises(ConfigError, match="'spike' acts on spectrometers only"):
+            rig.device_fault("ph", "garbage,spike:3")
+        assert rig.status()["lines"]["ph"]["faults"] == []
+
+
 def test_rig_schedule_refuses_a_bad_spec() -> None:
     with pytest.raises(ConfigError, match="bad part 'melt'"):
         Rig(EXAMPLE, schedule=RigSchedule(faults=[RigFault(at_s=1.0, device="ph", spec="melt")]))

@@ -99,6 +99,8 @@ class Faults:
     power_cycle_pending: bool = False
     drift_rate: float = 0.0
     drift_since: float = 0.0
+    #: whether the spectral faults (``spike``, ``band``) apply (set by spectrometer emulators)
+    spectral: bool = False
 
     def drift_offset(self) -> float:
         """Current drift (value units) if a ``drift`` fault is active, else 0."""
@@ -113,6 +115,8 @@ class Faults:
         Returns the active fault (None for ``disconnect``, which is a time window)."""
         if kind not in FAULT_KINDS:
             raise ConfigError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if kind in ("spike", "band") and not self.spectral:
+            raise ConfigError(f"fault {kind!r} acts on spectrometers only")
         if kind == "disconnect":
             self.disconnected_until = time.monotonic() + (value if value is not None else 1.0)
             self.power_cycle_pending = True
@@ -127,7 +131,11 @@ class Faults:
 
     def apply_spec(self, spec: str) -> list[Fault]:
         """Start every fault of ``spec``; returns those now active (to end them later)."""
-        started = [self.inject(f.kind, f.value, f.remaining) for f in parse_fault_spec(spec)]
+        parsed = parse_fault_spec(spec)
+        for f in parsed:  # all or nothing
+            if f.kind in ("spike", "band") and not self.spectral:
+                raise ConfigError(f"fault spec {spec!r}: {f.kind!r} acts on spectrometers only")
+        started = [self.inject(f.kind, f.value, f.remaining) for f in parsed]
         return [f for f in started if f is not None]
 
     def end(self, faults: Collection[Fault]) -> None:
@@ -192,6 +200,9 @@ class Emulator:
         ``address=`` the device address, ``fault=`` a fault spec, ``seed=`` the garbage RNG.
     """
 
+    #: whether the spectral faults (``spike``, ``band``) apply to this device
+    SPECTRAL = False
+
     def __init__(
         self,
         profile: DeviceProfile,
@@ -204,7 +215,7 @@ class Emulator:
         self.plant = plant
         self.name = name
         self.params = dict(params or {})
-        self.faults = Faults()
+        self.faults = Faults(spectral=self.SPECTRAL)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._rx = b""

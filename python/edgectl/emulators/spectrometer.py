@@ -40,6 +40,8 @@ BAND_FWHM_CM1 = 30.0
 
 
 class SpectrometerEmulator(LineEmulator):
+    SPECTRAL = True
+
     def power_on(self) -> None:
         emu = self.profile.emulator
         self.integration_ms = int(emu.get("integration_ms", 1000))
