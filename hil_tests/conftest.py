@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,7 +44,9 @@ import pytest
 
 from edgectl.config import to_toml_text
 from edgectl.emulators.rig import RigProcess, start_rig
+from edgectl.historian import HistoryReader
 from edgectl.remote import connect
+from edgectl.runtime.reactor_config import load_reactor_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
@@ -457,6 +460,31 @@ class Outcome:
     rc: int
     output: str
     truth: dict[str, Any] | None
+
+
+#: Tags whose record every fault scenario checks for lost samples.
+KEY_TAGS = ("temp_c", "ph", "do_pct", "heater", "stirrer_rpm")
+
+
+def record_common(verdict: Recorder, out: Outcome, end_s: float | None = None) -> None:
+    """The figures every fault scenario reports: samples lost on the key tags (a slot missing
+    from the record; on the accelerated clock a stall of the CI machine makes the controller
+    skip a scan, counted as an overrun: each lost slot must be one the run counted), the
+    overruns, and the total time in alarm."""
+    with HistoryReader(out.db) as r:
+        [run, *_] = r.runs()
+        t0 = run.started_s
+        period = load_reactor_config(out.cfg_path).historian.sample_period_s
+        lost = max(samples_lost(r, tag, period, t0 + 60.0) for tag in KEY_TAGS)
+        names = {a.name for a in r.alarms()}
+        end = end_s if end_s is not None else float(r.samples("temp_c").times_s[-1])
+        in_alarm = sum(b - a for n in names for a, b in alarm_spans(r, n, end))
+    m = re.search(r"(\d+) overruns", out.output)
+    overruns = int(m.group(1)) if m else 0
+    verdict.figure("samples lost", lost)
+    verdict.figure("overruns", overruns)
+    verdict.figure("time in alarm s", in_alarm)
+    verdict.require(lost <= overruns, f"{lost} samples lost beyond {overruns} scan overruns")
 
 
 def write_schedule(tmp_path: Path, faults: list[dict[str, Any]]) -> Path:

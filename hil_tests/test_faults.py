@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import Recorder, alarm_spans, max_sample_gap, run_scenario
+from conftest import Recorder, alarm_spans, max_sample_gap, record_common, run_scenario
 from edgectl.historian import HistoryReader
 
 SPEED = 300.0
@@ -52,6 +52,7 @@ def test_probe_disconnected(tmp_path: Path, verdict: Recorder) -> None:
     assert out.truth is not None
     verdict.figure("probe power cycles", out.truth["lines"]["temp"]["power_cycles"])
     verdict.require(out.truth["lines"]["temp"]["power_cycles"] >= 1, "the probe power-cycled")
+    record_common(verdict, out)
     verdict.finish()
 
 
@@ -91,6 +92,7 @@ def test_garbage_and_late_replies(tmp_path: Path, verdict: Recorder) -> None:
             worst = float(max(0.0, -dev.min())) if tag == "do_pct" else float(np.abs(dev).max())
             verdict.figure(f"{tag} worst dev after", worst)
             verdict.require(worst <= band + 1e-9, f"{tag} within band after the faults")
+    record_common(verdict, out)
     verdict.finish()
 
 
@@ -124,6 +126,7 @@ def test_heater_stuck_on(tmp_path: Path, verdict: Recorder) -> None:
             stirrer = r.samples("stirrer_rpm", after).values
             verdict.require(bool(np.all(stirrer == 400.0)), "stirrer at its safe 400 rpm")
         verdict.figure("T max", float(r.samples("temp_c").good().values.max()))
+    record_common(verdict, out)
     verdict.finish()
 
 
@@ -187,6 +190,7 @@ def test_mfc_fails_during_cascade(tmp_path: Path, verdict: Recorder) -> None:
         verdict.require(float(late.min()) >= 25.0, "DO ≥ sp − 5 % after the repair")
         verdict.require(float(o2_late.max()) == 0.0, "O2 closed again after the repair")
         verdict.require(len(air_late) > 0 and float(air_late.min()) >= 900.0, "air flows again")
+    record_common(verdict, out)
     verdict.finish()
 
 
@@ -217,6 +221,7 @@ def test_device_power_loss(tmp_path: Path, verdict: Recorder) -> None:
     assert out.truth is not None
     verdict.figure("power cycles", out.truth["lines"]["ph"]["power_cycles"])
     verdict.require(out.truth["lines"]["ph"]["power_cycles"] >= 1, "the circuit rebooted")
+    record_common(verdict, out)
     verdict.finish()
 
 
@@ -263,4 +268,5 @@ def test_pump_stall_detected_by_balance(tmp_path: Path, verdict: Recorder) -> No
             bool(raised) and 0.0 < raised[0] - t0 - 2700.0 <= 1500.0,
             "raised within 25 min of the stall (a 20 min window)",
         )
+    record_common(verdict, out)
     verdict.finish()
