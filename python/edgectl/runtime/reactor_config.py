@@ -205,7 +205,7 @@ class CascadeStage(Struct, frozen=True, kw_only=True):
     feedback: str = ""
     pid: dict[str, float] = {}
     # gains while a stage below this one has failed (the plant it acts on is not the same: pure
-    # O2 without the air flow moves DO an order of magnitude more per sccm)
+    # O2 without the air flow moves DO two orders of magnitude more per sccm)
     pid_degraded: dict[str, float] = {}
 
     def __post_init__(self) -> None:

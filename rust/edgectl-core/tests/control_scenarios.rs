@@ -978,6 +978,21 @@ fn over_temperature_ladder_reduce_disable_trip() {
 
 // ---- checklist 13: relay autotune -------------------------------------------------------------
 
+/// A heating relay around 37 °C with a 0.05 noise band, 3 cycles, PV limits 0–80.
+fn heating_relay(bias: f64, amplitude: f64) -> RelaySettings {
+    RelaySettings {
+        setpoint: 37.0,
+        bias,
+        amplitude,
+        hysteresis: 0.05,
+        cycles: 3,
+        pv_min: 0.0,
+        pv_max: 80.0,
+        max_time_s: 30000.0,
+        ..RelaySettings::default()
+    }
+}
+
 fn run_relay(
     plant_k: f64,
     tau: f64,
@@ -1011,24 +1026,7 @@ fn relay_autotune_gains_within_20_percent_of_rules_on_the_true_plant() {
         tau_s: tau,
         dead_time_s: theta,
     };
-    let at = run_relay(
-        k,
-        tau,
-        theta,
-        RelaySettings {
-            setpoint: 37.0,
-            bias: 50.0,
-            amplitude: 35.0,
-            hysteresis: 0.05,
-            cycles: 3,
-            pv_min: 0.0,
-            pv_max: 80.0,
-            max_time_s: 30000.0,
-            ..RelaySettings::default()
-        },
-        22.0,
-        20.0,
-    );
+    let at = run_relay(k, tau, theta, heating_relay(50.0, 35.0), 22.0, 20.0);
     let res = at.result().unwrap();
     assert_eq!(res.amplitude_out, 35.0);
     let est = fopdt_from_relay(&res, None).unwrap();
@@ -1067,17 +1065,8 @@ fn a_nearly_symmetric_relay_cycle_does_not_identify_a_gain() {
         k,
         tau,
         theta,
-        RelaySettings {
-            setpoint: 37.0,
-            bias: 31.0, // equilibrium input (37 − 22)/0.5 = 30: 5 % of the relay amplitude off
-            amplitude: 20.0,
-            hysteresis: 0.05,
-            cycles: 3,
-            pv_min: 0.0,
-            pv_max: 80.0,
-            max_time_s: 30000.0,
-            ..RelaySettings::default()
-        },
+        // equilibrium input (37 − 22)/0.5 = 30: the bias 5 % of the relay amplitude off it
+        heating_relay(31.0, 20.0),
         22.0,
         30.0,
     );
