@@ -293,52 +293,12 @@ impl PyPid {
     }
 
     #[getter]
-    fn kp(&self) -> f64 {
-        self.inner.settings().k
-    }
-    #[setter]
-    fn set_kp(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_k(v))
-    }
-    #[getter]
-    fn ti_s(&self) -> f64 {
-        self.inner.settings().ti_s
-    }
-    #[setter]
-    fn set_ti_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_ti(v))
-    }
-    #[getter]
-    fn td_s(&self) -> f64 {
-        self.inner.settings().td_s
-    }
-    #[setter]
-    fn set_td_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_td(v))
-    }
-    #[getter]
-    fn b(&self) -> f64 {
-        self.inner.settings().b
-    }
-    #[setter]
-    fn set_b(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_b(v))
-    }
-    #[getter]
     fn c(&self) -> f64 {
         self.inner.settings().c
     }
     #[setter]
     fn set_c(&mut self, v: f64) -> PyResult<()> {
         check(self.inner.set_c(v))
-    }
-    #[getter]
-    fn n(&self) -> f64 {
-        self.inner.settings().n
-    }
-    #[setter]
-    fn set_n(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_n(v))
     }
     #[getter]
     fn tt_s(&self) -> Option<f64> {
@@ -369,14 +329,6 @@ impl PyPid {
     fn set_output_max(&mut self, v: f64) -> PyResult<()> {
         let lo = self.inner.settings().output_min;
         check(self.inner.set_limits(lo, v))
-    }
-    #[getter]
-    fn rate_limit_per_s(&self) -> f64 {
-        self.inner.settings().rate_limit_per_s
-    }
-    #[setter]
-    fn set_rate_limit_per_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_rate_limit(v))
     }
     #[getter]
     fn deadband(&self) -> f64 {
@@ -435,31 +387,6 @@ impl PyPid {
         check(self.inner.set_bias(v))
     }
     #[getter]
-    fn setpoint(&self) -> f64 {
-        self.inner.setpoint()
-    }
-    #[setter]
-    fn set_setpoint(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_setpoint(v))
-    }
-    #[getter]
-    fn mode(&self) -> &'static str {
-        self.inner.mode().name()
-    }
-    #[setter]
-    fn set_mode(&mut self, v: &str) -> PyResult<()> {
-        self.inner.set_mode(mode_of(v)?);
-        Ok(())
-    }
-    #[getter]
-    fn manual_output(&self) -> f64 {
-        self.inner.manual_output()
-    }
-    #[setter]
-    fn set_manual_output(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_manual_output(v))
-    }
-    #[getter]
     fn track_output(&self) -> f64 {
         self.inner.track_output()
     }
@@ -474,10 +401,6 @@ impl PyPid {
     #[setter]
     fn set_integral(&mut self, v: f64) -> PyResult<()> {
         check(self.inner.set_integral(v))
-    }
-    #[getter]
-    fn output(&self) -> f64 {
-        self.inner.output()
     }
 }
 
@@ -593,54 +516,6 @@ impl PyVelocityPid {
     }
 
     #[getter]
-    fn kp(&self) -> f64 {
-        self.inner.settings().k
-    }
-    #[setter]
-    fn set_kp(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_k(v))
-    }
-    #[getter]
-    fn ti_s(&self) -> f64 {
-        self.inner.settings().ti_s
-    }
-    #[setter]
-    fn set_ti_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_ti(v))
-    }
-    #[getter]
-    fn td_s(&self) -> f64 {
-        self.inner.settings().td_s
-    }
-    #[setter]
-    fn set_td_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_td(v))
-    }
-    #[getter]
-    fn n(&self) -> f64 {
-        self.inner.settings().n
-    }
-    #[setter]
-    fn set_n(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_n(v))
-    }
-    #[getter]
-    fn b(&self) -> f64 {
-        self.inner.settings().b
-    }
-    #[setter]
-    fn set_b(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_b(v))
-    }
-    #[getter]
-    fn rate_limit_per_s(&self) -> f64 {
-        self.inner.settings().rate_limit_per_s
-    }
-    #[setter]
-    fn set_rate_limit_per_s(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_rate_limit(v))
-    }
-    #[getter]
     fn output_min(&self) -> f64 {
         self.inner.settings().output_min
     }
@@ -652,36 +527,97 @@ impl PyVelocityPid {
     fn action(&self) -> &'static str {
         self.inner.settings().action.name()
     }
-    #[getter]
-    fn setpoint(&self) -> f64 {
-        self.inner.setpoint()
-    }
-    #[setter]
-    fn set_setpoint(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_setpoint(v))
-    }
-    #[getter]
-    fn mode(&self) -> &'static str {
-        self.inner.mode().name()
-    }
-    #[setter]
-    fn set_mode(&mut self, v: &str) -> PyResult<()> {
-        self.inner.set_mode(mode_of(v)?);
-        Ok(())
-    }
-    #[getter]
-    fn manual_output(&self) -> f64 {
-        self.inner.manual_output()
-    }
-    #[setter]
-    fn set_manual_output(&mut self, v: f64) -> PyResult<()> {
-        check(self.inner.set_manual_output(v))
-    }
-    #[getter]
-    fn output(&self) -> f64 {
-        self.inner.output()
-    }
 }
+
+/// Properties `Pid` and `VelocityPid` share (same core method names on both), in their own
+/// `#[pymethods]` block (pyo3 `multiple-pymethods`).
+macro_rules! pid_common_properties {
+    ($ty:ty) => {
+        #[pymethods]
+        impl $ty {
+            #[getter]
+            fn kp(&self) -> f64 {
+                self.inner.settings().k
+            }
+            #[setter]
+            fn set_kp(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_k(v))
+            }
+            #[getter]
+            fn ti_s(&self) -> f64 {
+                self.inner.settings().ti_s
+            }
+            #[setter]
+            fn set_ti_s(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_ti(v))
+            }
+            #[getter]
+            fn td_s(&self) -> f64 {
+                self.inner.settings().td_s
+            }
+            #[setter]
+            fn set_td_s(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_td(v))
+            }
+            #[getter]
+            fn n(&self) -> f64 {
+                self.inner.settings().n
+            }
+            #[setter]
+            fn set_n(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_n(v))
+            }
+            #[getter]
+            fn b(&self) -> f64 {
+                self.inner.settings().b
+            }
+            #[setter]
+            fn set_b(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_b(v))
+            }
+            #[getter]
+            fn rate_limit_per_s(&self) -> f64 {
+                self.inner.settings().rate_limit_per_s
+            }
+            #[setter]
+            fn set_rate_limit_per_s(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_rate_limit(v))
+            }
+            #[getter]
+            fn setpoint(&self) -> f64 {
+                self.inner.setpoint()
+            }
+            #[setter]
+            fn set_setpoint(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_setpoint(v))
+            }
+            #[getter]
+            fn mode(&self) -> &'static str {
+                self.inner.mode().name()
+            }
+            #[setter]
+            fn set_mode(&mut self, v: &str) -> PyResult<()> {
+                self.inner.set_mode(mode_of(v)?);
+                Ok(())
+            }
+            #[getter]
+            fn manual_output(&self) -> f64 {
+                self.inner.manual_output()
+            }
+            #[setter]
+            fn set_manual_output(&mut self, v: f64) -> PyResult<()> {
+                check(self.inner.set_manual_output(v))
+            }
+            #[getter]
+            fn output(&self) -> f64 {
+                self.inner.output()
+            }
+        }
+    };
+}
+
+pid_common_properties!(PyPid);
+pid_common_properties!(PyVelocityPid);
 
 // ---- SplitRange -------------------------------------------------------------------------------
 
