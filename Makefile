@@ -8,6 +8,8 @@ UV := .tools/bin/uv
 export UV_NO_SYNC := 1
 export UV_PYTHON := $(PYTHON)
 RUN := $(UV) run --no-sync
+# maturin's `--uv` and every recipe look tools up on PATH: the bootstrapped uv comes first.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup install build build-dev run demo lint format test test-rust test-py hil bench check clean
