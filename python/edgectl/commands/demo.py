@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgectl.commands._args import plain_text, seed
 from edgectl.control import (
     Fopdt,
     OverTempLadder,
@@ -306,10 +307,10 @@ def add_parser(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="closed-loop demo of the control core on a simulated vessel",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=plain_text(__doc__.splitlines()[0] if __doc__ else None),
     )
     p.add_argument("--rule", choices=RULES, default="simc", help="tuning rule (default simc)")
-    p.add_argument("--seed", type=int, default=1, help="sensor noise seed")
+    p.add_argument("--seed", type=seed, default=1, help="sensor noise seed (0 to 2**64-1)")
     p.set_defaults(func=main)
 
 

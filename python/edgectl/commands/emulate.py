@@ -19,6 +19,7 @@ from types import FrameType
 
 import msgspec
 
+from edgectl.commands._args import existing_file, int_in_range, plain_text
 from edgectl.config import Struct, load_toml
 from edgectl.emulators import create_endpoint
 from edgectl.emulators.base import Emulator, EmulatorBus
@@ -36,11 +37,23 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("emulate", help="serve one emulated device on a pty or TCP port")
+    p = subparsers.add_parser(
+        "emulate",
+        help="serve one emulated device on a pty or TCP port",
+        description=plain_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("profile", help="vendor/model or a profile path")
     p.add_argument("--pty", action="store_true", help="serve on a new pty (default)")
-    p.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any)")
-    p.add_argument("--plant", metavar="CONFIG", help="TOML of constant readings")
+    p.add_argument(
+        "--tcp",
+        type=int_in_range(0, 65535),
+        metavar="PORT",
+        help="serve on 127.0.0.1:PORT (0 = any)",
+    )
+    p.add_argument(
+        "--plant", type=existing_file, metavar="CONFIG", help="TOML of constant readings"
+    )
     p.add_argument("--fault", metavar="SPEC", default="", help="e.g. 'garbage*2,late:0.5'")
     p.add_argument("--name", default="emulated", help="device name")
     p.add_argument(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edgectl.commands._args import existing_file, finite_float, new_file, plain_text
+from edgectl.errors import InvalidInputError
 from edgectl.historian.audit import format_time
 from edgectl.historian.export import LAYOUTS, export_csv
 from edgectl.historian.store import HistoryReader
@@ -23,25 +25,34 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "history",
         help="export or summarise the samples of a historian database",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="write tag samples as CSV")
-    export.add_argument("db", help="historian database (SQLite file)")
-    export.add_argument("-o", "--output", required=True, help="CSV file, or - for stdout")
+    export.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    export.add_argument(
+        "-o", "--output", required=True, type=_output, help="CSV file, or - for stdout"
+    )
     export.add_argument("--tags", help="comma-separated tag names (default: every tag)")
-    export.add_argument("--start", type=float, metavar="S", help="first time, seconds")
-    export.add_argument("--end", type=float, metavar="S", help="last time, seconds")
+    export.add_argument("--start", type=finite_float, metavar="S", help="first time, seconds")
+    export.add_argument("--end", type=finite_float, metavar="S", help="last time, seconds")
     export.add_argument("--layout", choices=LAYOUTS, default="long", help="default: long")
     tags = actions.add_parser("tags", help="list tags with counts, latest value and statistics")
-    tags.add_argument("db", help="historian database (SQLite file)")
+    tags.add_argument("db", type=existing_file, help="historian database (SQLite file)")
     runs = actions.add_parser("runs", help="list the runs recorded in the database")
-    runs.add_argument("db", help="historian database (SQLite file)")
+    runs.add_argument("db", type=existing_file, help="historian database (SQLite file)")
     parser.set_defaults(func=main)
 
 
+def _output(text: str) -> str:
+    """``-`` (standard output) or a CSV file whose directory exists."""
+    return text if text == "-" else str(new_file(text))
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.action == "export" and None not in (args.start, args.end) and args.start > args.end:
+        raise InvalidInputError(f"--start {args.start:g} is after --end {args.end:g}")
     with HistoryReader(args.db) as reader:
         if args.action == "export":
             names = None if args.tags is None else [t.strip() for t in args.tags.split(",") if t]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from edgectl.commands._args import existing_path, plain_text
 from edgectl.errors import ConfigError
 from edgectl.io.profile import BoardProfile, iter_profiles, load_any_profile
 
@@ -17,15 +19,26 @@ __all__ = ["add_parser", "check", "main"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("profiles", help="validate firmware profiles")
+    p = subparsers.add_parser(
+        "profiles",
+        help="validate firmware profiles",
+        description=plain_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     c = sub.add_parser("check", help="decode every profile under PATH")
-    c.add_argument("path", nargs="?", default=None, help="file or folder (default: shipped)")
+    c.add_argument(
+        "path",
+        nargs="?",
+        type=existing_path,
+        default=None,
+        help="file or folder (default: shipped)",
+    )
     c.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.set_defaults(func=main)
 
 
-def check(path: str | None = None, *, quiet: bool = False) -> tuple[int, int]:
+def check(path: str | Path | None = None, *, quiet: bool = False) -> tuple[int, int]:
     """Validate profiles; print one line per file; returns (n_ok, n_bad)."""
     ok = bad = 0
     for file in iter_profiles(path):

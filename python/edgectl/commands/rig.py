@@ -19,25 +19,36 @@ import json
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from edgectl.commands._args import existing_file, plain_text, positive_float, seed
 
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "rig",
         help="serve an emulated rig: plant, devices on ptys, GPIO bridge",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("config", type=Path, help="reactor configuration with sim:// ports and [plant]")
     p.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)"
+        "config", type=existing_file, help="reactor configuration with sim:// ports and [plant]"
     )
-    p.add_argument("--seed", type=int, default=None, help="plant seed (default: the config's)")
     p.add_argument(
-        "--fault-schedule", type=Path, default=None, help="TOML of [[faults]] at plant times"
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="simulated seconds per wall second (default 1)",
+    )
+    p.add_argument(
+        "--seed", type=seed, default=None, help="plant seed, 0 to 2**64-1 (default: the config's)"
+    )
+    p.add_argument(
+        "--fault-schedule",
+        type=existing_file,
+        default=None,
+        help="TOML of [[faults]] at plant times",
     )
     p.add_argument(
         "--start-on-connect",

@@ -1,7 +1,9 @@
 """``edgectl run CONFIG``: run a reactor; ``sim://`` ports run against the simulated plant.
 
 Prints where the historian and the REPL socket are, scans until ``--duration`` hours of clock
-time have passed (or SIGINT/SIGTERM), makes every output safe, and prints the run summary.
+time have passed (or SIGINT/SIGTERM), makes every output safe, and prints the run summary. On a
+terminal, one line rewritten at most once a second shows the phase, the simulated time, the
+loops' PVs, the feed rate and the speed achieved; off a terminal nothing is printed meanwhile.
 """
 
 from __future__ import annotations
@@ -10,35 +12,50 @@ import argparse
 import signal
 import sys
 import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from edgectl.commands._args import existing_file, new_file, plain_text, positive_float, seed
 
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "run",
         help="run a reactor (sim:// ports run against the simulated plant)",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("config", type=Path, help="reactor configuration (TOML)")
+    p.add_argument("config", type=existing_file, help="reactor configuration (TOML)")
     p.add_argument(
         "--speed",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="clock speed: simulated seconds per wall second (default 1 = real time)",
     )
-    p.add_argument("--duration", type=float, default=None, help="hours of clock time to run")
-    p.add_argument("--db", type=Path, default=None, help="historian file (default runs/NAME.db)")
-    p.add_argument("--socket", type=Path, default=None, help="REPL socket (default runs/NAME.sock)")
+    p.add_argument(
+        "--duration", type=positive_float, default=None, help="hours of clock time to run"
+    )
+    p.add_argument(
+        "--db",
+        type=new_file,
+        default=None,
+        help="historian file; its directory must exist (default runs/NAME.db, runs/ created)",
+    )
+    p.add_argument(
+        "--socket",
+        type=new_file,
+        default=None,
+        help="REPL socket; its directory must exist (default runs/NAME.sock)",
+    )
     p.add_argument(
         "--on-restart",
         choices=("resume", "hold"),
         default=None,
         help="when the historian holds a saved state: resume it, or hold every output safe",
     )
-    p.add_argument("--seed", type=int, default=None, help="seed of the simulated plant")
+    p.add_argument(
+        "--seed", type=seed, default=None, help="seed of the simulated plant (0 to 2**64-1)"
+    )
     p.add_argument(
         "--check",
         action="store_true",
@@ -49,6 +66,7 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from edgectl.runtime.build import open_run
+    from edgectl.runtime.progress import ProgressLine
 
     run = open_run(
         args.config,
@@ -63,25 +81,33 @@ def main(args: argparse.Namespace) -> int:
         run.stop()
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    print(
-        f"edgectl run: {run.cfg.reactor.name}: historian {run.historian.path}, "
-        f"socket {run.rpc.path if run.rpc else '-'}, speed {args.speed:g}x"
-        f"{', resumed' if run.resumed else ''}",
-        flush=True,
-    )
     t0 = time.monotonic()
     reason = "normal"
+    progress: ProgressLine | None = None
     try:
+        # inside the try: a closed stdout must not leave the outputs unsafe
+        print(
+            f"edgectl run: {run.cfg.reactor.name}: historian {run.historian.path}, "
+            f"socket {run.rpc.path if run.rpc else '-'}, speed {args.speed:g}x"
+            f"{', resumed' if run.resumed else ''}",
+            flush=True,
+        )
+        if sys.stdout.isatty():
+            progress = ProgressLine(run.controller, sys.stdout, speed=args.speed).start()
         run.run(None if args.duration is None else args.duration * 3600.0)
     except BaseException as exc:
         reason = f"error: {type(exc).__name__}: {exc}"
         raise
     finally:
+        if progress is not None:
+            progress.stop()
         for s, h in old.items():
             signal.signal(s, h)
-        figures = run.figures()
-        summary = run.summary()
-        run.close(reason)
+        try:
+            figures = run.figures()
+            summary = run.summary()
+        finally:
+            run.close(reason)
     print(summary)
     print(f"  wall time              {time.monotonic() - t0:.1f} s")
     if args.check and not all(f.ok for f in figures.values()):

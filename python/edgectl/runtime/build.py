@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -102,17 +102,50 @@ class Run:
         self.historian.flush()
         return loop_figures(self.historian, self.cfg, self.controller.time_base_s + self.start_s)
 
-    def summary(self) -> str:
+    def summary(self, timing: Mapping[str, Any] | None = None) -> str:
+        """The end-of-run summary, read back from the historian: doses, final volume, phase
+        timeline, alarms by name with their times, loop verdicts; ``timing`` as in
+        :func:`format_summary` (None: the scheduler's lateness line)."""
+        from edgectl.runtime.summary import (
+            Volume,
+            alarm_spans,
+            culture_run_uids,
+            phase_timeline,
+            sampled_volume_ml,
+        )
+
         info = self.controller.info()
+        figures = self.figures()  # flushes the historian first
+        base = self.controller.time_base_s
+        uids = culture_run_uids(self.historian.runs())
+        events = [e for e in self.historian.events(base) if e.run_uid in uids]
+        alarms = [a for a in self.historian.alarms(base) if a.run_uid in uids]
+        plant_l = None
+        if self.plant is not None and hasattr(self.plant, "state"):
+            v = self.plant.state().get("volume_l")
+            plant_l = None if v is None else float(v)
+        volume = Volume(
+            initial_l=self.cfg.reactor.volume_l,
+            dosed_ml=float(sum(info["totals_ml"].values())),
+            sampled_ml=sampled_volume_ml(events),
+            plant_l=plant_l,
+        )
         extra = {
             "config": str(self.config_path),
             "historian": str(self.historian.path),
             "phase": info["phase"],
             "simulated time": f"{info['time_s'] / 3600.0:.2f} h",
             "doses": ", ".join(f"{k} {v:.1f} mL" for k, v in info["totals_ml"].items()) or "-",
-            "alarms raised": self.historian.count("alarm"),
         }
-        return format_summary(self.figures(), info, extra)
+        return format_summary(
+            figures,
+            info,
+            extra,
+            timing,
+            phases=phase_timeline(events, base, info["time_s"], info["phase"]),
+            alarms=alarm_spans(alarms, base),
+            volume=volume,
+        )
 
     def close(self, reason: str = "normal") -> None:
         """Outputs safe, state persisted, historian flushed; idempotent."""

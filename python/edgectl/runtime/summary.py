@@ -1,15 +1,20 @@
-"""The run summary: how well each loop held its setpoint, from the historian.
+"""The run summary, from the historian: how well each loop held its setpoint, the phase
+timeline, the alarms, doses and the final volume.
 
 For each loop with an ``acceptance`` block, the GOOD samples of its PV after ``settle_s`` are
 compared with the loop's setpoint tag (``<loop>.sp``) sampled at the same scans: the largest
 deviation, the fraction of samples inside the band, and a verdict. The same figures are what
 the tests and the HIL suite assert.
+
+The phase timeline comes from the recipe's ``phase`` events, the alarm intervals from the
+``raise``/``clear`` alarm transitions, both on the culture's clock axis (seconds since it
+started; a resumed run continues the same axis).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +22,21 @@ import numpy as np
 
 from edgectl.runtime.reactor_config import Acceptance, ReactorConfig
 
-__all__ = ["LoopFigures", "format_summary", "loop_figures"]
+__all__ = [
+    "AlarmSpan",
+    "LoopFigures",
+    "PhaseSpan",
+    "Volume",
+    "alarm_spans",
+    "culture_run_uids",
+    "format_summary",
+    "loop_figures",
+    "phase_timeline",
+    "sampled_volume_ml",
+]
+
+#: at most this many intervals are listed per alarm (then "… N more")
+MAX_ALARM_INTERVALS = 4
 
 
 @dataclass(frozen=True)
@@ -92,20 +111,227 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
     return out
 
 
+@dataclass(frozen=True)
+class PhaseSpan:
+    """One recipe phase of the culture: entered at ``start_s`` (clock seconds) for
+    ``duration_s``, because of ``reason`` ("" for the phase the culture started in)."""
+
+    phase: str
+    start_s: float
+    duration_s: float
+    reason: str = ""
+    running: bool = False  #: the phase the run ended in
+
+
+@dataclass(frozen=True)
+class AlarmSpan:
+    """One raise of an alarm and its clear (``cleared_s`` None: still active at the end)."""
+
+    name: str
+    severity: str
+    raised_s: float
+    cleared_s: float | None
+
+
+@dataclass(frozen=True)
+class Volume:
+    """The culture volume at the end from the doses: ``initial_l`` + ``dosed_ml`` −
+    ``sampled_ml`` (evaporation is not counted); ``plant_l`` is the simulated plant's own
+    volume when there is one."""
+
+    initial_l: float
+    dosed_ml: float
+    sampled_ml: float
+    plant_l: float | None = None
+
+    @property
+    def final_l(self) -> float:
+        return self.initial_l + (self.dosed_ml - self.sampled_ml) / 1000.0
+
+
+def phase_timeline(
+    events: Iterable[Any], time_base_s: float, end_s: float, current_phase: str
+) -> list[PhaseSpan]:
+    """Phases from the recipe's ``phase`` events (``"<from> → <to>: <reason>"``).
+
+    ``events`` are historian events (any kind; only ``phase`` ones are used) of the culture,
+    ``time_base_s`` the historian time of clock 0, ``end_s`` the clock time the run ended at.
+    The culture starts at clock 0 in the first event's from-phase (``current_phase`` when
+    there was no change).
+    """
+    changes: list[tuple[float, str, str, str]] = []
+    for ev in events:
+        if ev.kind != "phase":
+            continue
+        head, _, reason = ev.message.partition(": ")
+        src, arrow, dst = head.partition(" → ")
+        if not arrow:
+            continue
+        changes.append((float(ev.time_s) - time_base_s, src, dst, reason))
+    if not current_phase and not changes:
+        return []
+    first = changes[0][1] if changes else current_phase
+    starts: list[tuple[float, str, str]] = [(0.0, first, "")]
+    starts += [(t, dst, reason) for t, _, dst, reason in changes]
+    spans = []
+    for i, (t, name, reason) in enumerate(starts):
+        last = i + 1 == len(starts)
+        t_end = end_s if last else starts[i + 1][0]
+        spans.append(PhaseSpan(name, t, max(0.0, t_end - t), reason, running=last))
+    return spans
+
+
+def alarm_spans(transitions: Iterable[Any], time_base_s: float) -> list[AlarmSpan]:
+    """Raise–clear intervals of every alarm, in order of raising (acknowledgements are not
+    intervals; a clear without a raise in ``transitions`` is ignored)."""
+    open_: dict[str, tuple[float, str]] = {}
+    done: list[AlarmSpan] = []
+    for a in transitions:
+        t = float(a.time_s) - time_base_s
+        if a.transition == "raise" and a.name not in open_:
+            open_[a.name] = (t, a.severity)
+        elif a.transition == "clear" and a.name in open_:
+            raised, severity = open_.pop(a.name)
+            done.append(AlarmSpan(a.name, severity, raised, t))
+    done += [AlarmSpan(n, sev, t, None) for n, (t, sev) in open_.items()]
+    return sorted(done, key=lambda s: s.raised_s)
+
+
+def culture_run_uids(runs: Sequence[Any]) -> set[str]:
+    """The runs of the culture the last run belongs to: it and, while a run was resumed, the
+    one before it (``runs`` oldest first, as :meth:`HistoryReader.runs` gives them)."""
+    uids: set[str] = set()
+    for run in reversed(runs):
+        uids.add(run.run_uid)
+        if run.resumed_from is None:
+            break
+    return uids
+
+
+def sampled_volume_ml(events: Iterable[Any]) -> float:
+    """Broth drawn by the recipe's ``sample`` events (``"<label>: <volume> mL"``)."""
+    total = 0.0
+    for ev in events:
+        if ev.kind != "sample" or not ev.message.endswith(" mL"):
+            continue
+        try:
+            total += float(ev.message[:-3].rpartition(": ")[2])
+        except ValueError:
+            continue
+    return total
+
+
+def _h(t_s: float) -> str:
+    return f"{t_s / 3600.0:.3f}"
+
+
+def _phase_lines(phases: Sequence[PhaseSpan]) -> list[str]:
+    lines = []
+    for p in phases:
+        why = p.reason or "start"
+        end = ", at end" if p.running else ""
+        lines.append(
+            f"  phase     {p.phase:<12} from {_h(p.start_s)} h for {_h(p.duration_s)} h{end}"
+            f"  ({why})"
+        )
+    return lines
+
+
+def _alarm_lines(alarms: Sequence[AlarmSpan]) -> list[str]:
+    if not alarms:
+        return ["  alarms                 none"]
+    by_name: dict[str, list[AlarmSpan]] = {}
+    for a in alarms:
+        by_name.setdefault(a.name, []).append(a)
+    lines = [f"  alarms                 {len(alarms)} raised, {len(by_name)} distinct (times in h)"]
+    for name, spans in by_name.items():
+        shown = []
+        for a in spans[:MAX_ALARM_INTERVALS]:
+            end = _h(a.cleared_s) if a.cleared_s is not None else "active at end"
+            shown.append(f"{_h(a.raised_s)}–{end}")
+        more = len(spans) - MAX_ALARM_INTERVALS
+        if more > 0:
+            shown.append(f"… {more} more")
+        lines.append(
+            f"  alarm     {name:<24} {spans[0].severity:<8} {len(spans)}×  {', '.join(shown)}"
+        )
+    return lines
+
+
+def _volume_line(v: Volume) -> str:
+    plant = f"; simulated plant {v.plant_l:.3f} L" if v.plant_l is not None else ""
+    return (
+        f"  final volume           {v.final_l:.3f} L ({v.initial_l:.3f} L + {v.dosed_ml:.1f} mL "
+        f"dosed − {v.sampled_ml:.1f} mL sampled, evaporation not counted{plant})"
+    )
+
+
+def _lateness_line(lat: Mapping[str, Any], scans: Any, overruns: Any) -> str:
+    return (
+        "  scan lateness          "
+        f"p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, max {lat['max_ms']:.3f} ms"
+        f" over {scans} scans, {overruns} overruns"
+    )
+
+
+def _timing_lines(timing: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
+    lines = []
+    lat = timing.get("lateness_ms")
+    if lat:
+        lines.append(
+            _lateness_line(
+                lat, timing.get("scans", info.get("scans", 0)), timing.get("overruns", 0)
+            )
+        )
+    held = timing.get("held_wall_s")
+    if held is not None:
+        by = timing.get("held_by") or {}
+        parts = ", ".join(f"{k} {float(v):.1f} s" for k, v in by.items())
+        lines.append(
+            f"  clock held             {float(held):.1f} s{f' ({parts})' if parts else ''}"
+        )
+    achieved = timing.get("achieved_speed")
+    if achieved is not None:
+        requested = timing.get("requested_speed", timing.get("speed"))
+        of = f" (requested {float(requested):g}x)" if requested is not None else ""
+        lines.append(f"  achieved speed         {float(achieved):.1f}x{of}")
+    return lines
+
+
 def format_summary(
-    figures: Mapping[str, LoopFigures], info: Mapping[str, Any], extra: Mapping[str, Any]
+    figures: Mapping[str, LoopFigures],
+    info: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    timing: Mapping[str, Any] | None = None,
+    *,
+    phases: Sequence[PhaseSpan] | None = None,
+    alarms: Sequence[AlarmSpan] | None = None,
+    volume: Volume | None = None,
 ) -> str:
-    """A readable end-of-run summary."""
+    """A readable end-of-run summary.
+
+    ``extra`` lines come first (``name value``), then the final volume, the timing lines,
+    the phase timeline, the alarms and the loop table. ``timing`` (None: the scan lateness of
+    ``info``) may hold ``lateness_ms`` (``p50_ms``, ``p99_ms``, ``max_ms``) with ``scans`` and
+    ``overruns``; ``held_wall_s`` with ``held_by`` (name → wall seconds the paced clock held
+    for it); ``achieved_speed`` with ``requested_speed``. Each line is printed when its keys
+    are present. ``phases``, ``alarms`` and ``volume`` are left out when None.
+    """
     lines = [f"run summary: {info.get('name', '')}"]
     for k, v in extra.items():
         lines.append(f"  {k:<22} {v}")
-    lat = info.get("lateness_ms", {})
-    if lat:
-        lines.append(
-            "  scan lateness          "
-            f"p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms, max {lat['max_ms']:.3f} ms"
-            f" over {info.get('scans', 0)} scans, {info.get('overruns', 0)} overruns"
-        )
+    if volume is not None:
+        lines.append(_volume_line(volume))
+    if timing is None:
+        lat = info.get("lateness_ms", {})
+        if lat:
+            lines.append(_lateness_line(lat, info.get("scans", 0), info.get("overruns", 0)))
+    else:
+        lines += _timing_lines(timing, info)
+    if phases:
+        lines += _phase_lines(phases)
+    if alarms is not None:
+        lines += _alarm_lines(alarms)
     if figures:
         lines.append("  loop      pv           band        worst dev   within   verdict")
     for f in figures.values():
