@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from edgectl import cli
+from edgectl.commands import _args
 from edgectl.historian import Historian
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,3 +257,17 @@ def test_export_into_a_closed_pipe_ends_quietly(historian_file: Path) -> None:
         status = proc.wait(timeout=60)
     assert status == cli.EXIT_BROKEN_PIPE
     assert err == "", err
+
+
+def test_plain_text_strips_restructuredtext() -> None:
+    doc = (
+        "``edgectl x DB``: see :mod:`edgectl.historian.export` and\n"
+        ":func:`~edgectl.a.b` or `c`, **bold**.\n\n"
+        "Untouched line one.\nUntouched line two.\n\n"
+        "Example::\n\n    indented ``kept``\n    block\n"
+    )
+    assert _args.plain_text(doc, width=200) == (
+        "edgectl x DB: see edgectl.historian.export and edgectl.a.b or c, bold.\n\n"
+        "Untouched line one.\nUntouched line two.\n\n"
+        "Example:\n\n    indented kept\n    block"
+    )
