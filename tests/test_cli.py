@@ -109,7 +109,6 @@ def historian_file(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["history", "tags", "{tmp}/none.db"], "argument db: {tmp}/none.db: no such file"),
         (["history", "runs", "{tmp}"], "argument db: {tmp}: is a directory, not a file"),
         (
             ["history", "export", "{db}", "-o", "{tmp}/nodir/x.csv"],
@@ -117,7 +116,7 @@ def historian_file(tmp_path: Path) -> Path:
         ),
         (["history", "export", "{db}", "-o", "-", "--start", "nan"], "argument --start: must be"),
         (["history", "export", "{db}", "-o", "-", "--layout", "tall"], "argument --layout"),
-        (["audit", "verify", "{tmp}/none.db"], "argument db: {tmp}/none.db: no such file"),
+        (["audit", "show", "{tmp}"], "argument db: {tmp}: is a directory, not a file"),
         (["audit", "show", "{db}", "--last", "0"], "argument --last: must be an integer >= 1"),
         (["profiles", "check", "{tmp}/none"], "argument path: {tmp}/none: no such file or dir"),
         (["demo", "--seed", "-3"], "argument --seed: must be an integer between 0 and"),
@@ -156,6 +155,7 @@ def test_every_command_refuses_bad_arguments(
     ("argv", "message"),
     [
         (["history", "tags", "{junk}"], "{junk}: not a SQLite database"),
+        (["history", "tags", "{junk}.x"], "{junk}.x: historian database not found"),
         (["audit", "verify", "{junk}"], "{junk}: not a SQLite database"),
         (["history", "export", "{db}", "-o", "-", "--start", "5", "--end", "1"], "--start 5 is"),
         (["emulate", "no-such/device", "--tcp", "0"], "no-such/device: no such firmware profile"),

@@ -21,6 +21,7 @@ __all__ = [
     "finite_float",
     "int_in_range",
     "new_file",
+    "not_a_directory",
     "plain_text",
     "positive_float",
     "seed",
@@ -96,6 +97,14 @@ def existing_path(text: str) -> Path:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or directory")
     return path
+
+
+def not_a_directory(text: str) -> str:
+    """A file path that is not a directory (a missing file is left to the command to report,
+    e.g. the historian's "historian database not found")."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a directory, not a file")
+    return text
 
 
 def new_file(text: str) -> Path:

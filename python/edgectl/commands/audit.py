@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sys
 
-from edgectl.commands._args import existing_file, int_in_range, plain_text
+from edgectl.commands._args import int_in_range, not_a_directory, plain_text
 from edgectl.historian.audit import AuditTrail
 
 __all__ = ["add_parser", "main"]
@@ -28,14 +28,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check the hash chain; exit 1 if tampered")
-    verify.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    verify.add_argument("db", type=not_a_directory, help="historian database (SQLite file)")
     verify.add_argument(
         "--head",
         metavar="HASH",
         help="a head hash kept elsewhere; fail if it is no longer in the chain",
     )
     show = actions.add_parser("show", help="print audit records and the head hash")
-    show.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    show.add_argument("db", type=not_a_directory, help="historian database (SQLite file)")
     show.add_argument(
         "--last", type=int_in_range(1), metavar="N", help="only the last N records (N >= 1)"
     )

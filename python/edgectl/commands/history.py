@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgectl.commands._args import existing_file, finite_float, new_file, plain_text
+from edgectl.commands._args import finite_float, new_file, not_a_directory, plain_text
 from edgectl.errors import InvalidInputError
 from edgectl.historian.audit import format_time
 from edgectl.historian.export import LAYOUTS, export_csv
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="write tag samples as CSV")
-    export.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    export.add_argument("db", type=not_a_directory, help="historian database (SQLite file)")
     export.add_argument(
         "-o", "--output", required=True, type=_output, help="CSV file, or - for stdout"
     )
@@ -39,9 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--end", type=finite_float, metavar="S", help="last time, seconds")
     export.add_argument("--layout", choices=LAYOUTS, default="long", help="default: long")
     tags = actions.add_parser("tags", help="list tags with counts, latest value and statistics")
-    tags.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    tags.add_argument("db", type=not_a_directory, help="historian database (SQLite file)")
     runs = actions.add_parser("runs", help="list the runs recorded in the database")
-    runs.add_argument("db", type=existing_file, help="historian database (SQLite file)")
+    runs.add_argument("db", type=not_a_directory, help="historian database (SQLite file)")
     parser.set_defaults(func=main)
 
 

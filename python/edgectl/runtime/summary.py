@@ -261,8 +261,8 @@ def _alarm_lines(alarms: Sequence[AlarmSpan]) -> list[str]:
 def _volume_line(v: Volume) -> str:
     plant = f"; simulated plant {v.plant_l:.3f} L" if v.plant_l is not None else ""
     return (
-        f"  final volume           {v.final_l:.3f} L ({v.initial_l:.3f} L + {v.dosed_ml:.1f} mL "
-        f"dosed − {v.sampled_ml:.1f} mL sampled, evaporation not counted{plant})"
+        f"  final volume           {v.final_l:.3f} L = {v.initial_l:.3f} L + {v.dosed_ml:.1f} mL "
+        f"dosed − {v.sampled_ml:.1f} mL sampled{plant}"
     )
 
 
