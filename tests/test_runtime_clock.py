@@ -100,8 +100,12 @@ def test_scheduler_on_a_lockstep_clock_runs_exact_deadlines_however_slow_the_sca
     assert len(times) >= 30
     assert all(dt == pytest.approx(1.0, abs=1e-9) for _, dt in seen[2:])
     assert sched.stats.overruns == 0  # simulated time never passed a deadline
-    assert sched.lateness.max_s >= 0.015  # ... but the wall-clock lateness is reported
-    assert clock.timing()["held_by"]["scan"] >= 0.1
+    # ... the scans that took longer than their wall period are counted, and the wall time the
+    # clock waited for them is charged to the scan; the lateness of the wake-ups is measured
+    # apart from it (a stall inside the scan is not a late wake-up)
+    assert sched.stats.wall_overruns == len(times) // 5
+    assert clock.timing()["held_by"]["scan"] >= 0.02 * (len(times) // 5) * 0.9
+    assert sched.lateness.count == len(times)
 
 
 def test_bad_speed_rejected() -> None:

@@ -57,8 +57,9 @@ def sleep_until(t_s: float) -> None:
         return
     gate = getattr(_local, "gate", None)
     if gate is not None and gate.clock is c:
-        # a wait inside a transaction: the reply is due at t_s, and the scan after it waits
-        gate.sleep_until(t_s, hold_s=c.scan_deadline_after(t_s), wake_on_poke=False)
+        # a wait inside a transaction: the clock stops at t_s until this thread has woken
+        # (the reply is taken at exactly its simulated time)
+        gate.sleep_until(t_s, wake_on_poke=False)
     else:
         c.sleep_until(t_s)
 

@@ -32,6 +32,7 @@ cleared.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import re
 import threading
@@ -251,6 +252,11 @@ class Emulator:
     def tick(self, now: float) -> None:
         """Called while a host waits for bytes: emit unsolicited output here."""
 
+    def next_tick_s(self) -> float:
+        """When :meth:`tick` will next emit something (infinity: never by itself); a host
+        waiting on simulated time sleeps until then instead of polling."""
+        return float("inf")
+
     def reply_delay(self, frame: bytes) -> float:
         return 0.0
 
@@ -358,15 +364,22 @@ class Emulator:
                     return head
                 if deadline is not None and now >= deadline:
                     return b""
-                wait = 0.02 if deadline is None else min(0.02, deadline - now)
-                if self._out:
-                    wait = min(wait, max(0.0, self._out[0][0] - now))
                 if timebase.clock() is None:
+                    wait = 0.02 if deadline is None else min(0.02, deadline - now)
+                    if self._out:
+                        wait = min(wait, max(0.0, self._out[0][0] - now))
                     self._cond.wait(max(wait, 0.0005))
                     continue
-            # simulated time: the reply is due at a known time; sleep on the clock until then
-            # (outside the lock), as a participant of it when the caller's thread is one
-            timebase.sleep(max(wait, 1e-6))
+                # simulated time: nothing happens here before the next reply, the next
+                # unsolicited output or the time-out, whichever is first
+                wake = min(
+                    math.inf if deadline is None else deadline,
+                    self._out[0][0] if self._out else math.inf,
+                    self.next_tick_s(),
+                )
+            # sleep on the clock until then (outside the lock), as a participant of it when
+            # the caller's thread is one; a wait without any end is re-checked each second
+            timebase.sleep_until(wake if math.isfinite(wake) else now + 1.0)
 
     def reset_output(self) -> None:
         """Drop replies already readable (the host flushed its input buffer)."""

@@ -213,6 +213,9 @@ class EzoEmulator(LineEmulator):
             parts.append(f"{pct:.1f}")
         return ",".join(parts) or "no output"
 
+    def next_tick_s(self) -> float:
+        return self._next_emit if self.continuous and self.period_s > 0 else math.inf
+
     def tick(self, now: float) -> None:
         if self.continuous and self.period_s > 0 and now >= self._next_emit:
             self._next_emit = now + self.period_s

@@ -203,12 +203,9 @@ class IoWorker:
         self._wake.set()
 
     def _hold_for(self, t_s: float) -> float:
-        """Where the clock waits for work due at ``t_s``: before the next scan (in-process
-        emulators: exact), or ``slack_s`` later."""
-        gate = self._gate
-        if self._hold and gate is not None:
-            return float(gate.clock.scan_deadline_after(t_s))
-        return t_s + self._slack_s
+        """Where the clock waits for work due at ``t_s``: exactly there (in-process
+        emulators: every poll and write starts at its simulated time), or ``slack_s`` later."""
+        return t_s if self._hold else t_s + self._slack_s
 
     def wait_for(
         self, tag: str, *, quality: Quality = Quality.GOOD, timeout_s: float = 5.0
@@ -225,6 +222,14 @@ class IoWorker:
     def start(self) -> IoWorker:
         if self._thread is None:
             self._stop.clear()
+            gate = self._gate
+            if gate is not None and self._hold:
+                # from the start the clock waits for the first polls (a scan at their time
+                # goes first), not for this thread to be scheduled
+                with self._lock:
+                    first = min((p.next_due for p in self._polls.values()), default=math.inf)
+                if math.isfinite(first):
+                    gate.hold(max(first, self._clock()))
             self._thread = threading.Thread(target=self._run, name=f"io-{self.name}", daemon=True)
             self._thread.start()
         return self
@@ -281,6 +286,10 @@ class IoWorker:
             now = self._clock()
             with self._lock:
                 due = [p for p in self._polls.values() if p.next_due <= now]
+            if due and gate is not None and self._hold:
+                # exact simulated order: a poll due at a scan's time runs after that scan
+                due = [p for p in due if gate.may_run(p.next_due)]
+            with self._lock:
                 upcoming = min((p.next_due for p in self._polls.values()), default=math.inf)
             for poll in due:
                 if self._stop.is_set():

@@ -108,6 +108,7 @@ class Run:
             "lateness_ms": sched.lateness.summary_ms(),
             "scans": sched.stats.scans,
             "overruns": sched.stats.overruns,
+            "wall_overruns": sched.stats.wall_overruns,
             "speed": getattr(self.clock, "speed", 1.0),
             "paced": hasattr(self.clock, "timing"),
         }
@@ -212,7 +213,7 @@ def open_run(
         if virtual_clock:
             return VirtualClock(start_s)
         if lockstep:
-            return LockstepClock(speed, start_s)
+            return LockstepClock(speed, start_s, hold_until_start=True)
         return ScaledClock(speed, start_s=start_s)
 
     clock: Any = make_clock()

@@ -88,6 +88,8 @@ class Gate:
         self.priority = priority
         self.period_s = period_s
         self.poked = False  # work was handed in (see poke): an idle sleeper returns at once
+        self._cv = threading.Condition(clock._lock)  # this participant's wake-ups
+        self._target: float | None = None  # what it sleeps until, while it sleeps
         self._set_wall = 0.0  # monotonic time the hold last changed
         self._reached_wall: float | None = None  # when the clock reached the current hold
 
@@ -116,6 +118,12 @@ class Gate:
         hold = t_s if hold_s is None else max(t_s, hold_s)
         return self.clock._sleep(self, t_s, hold, wake_on_poke)
 
+    def may_run(self, t_s: float) -> bool:
+        """True when work due at ``t_s`` may run now: the clock has reached it and no
+        participant that goes first (see the class) still holds at or before it."""
+        with self.clock._cv:
+            return self.clock._advance(time.monotonic()) >= t_s and self.clock._may_wake(self, t_s)
+
     def close(self) -> None:
         """Leave the clock (the participant holds nothing any more)."""
         self.clock._set_hold(self, None)
@@ -142,13 +150,18 @@ class LockstepClock:
         Simulated seconds per wall second when nothing is late, > 0.
     start_s
         Clock reading at construction (a resumed run continues on its saved time axis).
+    hold_until_start
+        Time waits at ``start_s`` until :meth:`start` (the scheduler's first scan).
     """
 
-    def __init__(self, speed: float = 1.0, start_s: float = 0.0) -> None:
+    def __init__(
+        self, speed: float = 1.0, start_s: float = 0.0, *, hold_until_start: bool = False
+    ) -> None:
         if not speed > 0.0 or speed != speed or speed == float("inf"):
             raise ValueError(f"speed must be a finite number > 0, got {speed}")
         self.speed = float(speed)
-        self._cv = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)  # wake-ups of non-participants
         self._start_s = float(start_s)
         self._t0 = time.monotonic()
         self._t = float(start_s)
@@ -157,6 +170,13 @@ class LockstepClock:
         self.held_wall_s = 0.0
         self.held_by: dict[str, float] = {}
         self._origin = (self._t0, float(start_s))
+        # Until the scan starts (:meth:`start`), time waits at ``start_s``: the wall time the
+        # run spends setting up (opening ports, the historian, workers' first polls) does not
+        # move the simulated schedule, so the scans of a seed fall at the same times every run.
+        self._start_gate: Gate | None = None
+        if hold_until_start:
+            self._start_gate = Gate(self, "start", 1, 0.0)
+            self._holds[self._start_gate] = float(start_s)
 
     # -- reading ---------------------------------------------------------------------------
     def now(self) -> float:
@@ -173,8 +193,8 @@ class LockstepClock:
         limit = math.inf
         binding: Gate | None = None
         for gate, hold in self._holds.items():
-            # at a tie the wait is charged to the participant that is not the scan
-            if hold < limit or (hold == limit and binding is not None and gate.priority):
+            # at a tie the scan goes first (see Gate): the wait is charged to the scan
+            if hold < limit or (hold == limit and binding is not None and not gate.priority):
                 limit, binding = hold, gate
         floor = max(limit, self._t)
         if free > floor and binding is not None:
@@ -208,6 +228,21 @@ class LockstepClock:
                 "held_by": dict(self.held_by),
             }
 
+    def start(self) -> None:
+        """Release the hold at the start time (the scheduler calls this once its scan holds
+        the clock); wall time waited before is not counted as held time. Idempotent."""
+        with self._cv:
+            gate, self._start_gate = self._start_gate, None
+            if gate is None:
+                return
+            mono = time.monotonic()
+            self._advance(mono)
+            # the set-up time moves the origin of the achieved speed; it is not held time
+            waited = self.held_by.pop(gate.name, 0.0)
+            self.held_wall_s -= waited
+            self._origin = (self._origin[0] + waited, self._origin[1])
+            self._put(gate, None, mono)
+
     # -- participants ----------------------------------------------------------------------
     def gate(self, name: str, priority: int = 1, period_s: float = 0.0) -> Gate:
         """A new participant (it holds nothing until it says so); see :class:`Gate`."""
@@ -233,18 +268,31 @@ class LockstepClock:
         return math.inf
 
     def _may_wake(self, gate: Gate, t_s: float) -> bool:
+        # the scan at T waits for other work held before T; other work at t waits for a scan
+        # held at or before t: at a tie the scan goes first, and neither waits for the other
+        # in a circle
+        scan = gate.priority == 0
         for g, hold in self._holds.items():
-            if g is gate or hold > t_s:
+            if g is gate or (g.priority == 0) == scan:
                 continue
-            if (gate.priority == 0) != (g.priority == 0):
+            if hold < t_s or (hold == t_s and not scan):
                 return False
         return True
+
+    def _wait_s(self, gate: Gate | None, t_s: float, now: float) -> float:
+        # While another participant holds the clock short of t_s (or may go first), nothing
+        # changes until a hold moves, which notifies: wait long (a safety re-check), instead
+        # of spinning on wall-clock time-outs that cannot advance the clock.
+        held = min((h for g, h in self._holds.items() if g is not gate), default=math.inf)
+        if held < t_s or now >= t_s:
+            return 0.5
+        return min(max((t_s - now) / self.speed, 1e-4), 0.05)
 
     def _put(self, gate: Gate, t_s: float | None, mono: float) -> None:
         old = self._holds.get(gate)
         if gate.priority and old is not None:
             for g, hold in self._holds.items():
-                if g.priority == 0 and old <= hold and (t_s is None or t_s > hold):
+                if g.priority == 0 and old < hold and (t_s is None or t_s >= hold):
                     self._unblocked_wall = mono
         if t_s is None:
             self._holds.pop(gate, None)
@@ -253,7 +301,22 @@ class LockstepClock:
         if t_s != old:
             gate._set_wall = mono
             gate._reached_wall = None
+        self._notify()
+
+    def _notify(self) -> None:
+        # Wake only the sleepers that a moved hold may let go (each wakes one thread, not
+        # every participant: at hundreds of holds per simulated second that is the cost).
         self._cv.notify_all()
+        for g, hold in self._holds.items():
+            t = g._target
+            if t is None:
+                continue
+            if g.poked:
+                g._cv.notify()
+                continue
+            others = min((h for o, h in self._holds.items() if o is not g), default=math.inf)
+            if others >= t and self._may_wake(g, t):
+                g._cv.notify()
 
     def _set_hold(self, gate: Gate, t_s: float | None) -> None:
         with self._cv:
@@ -274,20 +337,24 @@ class LockstepClock:
             self._advance(mono)
             if wake_on_poke and gate.poked:
                 return 0.0
-            self._put(gate, hold_s, mono)
-            while True:
-                mono = time.monotonic()
-                now = self._advance(mono)
-                if now >= t_s and self._may_wake(gate, t_s):
-                    reached = gate._reached_wall
-                    if reached is None:
+            gate._target = t_s
+            try:
+                self._put(gate, hold_s, mono)
+                while True:
+                    mono = time.monotonic()
+                    now = self._advance(mono)
+                    if now >= t_s and self._may_wake(gate, t_s):
+                        reached = gate._reached_wall
+                        if reached is None:
+                            return 0.0
+                        if gate.priority == 0 and self._unblocked_wall >= gate._set_wall:
+                            reached = max(reached, self._unblocked_wall)
+                        return max(0.0, mono - reached)
+                    if wake_on_poke and gate.poked:
                         return 0.0
-                    if gate.priority == 0 and self._unblocked_wall >= gate._set_wall:
-                        reached = max(reached, self._unblocked_wall)
-                    return max(0.0, mono - reached)
-                if wake_on_poke and gate.poked:
-                    return 0.0
-                self._cv.wait(min(max((t_s - now) / self.speed, 1e-4), 0.05))
+                    gate._cv.wait(self._wait_s(gate, t_s, now))
+            finally:
+                gate._target = None
 
     def sleep_until(self, t_s: float) -> None:
         """Block until ``now() >= t_s`` without holding the clock (not a participant)."""
@@ -296,7 +363,7 @@ class LockstepClock:
                 now = self._advance(time.monotonic())
                 if now >= t_s:
                     return
-                self._cv.wait(min((t_s - now) / self.speed, 0.05))
+                self._cv.wait(self._wait_s(None, t_s, now))
 
 
 class MonotonicClock(ScaledClock):

@@ -8,6 +8,7 @@ the future: an overrun is counted and never followed by a burst of catch-up scan
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,9 @@ class ScanStats:
     scans: int = 0
     overruns: int = 0
     skipped_deadlines: int = 0
+    #: scans whose own work took longer than one period of wall time (on an accelerated
+    #: lockstep clock the clock waited for them instead of counting an overrun)
+    wall_overruns: int = 0
 
 
 class ScanScheduler:
@@ -123,6 +127,9 @@ class ScanScheduler:
                 if until_s is not None and deadline > until_s:
                     return
                 if gate is not None:
+                    if k == 0:
+                        gate.hold(deadline)
+                        getattr(clock, "start", lambda: None)()
                     # lockstep: time stops at the deadline until this thread is there, and
                     # stays there for the scan (everything in it happens at the deadline); the
                     # lateness is the wall time since the clock reached it
@@ -132,7 +139,10 @@ class ScanScheduler:
                     clock.sleep_until(deadline)
                     now = clock.now()
                     self.lateness.record((now - deadline) * wall_per_tick)
+                began = time.monotonic()
                 scan(now, now - last)
+                if gate is not None and time.monotonic() - began > self.period_s * wall_per_tick:
+                    self.stats.wall_overruns += 1
                 last = now
                 self.stats.scans += 1
                 k += 1
