@@ -52,6 +52,51 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
 LOCK_ENV = "EDGECTL_HIL_LOCK"
 SUMMARY_ENV = "EDGECTL_HIL_SUMMARY"
+#: Number of CPU-bound processes to run beside every scenario of the session (``make
+#: hil-loaded``): the verdicts must not change with the host's load.
+LOAD_ENV = "EDGECTL_HIL_LOAD"
+
+_BUSY_LOOP = "import signal, sys\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nwhile True: pass\n"
+
+
+@contextlib.contextmanager
+def machine_load(n: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``n`` CPU-bound processes (Python busy loops) beside whatever runs inside the block,
+    started here and stopped when it ends: on the 2-core CI machine four of them leave a
+    scenario about a third of a core."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5.0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_load() -> Iterator[None]:
+    """``EDGECTL_HIL_LOAD=N``: N busy loops beside the whole session."""
+    n = int(os.environ.get(LOAD_ENV, "0") or 0)
+    if n <= 0:
+        yield
+        return
+    with machine_load(n):
+        yield
+
+
+def wall_budget_s(hours: float, speed: float) -> float:
+    """How long to wait for a run of ``hours`` at ``speed``: an accelerated run slows down on
+    a loaded machine (its clock waits for whoever is late), so this is a generous timeout
+    against a hung run, never a pass criterion."""
+    return hours * 3600.0 / speed * 8.0 + 180.0
 
 
 def hardware_ports() -> dict[str, str]:
@@ -525,6 +570,6 @@ def run_scenario(
             socket_path=tmp_path / "run.sock",
             log=tmp_path / "controller.log",
         )
-        rc = ctl.wait(hours * 3600 / speed + 120)
+        rc = ctl.wait(wall_budget_s(hours, speed))
         truth = bench.rig.status() if bench.rig is not None else None
     return Outcome(cfg_path, tmp_path / "run.db", rc, ctl.output(), truth)

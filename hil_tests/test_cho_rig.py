@@ -40,6 +40,7 @@ import numpy as np
 import pytest
 
 from conftest import (
+    wall_budget_s,
     ROOT,
     ControllerProcess,
     Recorder,
@@ -170,7 +171,7 @@ def test_cho_softsensor_spikes_and_out_of_model(
         )
         truth = TruthPoller(bench)
         try:
-            rc = ctl.wait(hours * 3600 / SPEED + 120)
+            rc = ctl.wait(wall_budget_s(hours, SPEED))
         finally:
             truth.stop()
             ctl.stop()  # only if still running (a timed-out wait)

@@ -44,7 +44,7 @@ def test_cho_fedbatch_holds_its_tolerances(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
         cwd=tmp_path,
         check=False,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import (
+    wall_budget_s,
     HIL_OVERRIDES,
     ControllerProcess,
     Recorder,
@@ -46,7 +47,7 @@ def test_ecoli_batch_to_fedbatch(bench_target: str, tmp_path: Path, verdict: Rec
             socket_path=tmp_path / "run.sock",
             log=tmp_path / "controller.log",
         )
-        rc = ctl.wait(HOURS * 3600 / speed + 120)
+        rc = ctl.wait(wall_budget_s(HOURS, speed))
         truth = bench.status() if bench.rig is not None else None
     assert rc == 0, ctl.output()
 

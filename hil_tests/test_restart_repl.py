@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from conftest import (
+    wall_budget_s,
     HIL_OVERRIDES,
     ControllerProcess,
     Recorder,
@@ -63,13 +64,13 @@ def test_temp_step_and_autotune(bench_target: str, tmp_path: Path, verdict: Reco
         try:
             r = ctl.connect()
             temp = r.loops["temp"]
-            _wait_time(r, 1800.0, ctl, 1800.0 / speed + 84)
+            _wait_time(r, 1800.0, ctl, wall_budget_s(0.5, speed))
             t_step = r.info()["time_s"]
             temp.setpoint = 37.5
-            _wait_time(r, t_step + 2700.0, ctl, 2700.0 / speed + 81)
+            _wait_time(r, t_step + 2700.0, ctl, wall_budget_s(0.75, speed))
             started = temp.autotune(amplitude=0.2)
             verdict.require(started["state"] == "running", f"autotune started: {started}")
-            deadline = time.monotonic() + 4 * 3600 / speed + 72  # its max_time_s, 4 h
+            deadline = time.monotonic() + wall_budget_s(4.0, speed)  # its max_time_s, 4 h
             status = temp.autotune_status()
             while status.get("state") == "running" and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -126,7 +127,7 @@ def test_kill_and_resume(bench_target: str, tmp_path: Path, verdict: Recorder) -
         }
         first = ControllerProcess(cfg, duration_h=None, **kw)
         r = first.connect()
-        _wait_time(r, 2400.0, first, 2400.0 / speed + 48)
+        _wait_time(r, 2400.0, first, wall_budget_s(2400.0 / 3600.0, speed))
         before = r.info()["outputs"]
         r.close()
         with HistoryReader(db) as h:
@@ -138,7 +139,7 @@ def test_kill_and_resume(bench_target: str, tmp_path: Path, verdict: Recorder) -
         r2 = second.connect()
         after = r2.info()["outputs"]
         r2.close()
-        rc = second.wait(0.5 * 3600 / speed + 60)
+        rc = second.wait(wall_budget_s(0.5, speed))
     assert rc == 0, second.output()
     for name, limit in (("stirrer_rpm", 60.0), ("air_sccm", 1.0), ("heater", 0.15)):
         bump = abs(after[name] - before[name])

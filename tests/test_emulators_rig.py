@@ -141,11 +141,30 @@ def test_rig_fault_schedule() -> None:
             RigFault(at_s=2.0, device="ph", power_off_s=3.0),
         ]
     )
-    with Rig(EXAMPLE, speed=100.0, schedule=schedule) as rig:
-        assert _until(lambda: rig.time_s > 3.0)
+    # driven in lockstep, as a controller's ticks drive it: plant time moves only on a tick
+    with Rig(EXAMPLE, speed=100.0, schedule=schedule, start_on_connect=True) as rig:
+        rig.tick(0.0)
+        rig.tick(3.5)
+        assert rig.time_s == pytest.approx(3.5)
         assert not rig.status()["lines"]["ph"]["up"]
         assert [f.kind for f in rig.plant.faults()] == ["heater_stuck_on"]
-        assert _until(lambda: rig.status()["lines"]["ph"]["up"])
+        rig.tick(4.5)
+        assert not rig.status()["lines"]["ph"]["up"]
+        rig.tick(5.5)
+        assert rig.status()["lines"]["ph"]["up"]
+        assert rig.status()["lockstep"]
+
+
+def test_rig_disconnect_lasts_its_plant_seconds_however_slow_the_plant_runs() -> None:
+    with Rig(EXAMPLE, speed=100.0, start_on_connect=True) as rig:
+        rig.tick(0.0)
+        assert rig.command("disconnect temp 60") == "ok null"
+        time.sleep(0.7)  # 70 s at the nominal speed: the plant has not moved, nor the outage
+        assert not rig.status()["lines"]["temp"]["up"]
+        rig.tick(59.0)
+        assert not rig.status()["lines"]["temp"]["up"]
+        rig.tick(61.0)
+        assert rig.status()["lines"]["temp"]["up"]
 
 
 def test_rig_device_spec_fault_for_a_duration() -> None:

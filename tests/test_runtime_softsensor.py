@@ -15,7 +15,7 @@ from edgectl import spectra as sp
 from edgectl.devices import Spectrum
 from edgectl.errors import ConfigError, DeviceTimeoutError, SpectrumShapeError
 from edgectl.quality import Quality
-from edgectl.runtime.clock import PacedClock
+from edgectl.runtime.clock import LockstepClock
 from edgectl.runtime.reactor_config import SoftSensorConfig, SoftSensorCorrection
 from edgectl.runtime.softsensor import STATUS_CODES, SoftSensorBlock, SoftSensorSet
 from edgectl.runtime.tags import TagStore
@@ -238,24 +238,13 @@ def test_unknown_soft_sensor_names_known_ones() -> None:
         SoftSensorSet({})["glucose"]
 
 
-def test_paced_clock_never_runs_ahead_of_the_scan() -> None:
-    clock = PacedClock(1e6, period_s=10.0)  # a million times real time
-    assert clock.now() <= 10.0
-    clock.sleep_until(10.0)
-    assert 10.0 <= clock.now() <= 20.0
-    t = clock.now()
-    clock.sleep_until(50.0)  # a late scan continues from its deadline
-    assert 50.0 <= clock.now() <= 60.0
-    assert clock.now() >= t
-
-
 def test_model_file_path_is_relative_to_the_reactor(tmp_path: Path, sensor: sp.SoftSensor) -> None:
     sensor.save(tmp_path / "models" / "m.json")
 
     class Hub:
         drivers = {"raman": FakeDriver()}
         workers = {"sim://raman": SyncWorker()}
-        clock = PacedClock(1.0, period_s=1.0)
+        clock = LockstepClock(1.0)
 
     from edgectl.runtime.reactor_config import DeviceConfig, ReactorConfig, ReactorInfo
 

@@ -32,13 +32,14 @@ cleared.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import re
 import threading
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from edgectl import timebase
 from edgectl.errors import ConfigError
 from edgectl.io.profile import DeviceProfile
 from edgectl.plant import PlantIO
@@ -106,7 +107,7 @@ class Faults:
         """Current drift (value units) if a ``drift`` fault is active, else 0."""
         if not self.is_active("drift"):
             return 0.0
-        return self.drift_rate * (time.monotonic() - self.drift_since)
+        return self.drift_rate * (timebase.monotonic() - self.drift_since)
 
     def inject(
         self, kind: str, value: float | None = None, count: int | None = None
@@ -118,12 +119,12 @@ class Faults:
         if kind in ("spike", "band") and not self.spectral:
             raise ConfigError(f"fault {kind!r} acts on spectrometers only")
         if kind == "disconnect":
-            self.disconnected_until = time.monotonic() + (value if value is not None else 1.0)
+            self.disconnected_until = timebase.monotonic() + (value if value is not None else 1.0)
             self.power_cycle_pending = True
             return None
         if kind == "drift":
             self.drift_rate = value if value is not None else 1.0
-            self.drift_since = time.monotonic()
+            self.drift_since = timebase.monotonic()
         fault = Fault(kind, value, count)
         with self._lock:
             self._active.append(fault)
@@ -156,7 +157,7 @@ class Faults:
 
     @property
     def is_disconnected(self) -> bool:
-        return time.monotonic() < self.disconnected_until
+        return timebase.monotonic() < self.disconnected_until
 
     def is_active(self, kind: str) -> bool:
         with self._lock:
@@ -251,6 +252,11 @@ class Emulator:
     def tick(self, now: float) -> None:
         """Called while a host waits for bytes: emit unsolicited output here."""
 
+    def next_tick_s(self) -> float:
+        """When :meth:`tick` will next emit something (infinity: never by itself); a host
+        waiting on simulated time sleeps until then instead of polling."""
+        return float("inf")
+
     def reply_delay(self, frame: bytes) -> float:
         return 0.0
 
@@ -298,7 +304,7 @@ class Emulator:
     def emit(self, data: bytes, delay_s: float = 0.0) -> None:
         """Queue unsolicited bytes (no faults applied)."""
         with self._cond:
-            self._out.append((time.monotonic() + delay_s, data))
+            self._out.append((timebase.monotonic() + delay_s, data))
             self._cond.notify_all()
 
     def _queue_reply(self, reply: bytes, delay_s: float, frame: bytes) -> None:
@@ -322,7 +328,7 @@ class Emulator:
                 if err is None:
                     return
                 reply = err
-        self._out.append((time.monotonic() + delay_s, reply))
+        self._out.append((timebase.monotonic() + delay_s, reply))
         self._cond.notify_all()
 
     def _ready(self, now: float) -> int:
@@ -334,7 +340,7 @@ class Emulator:
         return n
 
     def in_waiting(self) -> int:
-        now = time.monotonic()
+        now = timebase.monotonic()
         with self._cond:
             self.tick(now)
             self._out.sort(key=lambda item: item[0])
@@ -342,10 +348,10 @@ class Emulator:
 
     def read(self, max_bytes: int, timeout_s: float | None) -> bytes:
         """Up to ``max_bytes`` readable bytes, waiting at most ``timeout_s`` for the first."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        with self._cond:
-            while True:
-                now = time.monotonic()
+        deadline = None if timeout_s is None else timebase.monotonic() + timeout_s
+        while True:
+            with self._cond:
+                now = timebase.monotonic()
                 self.tick(now)
                 self._out.sort(key=lambda item: item[0])
                 n = self._ready(now)
@@ -358,14 +364,26 @@ class Emulator:
                     return head
                 if deadline is not None and now >= deadline:
                     return b""
-                wait = 0.02 if deadline is None else min(0.02, deadline - now)
-                if self._out:
-                    wait = min(wait, max(0.0, self._out[0][0] - now))
-                self._cond.wait(max(wait, 0.0005))
+                if timebase.clock() is None:
+                    wait = 0.02 if deadline is None else min(0.02, deadline - now)
+                    if self._out:
+                        wait = min(wait, max(0.0, self._out[0][0] - now))
+                    self._cond.wait(max(wait, 0.0005))
+                    continue
+                # simulated time: nothing happens here before the next reply, the next
+                # unsolicited output or the time-out, whichever is first
+                wake = min(
+                    math.inf if deadline is None else deadline,
+                    self._out[0][0] if self._out else math.inf,
+                    self.next_tick_s(),
+                )
+            # sleep on the clock until then (outside the lock), as a participant of it when
+            # the caller's thread is one; a wait without any end is re-checked each second
+            timebase.sleep_until(wake if math.isfinite(wake) else now + 1.0)
 
     def reset_output(self) -> None:
         """Drop replies already readable (the host flushed its input buffer)."""
-        now = time.monotonic()
+        now = timebase.monotonic()
         with self._cond:
             self._out[:] = [(t, d) for t, d in self._out if t > now]
 

@@ -16,6 +16,15 @@ line, pins named as gpiozero names them, ``GPIO12``):
 ``in GPIO26 0``                   rig → controller: the level of an input pin (the foam probe
                                   pulls its pin low when foam touches it), sent on change and
                                   for every input pin when a controller connects
+``tick 1234.5``                   controller → rig, at the start of every scan of an
+                                  accelerated run: the controller's clock reads 1234.5 s; the
+                                  rig advances its plant to that time (mapped onto the plant's
+                                  axis at the connection's first tick) with the output levels
+                                  in force, and stops its own clock while ticks come
+``tock 1234.5``                   rig → controller: the plant is there; until it comes, the
+                                  controller's clock waits at the next scan (lockstep: a
+                                  loaded machine slows the run down instead of letting the
+                                  plant and the controller drift apart)
 ================================  ==========================================================
 
 Anything else is ignored by both ends (forward compatible). Levels are *pin* levels: an
@@ -30,6 +39,7 @@ output levels to the rig and take input levels from it, selected by ``[gpio] pin
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import threading
@@ -47,6 +57,7 @@ __all__ = [
     "BridgeFactory",
     "BridgePin",
     "GpioBridgeServer",
+    "RigClockLink",
     "bridge_from_env",
     "parse_bridge_address",
 ]
@@ -126,6 +137,9 @@ class BridgeFactory(MockFactory):
         self._inputs: dict[str, bool] = {}
         self._sock: socket.socket | None = None
         self._closed = threading.Event()
+        #: called with the time of every ``tock`` (rig → controller), and when the line drops
+        self.on_tock: Callable[[float], None] | None = None
+        self.on_disconnect: Callable[[], None] | None = None
         self._connect()
         self._thread = threading.Thread(target=self._receive, name="gpio-bridge", daemon=True)
         self._thread.start()
@@ -155,6 +169,19 @@ class BridgeFactory(MockFactory):
                 sock.sendall(f"out {name} {_level(value)}\n".encode())
             except OSError:
                 self._sock = None
+
+    def send_tick(self, t_s: float) -> bool:
+        """Tell the rig the controller's clock reads ``t_s``; False when not connected."""
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                return False
+            try:
+                sock.sendall(f"tick {t_s!r}\n".encode())
+            except OSError:
+                self._sock = None
+                return False
+            return True
 
     def forget_output(self, name: str) -> None:
         with self._lock:
@@ -216,6 +243,8 @@ class BridgeFactory(MockFactory):
                 with contextlib.suppress(OSError):
                     sock.close()
                 buf = b""
+                if self.on_disconnect is not None:
+                    self.on_disconnect()
                 continue
             buf += data
             *lines, buf = buf.split(b"\n")
@@ -224,6 +253,9 @@ class BridgeFactory(MockFactory):
                 if len(parts) == 3 and parts[0] == "in":
                     with contextlib.suppress(ValueError):
                         self._apply_input(parts[1], float(parts[2]) >= 0.5)
+                elif len(parts) == 2 and parts[0] == "tock" and self.on_tock is not None:
+                    with contextlib.suppress(ValueError):
+                        self.on_tock(float(parts[1]))
 
     def close(self) -> None:
         """Drop the connection (the rig keeps the last levels, like released pins)."""
@@ -256,6 +288,8 @@ class GpioBridgeServer:
         *,
         inputs: dict[str, bool] | None = None,
         on_output: Callable[[str, float | None], None] | None = None,
+        on_tick: Callable[[float], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -265,6 +299,9 @@ class GpioBridgeServer:
         self.port = int(self._sock.getsockname()[1])
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.on_output = on_output
+        self.on_tick = on_tick
+        self.on_disconnect = on_disconnect
+        self.ticks = 0
         self._lock = threading.Lock()
         self.outputs: dict[str, float] = {}
         self._inputs: dict[str, bool] = dict(inputs or {})
@@ -325,6 +362,17 @@ class GpioBridgeServer:
                         level = None
                         with self._lock:
                             self.outputs.pop(parts[1], None)
+                    elif len(parts) == 2 and parts[0] == "tick":
+                        try:
+                            t_s = float(parts[1])
+                        except ValueError:
+                            continue
+                        if self.on_tick is not None:
+                            self.on_tick(t_s)
+                        self.ticks += 1
+                        with contextlib.suppress(OSError):
+                            conn.sendall(f"tock {t_s!r}\n".encode())
+                        continue
                     elif len(parts) == 3 and parts[0] == "out":
                         try:
                             level = float(parts[2])
@@ -342,6 +390,8 @@ class GpioBridgeServer:
                     self._clients.remove(conn)
             with contextlib.suppress(OSError):
                 conn.close()
+            if self.on_disconnect is not None:
+                self.on_disconnect()
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self.connected.wait(timeout_s)
@@ -359,6 +409,50 @@ class GpioBridgeServer:
         deadline = time.monotonic() + 2.0
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+
+class RigClockLink:
+    """Keeps an out-of-process rig's plant in lockstep with the controller's clock.
+
+    At the start of each scan (``before_scan``) it sends ``tick <now>`` over the bridge and
+    holds the controller's :class:`~edgectl.runtime.clock.LockstepClock` at the next scan
+    until the rig answers ``tock``: the plant is never more than one scan behind the
+    controller, and never runs on while the controller is stalled (the rig's clock stops
+    while ticks come). A dropped line releases the hold (the rig runs free again).
+    """
+
+    def __init__(self, factory: BridgeFactory, clock: Any, period_s: float) -> None:
+        self.factory = factory
+        self.period_s = float(period_s)
+        self._sent = -math.inf
+        self.gate: Any = None
+        self.set_clock(clock)
+        factory.on_tock = self._tock
+        factory.on_disconnect = self._released
+
+    def set_clock(self, clock: Any) -> None:
+        """Hold ``clock`` from now on (a resumed run's time axis)."""
+        if self.gate is not None:
+            self.gate.close()
+        self.gate = clock.gate("rig")
+
+    def before_scan(self, now_s: float) -> None:
+        self._sent = now_s
+        self.gate.hold(now_s + self.period_s)
+        if not self.factory.send_tick(now_s):
+            self.gate.hold(None)
+
+    def _tock(self, t_s: float) -> None:
+        if t_s >= self._sent:
+            self.gate.hold(None)
+
+    def _released(self) -> None:
+        self.gate.hold(None)
+
+    def close(self) -> None:
+        self.factory.on_tock = None
+        self.factory.on_disconnect = None
+        self.gate.close()
 
 
 def bridge_from_env(configured: str) -> str:

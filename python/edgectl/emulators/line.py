@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from typing import Any
 
+from edgectl import timebase
 from edgectl.emulators.base import Emulator
 
 __all__ = [
@@ -185,7 +185,7 @@ class EzoEmulator(LineEmulator):
         self.period_s = self.profile.startup.continuous_period_s * float(
             self.params.get("delay_scale", "1.0")
         )
-        self._next_emit = time.monotonic() + self.period_s
+        self._next_emit = timebase.monotonic() + self.period_s
         self.response_codes = True
         self.temp_comp_c = 25.0
         self.cal_points = {"pH": 3, "DO": 2}.get(self.circuit, 1)
@@ -213,6 +213,9 @@ class EzoEmulator(LineEmulator):
             parts.append(f"{pct:.1f}")
         return ",".join(parts) or "no output"
 
+    def next_tick_s(self) -> float:
+        return self._next_emit if self.continuous and self.period_s > 0 else math.inf
+
     def tick(self, now: float) -> None:
         if self.continuous and self.period_s > 0 and now >= self._next_emit:
             self._next_emit = now + self.period_s
@@ -234,7 +237,7 @@ class EzoEmulator(LineEmulator):
 
     def on_set_continuous(self, g: dict[str, Any]) -> Reply:
         self.continuous = g["enable"] != "0"
-        self._next_emit = time.monotonic() + self.period_s
+        self._next_emit = timebase.monotonic() + self.period_s
         return self._ok()
 
     def on_query_continuous(self, g: dict[str, Any]) -> Reply:

@@ -12,8 +12,8 @@ register (a probe status with its error bit, a unit code).
 from __future__ import annotations
 
 import struct
-import time
 
+from edgectl import timebase
 from edgectl.emulators.base import Emulator
 from edgectl.io.modbus import decode_registers, encode_registers
 from edgectl.io.profile import ModbusRegister
@@ -57,7 +57,7 @@ class ModbusRtuEmulator(Emulator):
         for key, reg in self.map.registers.items():
             if reg.writable:
                 self.held[key] = reg.default
-        self._last_rx = time.monotonic()
+        self._last_rx = timebase.monotonic()
 
     # RTU frames are delimited by silence, which a pty does not reproduce; frames are cut by
     # their length instead, and a bad CRC drops the buffer (the device stays silent).

@@ -12,12 +12,12 @@ UART would (``strict_line=0`` in the URL turns that off).
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qsl, urlparse
 
 import serial
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
+from edgectl import timebase
 from edgectl.emulators import get_emulator
 from edgectl.emulators.base import Emulator, EmulatorBus
 from edgectl.errors import EdgectlError
@@ -94,15 +94,15 @@ class Serial(SerialBase):
         emu = self._emu()
         if size <= 0:
             return b""
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        deadline = None if self._timeout is None else timebase.monotonic() + self._timeout
         buf = bytearray()
         while len(buf) < size:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            remaining = None if deadline is None else max(0.0, deadline - timebase.monotonic())
             chunk = emu.read(size - len(buf), remaining)
             if not emu.line_is_up():
                 raise SerialException(f"{self._port}: device disconnected")
             buf += chunk if self._line_ok(emu) else self._scramble(chunk)
-            if not chunk and (deadline is None or time.monotonic() >= deadline):
+            if not chunk and (deadline is None or timebase.monotonic() >= deadline):
                 break
             if self._timeout == 0:
                 break

@@ -190,6 +190,10 @@ class Rig:
         self.device_line: dict[str, str] = {}
         self._pending: list[RigFault] = []
         self._power_on_at: list[tuple[float, str]] = []
+        self._reconnect_at: list[tuple[float, str]] = []
+        # lockstep: a controller ticking over the bridge drives the plant clock (its time axis
+        # maps to the plant's by this offset, fixed at the connection's first tick)
+        self._tick_offset: float | None = None
         self._spec_ends: list[tuple[float, str, list[Fault]]] = []
         self._stop = threading.Event()
         self._started = threading.Event()
@@ -239,10 +243,17 @@ class Rig:
     def _open_gpio(self) -> None:
         gpio = self.cfg.gpio
         plant_cfg = self.cfg.plant
+        inputs: dict[str, bool] = {}
+        bridge_args: dict[str, Any] = {
+            "on_output": self._on_output,
+            "on_tick": self.tick,
+            "on_disconnect": self._on_disconnect,
+        }
         if gpio is None or plant_cfg is None:
+            # no header to wire, but a controller still keeps the plant clock in lockstep
+            self.bridge = GpioBridgeServer(inputs=inputs, **bridge_args)
             return
         board = load_board(gpio.board)
-        inputs: dict[str, bool] = {}
         for channel, link in plant_cfg.gpio.items():
             if channel in board.outputs:
                 out = board.outputs[channel]
@@ -256,7 +267,7 @@ class Rig:
                 inputs[pin] = inp.pull_up  # idle level: pulled
             else:
                 raise ConfigError(f"$.plant.gpio.{channel}: board has no channel {channel!r}")
-        self.bridge = GpioBridgeServer(inputs=inputs, on_output=self._on_output)
+        self.bridge = GpioBridgeServer(inputs=inputs, **bridge_args)
 
     # -- GPIO and the clock -----------------------------------------------------------------
 
@@ -300,6 +311,36 @@ class Rig:
             # a probe contact closes to ground when active: a pulled-up pin reads low
             self.bridge.set_input(pin, (not active) if inp.pull_up else active)
 
+    def tick(self, t_s: float) -> None:
+        """A lockstep controller's scan at its clock time ``t_s``: the plant advances to it,
+        with the output levels the controller set in its previous scan."""
+        if not self._started.is_set():
+            self._started.set()
+        with self.lock:
+            if self._tick_offset is None:
+                self._tick_offset = self.plant.time_s - t_s
+            target = t_s + self._tick_offset
+            if target > self.plant.time_s:
+                self._apply_levels(time.monotonic())
+                self.plant.advance(target - self.plant.time_s, self.dt_s)
+                self._due_faults()
+        self._update_inputs()
+
+    def _on_disconnect(self) -> None:
+        """The controller went away: the plant runs on its own clock again (from now)."""
+        with self.lock:
+            self._tick_offset = None
+
+    def _apply_levels(self, now: float) -> None:
+        """Outputs at the levels in force (lockstep: levels change only at scans)."""
+        for out in self._outputs.values():
+            if out.level is None:
+                continue
+            out.acc = 0.0
+            out.since = now
+            duty = min(1.0, max(0.0, out.level if out.active_high else 1.0 - out.level))
+            self.plant.write(out.actuator, duty * out.scale)
+
     def _run(self) -> None:
         while not self._started.wait(0.05):
             if self._stop.is_set():
@@ -309,6 +350,13 @@ class Rig:
         next_reset = last
         while not self._stop.wait(self.tick_s):
             now = time.monotonic()
+            if now >= next_reset:
+                next_reset = now + 0.25
+                self._reset_line_settings()
+            with self.lock:
+                if self._tick_offset is not None:  # a lockstep controller drives the clock
+                    last, backlog = now, 0.0
+                    continue
             backlog += (now - last) * self.speed
             n = math.floor(backlog / self.dt_s)
             if n <= 0:
@@ -320,9 +368,6 @@ class Rig:
                 self._due_faults()
             last = now
             self._update_inputs()
-            if now >= next_reset:
-                next_reset = now + 0.25
-                self._reset_line_settings()
 
     def _reset_line_settings(self) -> None:
         for line in self.lines.values():
@@ -370,12 +415,17 @@ class Rig:
             if f.spec:
                 started = self.device_fault(f.device, f.spec)
                 if f.duration_s is not None:
-                    self._spec_ends.append((t + f.duration_s, f.device, started))
+                    self._spec_ends.append((f.at_s + f.duration_s, f.device, started))
             if f.disconnect_s:
                 self.disconnect(f.device, f.disconnect_s)
             if f.power_off_s:
                 self.power(f.device, False)
-                self._power_on_at.append((t + f.power_off_s, f.device))
+                self._power_on_at.append((f.at_s + f.power_off_s, f.device))
+        for when, name in list(self._reconnect_at):
+            if when <= t:
+                self._reconnect_at.remove((when, name))
+                faults = self.lines[name].endpoint.faults
+                faults.disconnected_until = min(faults.disconnected_until, time.monotonic())
         for when, name in list(self._power_on_at):
             if when <= t:
                 self._power_on_at.remove((when, name))
@@ -427,8 +477,14 @@ class Rig:
         return [ep]
 
     def disconnect(self, name: str, plant_seconds: float) -> None:
-        """The line is dead for ``plant_seconds`` of plant time; the device then power-cycles."""
-        self._line(name).endpoint.faults.inject("disconnect", plant_seconds / self.speed)
+        """The line is dead for ``plant_seconds`` of plant time; the device then power-cycles.
+
+        Timed on the plant's clock (not the wall's): a lockstep controller that slows the plant
+        down on a loaded machine still sees the whole outage."""
+        line = self._line(name)
+        with self.lock:
+            line.endpoint.faults.inject("disconnect", 1e9)
+            self._reconnect_at.append((self.plant.time_s + plant_seconds, line.name))
 
     def power(self, name: str, on: bool) -> None:
         """Cut or restore a device's power (its line is dead meanwhile; it boots on return)."""
@@ -452,6 +508,7 @@ class Rig:
             return {
                 "time_s": plant.time_s,
                 "started": self._started.is_set(),
+                "lockstep": self._tick_offset is not None,
                 "state": plant.state(),
                 "readings": _finite(plant.readings()),
                 "actuators": plant.actuators(),

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import struct
-import time
 
 import minimalmodbus
 import serial
 
+from edgectl import timebase
 from edgectl.errors import DeviceError, DeviceTimeoutError, ProfileError, ProtocolError
 from edgectl.io.profile import DeviceProfile, ModbusProfile, ModbusRegister
 from edgectl.io.transport import Port
@@ -116,7 +116,7 @@ class ModbusProtocol:
                     self.port.close()
                     last = DeviceError(f"{self.name}: port failed during {what}: {exc}")
                     last.__cause__ = exc
-                    time.sleep(min(timeout, 0.2))
+                    timebase.sleep(min(timeout, 0.2))
                 self.port.flush_input()
         assert last is not None
         raise type(last)(f"{last} (after {attempts} attempt(s))") from last.__cause__

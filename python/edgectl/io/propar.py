@@ -14,10 +14,10 @@ the vendor's own client (``bronkhorst-propar``, binary mode).
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from edgectl import timebase
 from edgectl.errors import DeviceError, DeviceTimeoutError, ProfileError, ProtocolError
 
 __all__ = [
@@ -289,14 +289,14 @@ class ProparProtocol:
                     self.port.flush_input()
                     frame = self._frame(data)
                     self.port.write(frame, what=f"{self.name}: {what}")
-                    reply = self._read_reply(time.monotonic() + timeout, what, frame)
+                    reply = self._read_reply(timebase.monotonic() + timeout, what, frame)
                     self.round_trips += 1
                     return reply
                 except (DeviceTimeoutError, ProtocolError) as exc:
                     last = exc
                 except DeviceError as exc:
                     last = exc
-                    time.sleep(min(timeout, 0.2))
+                    timebase.sleep(min(timeout, 0.2))
         assert last is not None
         raise type(last)(f"{last} (after {attempts} attempt(s))") from last
 
@@ -306,7 +306,7 @@ class ProparProtocol:
         while True:
             chunk = self.port.read_some(deadline, what=what)
             if not chunk:
-                if time.monotonic() >= deadline:
+                if timebase.monotonic() >= deadline:
                     break
                 continue
             buf += chunk

@@ -16,10 +16,10 @@ Every error names the device, the command and the bytes received.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from edgectl import timebase
 from edgectl.errors import DeviceError, DeviceTimeoutError, ProfileError, ProtocolError
 from edgectl.io.profile import Command, DeviceProfile
 from edgectl.io.transport import Port
@@ -211,7 +211,7 @@ class LineProtocol:
                     if parser.spec.lines == 0:
                         self.round_trips += 1
                         return {}
-                    result = self._collect(parser, payload, time.monotonic() + timeout)
+                    result = self._collect(parser, payload, timebase.monotonic() + timeout)
                     self.round_trips += 1
                     return result
                 except CommandRefusedError as exc:
@@ -225,7 +225,7 @@ class LineProtocol:
                 except DeviceError as exc:
                     last = exc
                     # A port that failed (disconnect): wait out part of the timeout, then reopen.
-                    time.sleep(min(timeout, 0.2))
+                    timebase.sleep(min(timeout, 0.2))
         assert last is not None
         raise type(last)(f"{last} (after {attempts} attempt(s))") from last
 
@@ -237,7 +237,7 @@ class LineProtocol:
         while True:
             chunk = self.port.read_some(deadline, what=what)
             if not chunk:
-                if time.monotonic() >= deadline:
+                if timebase.monotonic() >= deadline:
                     break
                 continue
             buf += chunk
@@ -255,7 +255,7 @@ class LineProtocol:
                 values = parser.match(lines)
                 if values is not None:
                     return values
-            if time.monotonic() >= deadline:
+            if timebase.monotonic() >= deadline:
                 break  # a device that keeps talking without answering must not hold the port
         if seen:
             raise ProtocolError(

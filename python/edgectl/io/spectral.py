@@ -25,12 +25,12 @@ device refusing the command.
 from __future__ import annotations
 
 import struct
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from edgectl import timebase
 from edgectl.errors import DeviceError, DeviceTimeoutError, ProtocolError
 from edgectl.io.transport import Port
 
@@ -244,7 +244,7 @@ class SpectralProtocol:
                         self.port.open()
                     self.port.flush_input()
                     self.port.write(payload, what=f"{self.name}: {command}")
-                    frame = self._collect(command, kind, time.monotonic() + timeout)
+                    frame = self._collect(command, kind, timebase.monotonic() + timeout)
                     self.round_trips += 1
                     return frame
                 except ProtocolError as exc:
@@ -256,7 +256,7 @@ class SpectralProtocol:
                     last = exc
                 except DeviceError as exc:
                     last = exc
-                    time.sleep(min(timeout, 0.2))
+                    timebase.sleep(min(timeout, 0.2))
         assert last is not None
         raise type(last)(f"{last} (after {attempts} attempt(s))") from last
 
@@ -279,7 +279,7 @@ class SpectralProtocol:
                         break
                     if frame.kind == kind:
                         return frame
-            elif time.monotonic() >= deadline:
+            elif timebase.monotonic() >= deadline:
                 break
         if error is not None:
             raise error

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 
 import serial
 
+from edgectl import timebase
 from edgectl.errors import DeviceError
 from edgectl.io.profile import SerialSettings
 
@@ -98,23 +98,28 @@ class Port:
     def write(self, data: bytes, *, what: str = "") -> None:
         gap = self.settings.inter_command_gap_s
         if gap > 0.0:
-            wait = self._last_io + gap - time.monotonic()
+            wait = self._last_io + gap - timebase.monotonic()
             if wait > 0:
-                time.sleep(wait)
+                timebase.sleep(wait)
         try:
             self.serial.write(data)
             self.serial.flush()
         except (serial.SerialException, OSError) as exc:
             self.close()
             raise DeviceError(f"{self.name}: write of {what or data!r} failed: {exc}") from exc
-        self._last_io = time.monotonic()
+        self._last_io = timebase.monotonic()
 
     def read_some(self, deadline: float, *, what: str = "") -> bytes:
         """Bytes available now, or wait for at least one until ``deadline`` (monotonic)."""
         ser = self.serial
-        remaining = deadline - time.monotonic()
+        remaining = deadline - timebase.monotonic()
         if remaining <= 0:
             return b""
+        if timebase.clock() is not None and not isinstance(ser, serial.Serial):
+            # an in-process emulator on simulated time: wait on the clock until the deadline
+            # in one read (no tty to reconfigure), not in POLL_S steps
+            if ser.timeout != remaining:
+                ser.timeout = remaining
         try:
             waiting = ser.in_waiting
             data = ser.read(waiting if waiting > 0 else 1)
@@ -125,12 +130,12 @@ class Port:
         except (serial.SerialException, OSError) as exc:
             self.close()
             raise DeviceError(f"{self.name}: read after {what!r} failed: {exc}") from exc
-        self._last_io = time.monotonic()
+        self._last_io = timebase.monotonic()
         return bytes(data)
 
     def read_exact(self, n: int, deadline: float, *, what: str = "") -> bytes:
         buf = bytearray()
-        while len(buf) < n and time.monotonic() < deadline:
+        while len(buf) < n and timebase.monotonic() < deadline:
             buf += self.read_some(deadline, what=what)
         return bytes(buf)
 

@@ -17,7 +17,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from edgectl import timebase
+
+if TYPE_CHECKING:
+    from edgectl.runtime.clock import Gate
 
 __all__ = ["IoWorker", "Quality", "Reading"]
 
@@ -70,6 +75,15 @@ class IoWorker:
     speed
         Clock seconds per wall second of ``clock`` (a simulation running 600× passes 600), so
         the worker sleeps the right wall time until its next poll is due.
+    gate
+        Participant of a :class:`~edgectl.runtime.clock.LockstepClock` (accelerated simulated
+        runs): the clock then waits for this worker to start a poll that is due, or a write
+        handed in, at most ``slack_s`` clock seconds late, so on a loaded machine readings
+        and writes are not late on the simulated time axis. A transaction in flight does not
+        hold the clock (a silent device times out as it would), unless
+        ``hold_transactions``: for in-process emulators (``sim://``), whose transactions take
+        microseconds of wall time, every poll and write then happens at exactly its time on
+        the simulated axis (deterministic for a seed).
 
     Examples
     --------
@@ -91,8 +105,14 @@ class IoWorker:
         max_age_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         speed: float = 1.0,
+        gate: Gate | None = None,
+        slack_s: float = 1.0,
+        hold_transactions: bool = False,
     ) -> None:
         self.name = name
+        self._gate = gate
+        self._hold = hold_transactions
+        self._slack_s = 0.0 if hold_transactions else float(slack_s)
         self.max_age_s = max_age_s
         self._clock = clock
         self._speed = speed if math.isfinite(speed) and speed > 0 else 1.0
@@ -118,9 +138,15 @@ class IoWorker:
             )
         self._wake.set()
 
-    def set_clock(self, clock: Callable[[], float], speed: float = 1.0) -> None:
+    def set_clock(
+        self, clock: Callable[[], float], speed: float = 1.0, gate: Gate | None = None
+    ) -> None:
         """Switch to another clock (a resumed run continues on its saved time axis); every
         reading restarts its age from now."""
+        old_gate, self._gate = self._gate, gate
+        if old_gate is not None:
+            old_gate.poke(math.inf)  # a sleeper on the old clock goes round again
+            old_gate.close()
         with self._lock:
             shift = clock() - self._clock()
             self._clock = clock
@@ -152,7 +178,7 @@ class IoWorker:
         """Queue a write (``fn(*args)``) for the worker thread; the Future holds its outcome."""
         fut: Future[Any] = Future()
         self._writes.put((fn, args, fut))
-        self._wake.set()
+        self._handed_in()
         return fut
 
     def submit_latest(self, key: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -167,8 +193,19 @@ class IoWorker:
             self._latest[key] = (fn, args, fut)
         if old is not None:
             old[2].cancel()
-        self._wake.set()
+        self._handed_in()
         return fut
+
+    def _handed_in(self) -> None:
+        gate = self._gate
+        if gate is not None:
+            gate.poke(self._hold_for(self._clock()))
+        self._wake.set()
+
+    def _hold_for(self, t_s: float) -> float:
+        """Where the clock waits for work due at ``t_s``: exactly there (in-process
+        emulators: every poll and write starts at its simulated time), or ``slack_s`` later."""
+        return t_s if self._hold else t_s + self._slack_s
 
     def wait_for(
         self, tag: str, *, quality: Quality = Quality.GOOD, timeout_s: float = 5.0
@@ -185,6 +222,14 @@ class IoWorker:
     def start(self) -> IoWorker:
         if self._thread is None:
             self._stop.clear()
+            gate = self._gate
+            if gate is not None and self._hold:
+                # from the start the clock waits for the first polls (a scan at their time
+                # goes first), not for this thread to be scheduled
+                with self._lock:
+                    first = min((p.next_due for p in self._polls.values()), default=math.inf)
+                if math.isfinite(first):
+                    gate.hold(max(first, self._clock()))
             self._thread = threading.Thread(target=self._run, name=f"io-{self.name}", daemon=True)
             self._thread.start()
         return self
@@ -192,6 +237,8 @@ class IoWorker:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        if self._gate is not None:
+            self._gate.poke(math.inf)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout_s)
@@ -219,12 +266,31 @@ class IoWorker:
 
     # -- the thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            timebase.bind_gate(None)
+            if self._gate is not None:
+                self._gate.close()  # a stopped worker holds nothing
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
+            gate = self._gate
+            # waits inside this thread's transactions hold the clock (in-process emulators)
+            timebase.bind_gate(gate if self._hold else None)
+            if gate is not None:
+                gate.take_poke()
+                if not self._hold:
+                    gate.hold(None)  # the work is taken: transactions do not hold the clock
             self._drain_writes()
             now = self._clock()
             with self._lock:
                 due = [p for p in self._polls.values() if p.next_due <= now]
-                upcoming = min((p.next_due for p in self._polls.values()), default=now + 0.1)
+            if due and gate is not None and self._hold:
+                # exact simulated order: a poll due at a scan's time runs after that scan
+                due = [p for p in due if gate.may_run(p.next_due)]
+            with self._lock:
+                upcoming = min((p.next_due for p in self._polls.values()), default=math.inf)
             for poll in due:
                 if self._stop.is_set():
                     return
@@ -232,6 +298,11 @@ class IoWorker:
                 self._poll(poll)
             self.cycles += 1
             if not due:
+                if gate is not None and gate is self._gate:
+                    gate.sleep_until(upcoming, hold_s=self._hold_for(upcoming))
+                    continue
+                if not math.isfinite(upcoming):
+                    upcoming = now + 0.1
                 wall_s = (upcoming - self._clock()) / self._speed
                 self._wake.wait(max(0.0, min(wall_s, 0.1)))
                 self._wake.clear()
@@ -260,7 +331,10 @@ class IoWorker:
 
     def _poll(self, poll: _Poll) -> None:
         start = self._clock()
-        poll.next_due = start + poll.period_s
+        # on the poll's own schedule (a simulated run polls at exact times); after an outage
+        # the next poll is a period from now, without a burst
+        due = poll.next_due if start - poll.next_due < poll.period_s else start
+        poll.next_due = due + poll.period_s
         try:
             value = float(poll.fn())
         except Exception as exc:

@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from edgectl import timebase
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
-from edgectl.runtime.clock import PacedClock, ScaledClock, VirtualClock
+from edgectl.runtime.clock import LockstepClock, ScaledClock, VirtualClock
 from edgectl.runtime.controller import Controller
 from edgectl.runtime.hub import Hub
 from edgectl.runtime.loops import Engine
@@ -98,6 +99,23 @@ class Run:
     def stop(self) -> None:
         self.scheduler.stop()
 
+    def timing(self) -> dict[str, Any]:
+        """Honest timing of the run so far: scan lateness against the wall deadlines the scan
+        really had (ms), scans and overruns, and for a lockstep clock the wall time it was held
+        (in all and per participant), the requested and the achieved speed."""
+        sched = self.scheduler
+        out: dict[str, Any] = {
+            "lateness_ms": sched.lateness.summary_ms(),
+            "scans": sched.stats.scans,
+            "overruns": sched.stats.overruns,
+            "wall_overruns": sched.stats.wall_overruns,
+            "speed": getattr(self.clock, "speed", 1.0),
+            "paced": hasattr(self.clock, "timing"),
+        }
+        if hasattr(self.clock, "timing"):
+            out.update(self.clock.timing())
+        return out
+
     def figures(self) -> dict[str, LoopFigures]:
         self.historian.flush()
         return loop_figures(self.historian, self.cfg, self.controller.time_base_s + self.start_s)
@@ -169,6 +187,8 @@ class Run:
             # the run stops on its own time axis (an accelerated run is not wall time)
             ctl = self.controller
             self.historian.close(reason, time_s=ctl.time_base_s + ctl.now_s)
+            if timebase.clock() is self.clock:
+                timebase.use(None)
 
 
 def _default_path(cfg: ReactorConfig, given: str, suffix: str) -> Path:
@@ -204,16 +224,34 @@ def open_run(
     # instead of CPython's default 5 ms, so a busy REPL delays a scan by < 1 ms, not 5.
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.0002))
     path = Path(config_path)
-    cfg = _scale_sim_delays(load_reactor_config(path), 0.0 if virtual_clock else speed)
+    cfg = load_reactor_config(path)
     text = path.read_text(encoding="utf-8")
-    paced = cfg.plant is not None and cfg.plant.paced
     period = cfg.reactor.scan_period_s
-    if virtual_clock:
-        clock: Any = VirtualClock()
-    elif paced:
-        clock = PacedClock(speed, period_s=period)
-    else:
-        clock = ScaledClock(speed)
+    bridged = cfg.gpio is not None and cfg.gpio.pin_factory == "bridge"
+    # Accelerated runs on a simulated plant (in process, or an emulated rig behind the GPIO
+    # bridge) keep controller, plant and emulators on one time base: simulated time waits for
+    # whoever is late. Real-time runs (speed 1) keep the wall clock.
+    lockstep = (
+        not virtual_clock
+        and speed != 1.0
+        and ((cfg.plant is not None and cfg.plant.paced) or (bridged and cfg.plant is None))
+    )
+    # In process, the emulators' delays and the drivers' time-outs are then simulated seconds
+    # (edgectl.timebase); otherwise emulated processing delays are scaled to the wall clock.
+    sim_timebase = lockstep and cfg.plant is not None
+    if not sim_timebase:
+        cfg = _scale_sim_delays(cfg, 0.0 if virtual_clock else speed)
+
+    def make_clock(start_s: float = 0.0) -> Any:
+        if virtual_clock:
+            return VirtualClock(start_s)
+        if lockstep:
+            return LockstepClock(speed, start_s, hold_until_start=True)
+        return ScaledClock(speed, start_s=start_s)
+
+    clock: Any = make_clock()
+    if sim_timebase:
+        timebase.use(clock)
     db_path = Path(db) if db else _default_path(cfg, cfg.historian.path, ".db")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     historian = Historian(db_path, commit_interval_s=cfg.historian.commit_interval_s)
@@ -292,16 +330,16 @@ def open_run(
                 controller.time_base_s = max(latest) + 1.0
         if resumed:
             # continue on the saved time axis: no gap, no repeated timestamps
-            if virtual_clock:
-                clock = VirtualClock(start_s)
-            elif paced:
-                clock = PacedClock(speed, start_s, period_s=period)
-            else:
-                clock = ScaledClock(speed, start_s=start_s)
+            clock = make_clock(start_s)
+            if sim_timebase:
+                timebase.use(clock)
             scheduler.clock = clock
-            hub.clock = clock
-            for w in hub.workers.values():
-                w.set_clock(clock.now, clock.speed)
+            hub.set_clock(clock)
+        if lockstep and bridged and plant is None:
+            from edgectl.emulators.gpio_bridge import RigClockLink
+
+            link = RigClockLink(pin_factory, clock, period)
+            controller.before_scan = link.before_scan
         if bridge is not None:
             sim = bridge.plant
             bridge.t0_s = sim.time_s - start_s
@@ -332,6 +370,8 @@ def open_run(
         if hub is not None:
             hub.close()
         historian.close("failed to start")
+        if sim_timebase:
+            timebase.use(None)
         raise
 
 

@@ -104,6 +104,28 @@ class Hub:
         for worker in self.workers.values():
             worker.start()
 
+    def _timing(self, name: str) -> dict[str, Any]:
+        """A worker's clock, speed and (on a lockstep clock) its gate, with a scan period of
+        slack: a due poll or a write must start within one scan of simulated time."""
+        gate_of = getattr(self.clock, "gate", None)
+        # named by the devices on the port (a port URL is long)
+        devices = [d for d, dev in self.cfg.devices.items() if dev.port == name] or [name]
+        return {
+            "clock": self.clock.now,
+            "speed": self.clock.speed,
+            "gate": gate_of(f"io {'+'.join(devices)}") if gate_of is not None else None,
+            "slack_s": self.cfg.reactor.scan_period_s,
+            # an in-process emulator answers in microseconds: its transactions hold the clock
+            "hold_transactions": name.startswith("sim://") or name == "gpio",
+        }
+
+    def set_clock(self, clock: Clock) -> None:
+        """Move the hub and every worker to ``clock`` (a resumed run's time axis)."""
+        self.clock = clock
+        for name, worker in self.workers.items():
+            t = self._timing(name)
+            worker.set_clock(t["clock"], t["speed"], t["gate"])
+
     def _open_devices(self) -> None:
         # Devices on one port (an RS-485 bus, the channels of a multi-channel pump) share one
         # Port object and one I/O worker, as on the wire: one conversation at a time.
@@ -123,9 +145,7 @@ class Hub:
             self.drivers[name] = driver
             worker = self.workers.get(dev.port)
             if worker is None:
-                worker = IoWorker(
-                    dev.port, max_age_s=dev.max_age_s, clock=self.clock.now, speed=self.clock.speed
-                )
+                worker = IoWorker(dev.port, max_age_s=dev.max_age_s, **self._timing(dev.port))
                 self.workers[dev.port] = worker
             for reading, tag in dev.readings.items():
                 fn = getattr(driver, f"read_{reading}", None)
@@ -171,7 +191,7 @@ class Hub:
             else:
                 self._gpio_out[output] = _switch(dev)
         if gpio.inputs:
-            worker = IoWorker("gpio", clock=self.clock.now, speed=self.clock.speed)
+            worker = IoWorker("gpio", **self._timing("gpio"))
             self.workers["gpio"] = worker
             for tag, channel in gpio.inputs.items():
                 if channel not in board.devices:

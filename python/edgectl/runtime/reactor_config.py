@@ -87,9 +87,10 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
     scenario: str = "ecoli_2l"
     config: str = ""  # optional plant TOML, relative to the reactor file
     seed: int = 0
-    # the scaled clock waits for the scan (edgectl.runtime.clock.PacedClock): accelerated runs
-    # on a busy machine do not see stalls as minutes of lost readings
-    paced: bool = False
+    # accelerated runs keep controller, plant and emulators on one time base
+    # (edgectl.runtime.clock.LockstepClock): simulated time waits for whoever is late, so a
+    # busy machine slows the run down instead of changing its verdict; false: free-running
+    paced: bool = True
     gpio: dict[str, GpioLink] = {}
 
 

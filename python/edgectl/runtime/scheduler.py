@@ -8,6 +8,7 @@ the future: an overrun is counted and never followed by a burst of catch-up scan
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -73,6 +74,9 @@ class ScanStats:
     scans: int = 0
     overruns: int = 0
     skipped_deadlines: int = 0
+    #: scans whose own work took longer than one period of wall time (on an accelerated
+    #: lockstep clock the clock waited for them instead of counting an overrun)
+    wall_overruns: int = 0
 
 
 class ScanScheduler:
@@ -112,25 +116,43 @@ class ScanScheduler:
         """
         self._stop = False
         clock = self.clock
+        gate = clock.gate("scan", 0, self.period_s) if hasattr(clock, "gate") else None
         wall_per_tick = 1.0 / clock.speed if math.isfinite(clock.speed) else 0.0
         t0 = clock.now()
         k = 0
         last = t0 - (first_dt_s if first_dt_s is not None else self.period_s)
-        while not self._stop:
-            deadline = t0 + k * self.period_s
-            if until_s is not None and deadline > until_s:
-                return
-            clock.sleep_until(deadline)
-            now = clock.now()
-            self.lateness.record((now - deadline) * wall_per_tick)
-            scan(now, now - last)
-            last = now
-            self.stats.scans += 1
-            k += 1
-            after = clock.now()
-            next_deadline = t0 + k * self.period_s
-            if after > next_deadline:
-                self.stats.overruns += 1
-                behind = math.floor((after - t0) / self.period_s) + 1
-                self.stats.skipped_deadlines += behind - k
-                k = behind
+        try:
+            while not self._stop:
+                deadline = t0 + k * self.period_s
+                if until_s is not None and deadline > until_s:
+                    return
+                if gate is not None:
+                    if k == 0:
+                        gate.hold(deadline)
+                        getattr(clock, "start", lambda: None)()
+                    # lockstep: time stops at the deadline until this thread is there, and
+                    # stays there for the scan (everything in it happens at the deadline); the
+                    # lateness is the wall time since the clock reached it
+                    self.lateness.record(gate.sleep_until(deadline))
+                    now = clock.now()
+                else:
+                    clock.sleep_until(deadline)
+                    now = clock.now()
+                    self.lateness.record((now - deadline) * wall_per_tick)
+                began = time.monotonic()
+                scan(now, now - last)
+                if gate is not None and time.monotonic() - began > self.period_s * wall_per_tick:
+                    self.stats.wall_overruns += 1
+                last = now
+                self.stats.scans += 1
+                k += 1
+                after = clock.now()
+                next_deadline = t0 + k * self.period_s
+                if after > next_deadline:
+                    self.stats.overruns += 1
+                    behind = math.floor((after - t0) / self.period_s) + 1
+                    self.stats.skipped_deadlines += behind - k
+                    k = behind
+        finally:
+            if gate is not None:
+                gate.close()  # after the run the clock flows (shutdown writes, workers)
