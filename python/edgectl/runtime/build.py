@@ -132,6 +132,8 @@ class Run:
             sampled_volume_ml,
         )
 
+        if timing is None:
+            timing = self.timing()
         info = self.controller.info()
         figures = self.figures()  # flushes the historian first
         base = self.controller.time_base_s

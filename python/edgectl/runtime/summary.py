@@ -283,10 +283,16 @@ def _timing_lines(timing: Mapping[str, Any], info: Mapping[str, Any]) -> list[st
                 lat, timing.get("scans", info.get("scans", 0)), timing.get("overruns", 0)
             )
         )
+    slow = timing.get("wall_overruns")
+    if slow:
+        lines.append(f"  slow scans             {int(slow)} took longer than a period of wall time")
     held = timing.get("held_wall_s")
     if held is not None:
-        by = timing.get("held_by") or {}
-        parts = ", ".join(f"{k} {float(v):.1f} s" for k, v in by.items())
+        by = sorted((timing.get("held_by") or {}).items(), key=lambda kv: -float(kv[1]))
+        # the participants that held it longest (the scan, a device's I/O worker, the rig)
+        parts = ", ".join(f"{k} {float(v):.1f} s" for k, v in by[:4])
+        if len(by) > 4:
+            parts += f", {len(by) - 4} others {sum(float(v) for _, v in by[4:]):.1f} s"
         lines.append(
             f"  clock held             {float(held):.1f} s{f' ({parts})' if parts else ''}"
         )
