@@ -339,10 +339,23 @@ def test_rewritten_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, d
     raw.execute("UPDATE audit SET new_value = '0.3' WHERE seq = 1")
     rehash(raw, 1)  # the whole chain recomputed: internally consistent
     restore_triggers(raw, triggers)
+    # the head stored in the file (meta.audit_head, run.audit_head) no longer matches
+    result = verify(db)
+    assert not result.is_intact
+    assert "stored head hash of record #6" in str(result.reason)
+    # a forger who also rewrites every stored head is caught by a head kept outside the file
+    forge_stored_heads(raw)
     assert verify(db).is_intact
     result = verify(db, expected_head=anchor)
     assert not result.is_intact
     assert f"expected head hash {anchor} is not in the chain" in str(result.reason)
+
+
+def forge_stored_heads(con: sqlite3.Connection) -> None:
+    """Point every head stored in the file at the current last record."""
+    last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    con.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{last[0]}:{last[1]}",))
+    con.execute("UPDATE run SET audit_head = ?", (last[1],))
 
 
 def test_truncated_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, db: Path) -> None:
@@ -350,8 +363,26 @@ def test_truncated_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, d
     triggers = drop_triggers(raw)
     raw.execute("DELETE FROM audit WHERE seq >= 5")
     restore_triggers(raw, triggers)
-    assert verify(db).is_intact  # a shorter chain is still a valid chain
+    # main verified this as intact: the head stored in the same file now catches it
+    result = verify(db)
+    assert not result.is_intact
+    assert str(result.reason).startswith("tail truncated: the file's stored head is record #6")
+    assert "chain ends at #4: records #5..#6 removed" in str(result.reason)
+    forge_stored_heads(raw)
+    assert verify(db).is_intact  # a shorter chain with forged heads is a valid chain
     assert not verify(db, expected_head=anchor).is_intact
+
+
+def test_truncated_tail_is_caught_by_a_run_stop_head(raw: sqlite3.Connection, db: Path) -> None:
+    triggers = drop_triggers(raw)
+    raw.execute("DELETE FROM audit WHERE seq >= 5")
+    restore_triggers(raw, triggers)
+    last = raw.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    raw.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{last[0]}:{last[1]}",))
+    result = verify(db)
+    assert not result.is_intact
+    assert "stopped with audit head" in str(result.reason)
+    assert "not in the chain" in str(result.reason)
 
 
 def test_inserted_record_is_detected(raw: sqlite3.Connection, db: Path) -> None:
@@ -434,6 +465,11 @@ def test_cli_verify_with_head(run_cli, raw, db: Path) -> None:  # type: ignore[n
     triggers = drop_triggers(raw)
     raw.execute("DELETE FROM audit WHERE seq = 6")
     restore_triggers(raw, triggers)
+    code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
+    assert code == 1
+    assert "tail truncated" in err and "record #6 removed" in err
+    forge_stored_heads(raw)
+    assert run_cli("audit", "verify", str(db))[0] == 0
     code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
     assert code == 1
     assert "is not in the chain" in err

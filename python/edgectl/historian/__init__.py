@@ -24,6 +24,7 @@ from edgectl.historian.export import export_csv
 from edgectl.historian.records import (
     AlarmTransition,
     Event,
+    HistorianHealth,
     RunInfo,
     Sample,
     SampleSeries,
@@ -32,11 +33,13 @@ from edgectl.historian.records import (
     WriterStats,
 )
 from edgectl.historian.settings import HistorianSettings, config_hash
-from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, Historian, HistoryReader
+from edgectl.historian.reader import HistoryReader
+from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, CLOCK_KINDS, Historian
 
 __all__ = [
     "ALARM_SEVERITIES",
     "ALARM_TRANSITIONS",
+    "CLOCK_KINDS",
     "GENESIS_HASH",
     "SCHEMA_VERSION",
     "AlarmTransition",
@@ -46,6 +49,7 @@ __all__ = [
     "Event",
     "Historian",
     "HistorianError",
+    "HistorianHealth",
     "HistorianSettings",
     "HistoryReader",
     "Quality",
