@@ -557,3 +557,55 @@ def test_threads_and_another_process_append_to_one_chain(tmp_path: Path) -> None
     assert [r.seq for r in records] == list(range(1, 131))
     assert sum(r.actor == "other-process" for r in records) == 30
     assert verify(path).is_intact
+
+
+# -- time labels and the checksummed export (issue 12) -------------------------------------------
+
+
+def test_show_labels_simulated_times(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "sim.db"
+    with Historian(db) as h:
+        h.start_run(time_s=2_000_000_000.0, clock="sim")  # an accelerated run's axis
+        h.audit.record(
+            actor="alice", action="set", target="loops.ph.kp", old=5, new=6, time_s=2_000_003_600.5
+        )
+    with Historian(db) as h:
+        h.start_run(time_s=1_700_000_000.0)  # wall clock
+        h.audit.record(
+            actor="bob", action="set", target="loops.ph.kp", old=6, new=7, time_s=1_700_000_060.0
+        )
+    code, out, _ = run_cli("audit", "show", str(db))
+    assert code == 0
+    first, second = out.splitlines()[:2]
+    assert first.startswith("#1 sim t=+3600.500 s alice set loops.ph.kp 5 → 6")
+    assert second.startswith("#2 2023-11-14T22:14:20.000Z bob set")  # main printed both as UTC
+    code, out, _ = run_cli("audit", "show", str(db), "--json")
+    assert [json.loads(line)["clock"] for line in out.splitlines()] == ["sim", "wall"]
+    with HistoryReader(db) as r:
+        assert [run.clock for run in r.runs()] == ["sim", "wall"]
+
+
+def test_start_run_refuses_an_unknown_clock_kind(tmp_path: Path) -> None:
+    with Historian(tmp_path / "x.db") as h, pytest.raises(InvalidInputError, match="clock"):
+        h.start_run(clock="lunar")  # type: ignore[arg-type]
+
+
+def test_export_is_checksummed_and_verified(run_cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "audit.jsonl"
+    code, _, err = run_cli("audit", "export", str(db), "-o", str(out))
+    assert code == 0 and f"wrote {N_RECORDS} records" in err
+    sums = tmp_path / "audit.jsonl.sha256"
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sums.read_text() == f"{digest}  audit.jsonl\n"  # sha256sum -c format
+    code, text, _ = run_cli("audit", "verify", "--export", str(out))
+    assert code == 0 and f"export intact: {N_RECORDS} records, head {head_hash(db)}" in text
+    assert run_cli("audit", "verify", str(db), "--export", str(out))[0] == 0
+    # an edited export fails on its checksum
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:-1]))  # the last record cut off
+    code, _, err = run_cli("audit", "verify", "--export", str(out))
+    assert code == 1 and "the file changed" in err
+    # re-checksummed by the forger: the header's count and head still catch it
+    sums.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  audit.jsonl\n")
+    code, _, err = run_cli("audit", "verify", "--export", str(out))
+    assert code == 1 and f"header says {N_RECORDS} records" in err
