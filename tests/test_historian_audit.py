@@ -467,7 +467,8 @@ def test_cli_verify_with_head(run_cli, raw, db: Path) -> None:  # type: ignore[n
     restore_triggers(raw, triggers)
     code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
     assert code == 1
-    assert "tail truncated" in err and "record #6 removed" in err
+    assert "tail truncated" in err
+    assert "record #6 removed" in err
     forge_stored_heads(raw)
     assert run_cli("audit", "verify", str(db))[0] == 0
     code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
@@ -593,19 +594,23 @@ def test_start_run_refuses_an_unknown_clock_kind(tmp_path: Path) -> None:
 def test_export_is_checksummed_and_verified(run_cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "audit.jsonl"
     code, _, err = run_cli("audit", "export", str(db), "-o", str(out))
-    assert code == 0 and f"wrote {N_RECORDS} records" in err
+    assert code == 0
+    assert f"wrote {N_RECORDS} records" in err
     sums = tmp_path / "audit.jsonl.sha256"
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert sums.read_text() == f"{digest}  audit.jsonl\n"  # sha256sum -c format
     code, text, _ = run_cli("audit", "verify", "--export", str(out))
-    assert code == 0 and f"export intact: {N_RECORDS} records, head {head_hash(db)}" in text
+    assert code == 0
+    assert f"export intact: {N_RECORDS} records, head {head_hash(db)}" in text
     assert run_cli("audit", "verify", str(db), "--export", str(out))[0] == 0
     # an edited export fails on its checksum
     lines = out.read_bytes().splitlines(keepends=True)
     out.write_bytes(b"".join(lines[:-1]))  # the last record cut off
     code, _, err = run_cli("audit", "verify", "--export", str(out))
-    assert code == 1 and "the file changed" in err
+    assert code == 1
+    assert "the file changed" in err
     # re-checksummed by the forger: the header's count and head still catch it
     sums.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  audit.jsonl\n")
     code, _, err = run_cli("audit", "verify", "--export", str(out))
-    assert code == 1 and f"header says {N_RECORDS} records" in err
+    assert code == 1
+    assert f"header says {N_RECORDS} records" in err

@@ -91,7 +91,7 @@ def test_full_disk_degrades_keeps_everything_and_recovers(small_fs: Path) -> Non
         if i % 200 == 0:
             h.flush(check=False)  # as the writer's timer does, every commit_interval_s
     h.record_event("phase", "fed-batch", time_s=60.0)
-    with pytest.raises(HistorianError, match="commit failed.*(full|disk)"):
+    with pytest.raises(HistorianError, match=r"commit failed.*(full|disk)"):
         h.flush()
     health = h.health()
     assert health.state == "degraded", health
@@ -174,7 +174,8 @@ def test_full_spill_file_drops_new_samples_with_an_exact_count(small_fs: Path) -
     assert n_samples + health.n_dropped == 5000  # exact: every sample committed or counted
     assert len(h.events(kind="operator.note")) == 10
     overflow = h.events(kind="historian.overflow")
-    assert overflow and f"{health.n_dropped} items dropped" in overflow[0].message
+    assert overflow
+    assert f"{health.n_dropped} items dropped" in overflow[0].message
     h.close()
 
 

@@ -21,6 +21,7 @@ from edgectl.historian.audit import (
     verify_chain,
 )
 from edgectl.historian.export import export_csv
+from edgectl.historian.reader import HistoryReader
 from edgectl.historian.records import (
     AlarmTransition,
     Event,
@@ -33,7 +34,6 @@ from edgectl.historian.records import (
     WriterStats,
 )
 from edgectl.historian.settings import HistorianSettings, config_hash
-from edgectl.historian.reader import HistoryReader
 from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, CLOCK_KINDS, Historian
 
 __all__ = [

@@ -124,7 +124,8 @@ def check_text(value: object, name: str, where: str, *, allow_empty: bool = Fals
     return value
 
 
-_SCHEMA: Final = """
+_SCHEMA: Final = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -229,12 +230,14 @@ WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit)
 BEGIN
     SELECT RAISE(ABORT, 'audit trail is append-only: insert does not extend the hash chain');
 END;
-""" + """
+"""
+    + """
 CREATE TRIGGER audit_head_tracks AFTER INSERT ON audit
 BEGIN
     INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', NEW.seq || ':' || NEW.hash);
 END;
 """
+)
 
 # Version 1 to 2, in one transaction: what _SCHEMA adds (the head starts at the current last
 # record, or 0 and the genesis value for an empty trail).
@@ -404,7 +407,9 @@ def _migrate_1_2(con: sqlite3.Connection, p: Path) -> None:
     except sqlite3.Error as exc:
         if con.in_transaction:
             con.execute("ROLLBACK")
-        raise HistorianError(f"{p}: cannot upgrade the historian schema to version 2: {exc}") from exc
+        raise HistorianError(
+            f"{p}: cannot upgrade the historian schema to version 2: {exc}"
+        ) from exc
 
 
 def _split_sql(script: str) -> list[str]:

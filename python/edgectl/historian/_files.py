@@ -39,7 +39,7 @@ def check_file_mode(mode: object) -> int:
             f"historian file_mode must be 0o600 or 0o640, got {mode!r}"
             + (f" ({mode:#o})" if isinstance(mode, int) else "")
         )
-    return int(mode)  # type: ignore[call-overload]
+    return int(mode)
 
 
 def lock_path(db: Path) -> Path:
@@ -63,10 +63,8 @@ class WriterLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
         except OSError as exc:
             raise HistorianError(f"{db}: cannot open the lock file {self.path}: {exc}") from exc
-        try:
+        with contextlib.suppress(OSError):  # a lock file owned by someone else still locks
             os.fchmod(fd, mode)
-        except OSError:
-            pass  # a lock file owned by someone else: the lock still works
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

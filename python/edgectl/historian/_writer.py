@@ -335,7 +335,9 @@ class BatchWriter:
                 return False
         return True
 
-    def _commit_batch(self, items: list[tuple[Any, ...]], spill_position: str | None = None) -> bool:
+    def _commit_batch(
+        self, items: list[tuple[Any, ...]], spill_position: str | None = None
+    ) -> bool:
         con = self._con
         new_tags: list[str] = []
         lost = self.n_lost()

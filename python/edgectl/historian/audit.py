@@ -269,29 +269,29 @@ def verify_chain(con: sqlite3.Connection, *, expected_head: str | None = None) -
     except sqlite3.DatabaseError as exc:
         raise HistorianError(f"cannot read the audit trail: {exc}") from exc
 
-    def bad(reason: str) -> AuditVerification:
+    def fail(reason: str) -> AuditVerification:
         return AuditVerification(False, n, None, reason, prev)
 
     if genesis_row is None or genesis_row[0] != GENESIS_HASH:
-        return bad("the genesis value in table meta was changed or removed")
+        return fail("the genesis value in table meta was changed or removed")
     required = AUDIT_TRIGGERS if version >= 2 else AUDIT_TRIGGERS_V1
     missing = sorted(set(required) - triggers)
     if missing:
-        return bad(
+        return fail(
             f"append-only triggers missing ({', '.join(missing)}): the table was opened for edits"
         )
     if version >= 2 or stored_row is not None:
         problem = _check_stored_head(None if stored_row is None else stored_row[0], n, prev)
         if problem is not None:
-            return bad(problem)
+            return fail(problem)
     for run_uid, head in run_heads:
         if head not in seen:
-            return bad(
+            return fail(
                 f"run {run_uid} stopped with audit head {head}, which is not in the chain: "
                 "records were removed from the tail or rewritten"
             )
     if expected_head is not None and expected_head not in seen:
-        return bad(
+        return fail(
             f"expected head hash {expected_head} is not in the chain: records after it were "
             "rewritten or removed"
         )

@@ -197,9 +197,7 @@ class Historian(HistoryReader):
         try:
             super().__init__(self._path)
             wcon = connect(self._path, synchronous=synchronous, genesis_hash=GENESIS_HASH)
-            spill, spill_error = _open_spill(
-                self._path, spill_path, spill_max_bytes, mode, wcon
-            )
+            spill, spill_error = _open_spill(self._path, spill_path, spill_max_bytes, mode, wcon)
         except BaseException:
             self._audit_w.close()
             self._close_readers()
@@ -591,7 +589,9 @@ class Historian(HistoryReader):
             )
         return health
 
-    def close(self, reason: str = "normal", *, time_s: float | None = None) -> HistorianHealth:
+    def close(  # type: ignore[override]  # returns the final health; a reader's returns None
+        self, reason: str = "normal", *, time_s: float | None = None
+    ) -> HistorianHealth:
         """Stop the run (if started; at ``time_s``, default the clock), commit everything, stop
         the writer, release the database (idempotent).
 
