@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from edgectl.historian import Historian
+from edgectl.historian import Historian, HistoryReader
 from edgectl.runtime.build import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,3 +85,56 @@ def test_a_run_on_a_disk_that_fills_up_prints_its_summary(disk: Path) -> None:
         (r,) = again.runs()
         assert r.stop_reason == "normal"
         assert last - r.started_s >= 899.0  # the samples of the full-disk period are there
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    """Wait for ``condition`` (a generous deadline only guards against a hung child)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_edgectl_run_on_a_disk_that_fills_up_exits_0_with_summary_and_counts(
+    disk: Path, tmp_path: Path
+) -> None:
+    db = disk / "run.db"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        cmd = [sys.executable, "-m", "edgectl.cli", "run", str(EXAMPLE), "--speed", "60"]
+        proc = subprocess.Popen(
+            [*cmd, "--db", str(db), "--socket", str(tmp_path / "run.sock")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+
+        def has_samples() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(log.read_text(errors="replace"))
+            try:
+                with HistoryReader(db) as r:
+                    return r.count("sample") > 0
+            except Exception:
+                return False
+
+        wait_for(has_samples, "the first committed samples")
+        filler = fill(disk)
+        wait_for(lambda: "historian degraded" in log.read_text(errors="replace"), "degraded")
+        proc.send_signal(signal.SIGINT)  # the operator stops the run
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert rc == 0, text  # main: rc 2, the queued items discarded, no summary
+    assert "run summary" in text
+    assert "items not written to the database are in the spill file" in text
+    assert "0 samples and 0 other items lost" in text
+    filler.unlink()
+    with Historian(db) as again:
+        assert again.health().state == "ok"
+        assert again.runs()[-1].stopped_s is not None
