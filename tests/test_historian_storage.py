@@ -8,6 +8,7 @@ writer lock. No sqlite call is mocked.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -340,3 +341,53 @@ def test_reader_threads_share_a_bounded_pool(tmp_path: Path) -> None:
             for t in threads:
                 t.join()
             assert r.n_open_connections <= MAX_IDLE_CONNECTIONS
+
+
+# -- a file size limit (RLIMIT_FSIZE): a real write failure without mounting anything --------------
+
+FSIZE_CHILD = """
+import json, os, resource, signal, sys
+from edgectl.historian import Historian
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes beyond the limit fail with EFBIG
+h = Historian(sys.argv[1], commit_interval_s=3600, max_pending=1000, spill_max_bytes=256 << 10)
+h.start_run(time_s=0.0)
+h.flush()
+resource.setrlimit(resource.RLIMIT_FSIZE, (512 << 10, 512 << 10))
+n = 0
+while h.health().ok and n < 200_000:
+    for _ in range(100):
+        h.record_scan(float(n), {"temp_c": 37.0, "ph": 7.0})
+        n += 1
+    h.flush(check=False)
+for _ in range(500):  # the scan goes on after the failure
+    h.record_scan(float(n), {"temp_c": 37.0, "ph": 7.0})
+    n += 1
+    if n % 100 == 0:
+        h.flush(check=False)
+during = h.flush(check=False)
+final = h.close("normal", time_s=float(n))
+print(json.dumps({"n": n, "during": during.as_dict(), "final": final.as_dict()}))
+"""
+
+
+def test_a_file_size_limit_degrades_and_nothing_is_lost(tmp_path: Path) -> None:
+    db = tmp_path / "reactor.db"
+    done = subprocess.run(
+        [sys.executable, "-c", FSIZE_CHILD, str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    during, final = result["during"], result["final"]
+    assert during["state"] == "degraded", during
+    assert during["last_error"], during
+    assert (final["n_dropped"], final["n_dropped_records"], final["n_pending"]) == (0, 0, 0)
+    assert final["n_spilled"] > 0
+    with Historian(db) as again:  # no limit here: the spill file is replayed
+        assert again.health().state == "ok"
+        assert again.count("sample") == 2 * result["n"]
+        assert again.runs()[-1].stop_reason == "normal"
