@@ -155,7 +155,7 @@ def test_database_is_in_wal_mode_and_tagged_as_historian(hist: Historian, db: Pa
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("PRAGMA application_id").fetchone()[0] == 0x45444748
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         con.close()
 
@@ -620,9 +620,11 @@ def test_failed_commit_keeps_the_items_and_retries(hist: Historian, db: Path) ->
     con.execute("DROP TABLE sample")  # the writer's next commit fails
     for i in range(2, 6):
         hist.record("temp_c", 37.0, float(i))
-    with pytest.raises(HistorianError, match=r"commit failed, 4 items kept in memory: .*sample"):
+    # the 4 samples and the writer's own "historian.health" event (ok -> degraded)
+    with pytest.raises(HistorianError, match=r"commit failed, 5 items kept \(5 in memory.*sample"):
         hist.flush()
-    assert hist.writer_stats().n_pending == 4
+    assert hist.writer_stats().n_pending == 5
+    assert hist.health().state == "degraded"
     assert "no such table: sample" in str(hist.writer_stats().last_error)
     for sql in reversed(ddl):  # table first, then its index
         con.execute(sql)
@@ -641,5 +643,8 @@ def test_close_reports_items_it_could_not_write(db: Path) -> None:
     con.execute("DROP TABLE sample")
     con.close()
     h.record("temp_c", 37.0, 2.0)
-    with pytest.raises(HistorianError, match="closed with 1 items not written"):
-        h.close()
+    health = h.close()  # no exception: the item waits in the spill file, counted
+    assert health.state == "degraded"
+    assert (health.n_pending, health.n_dropped) == (0, 0)
+    assert health.n_spilled == 2  # the sample and the writer's own "historian.health" event
+    assert "no such table: sample" in str(health.last_error)

@@ -339,10 +339,23 @@ def test_rewritten_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, d
     raw.execute("UPDATE audit SET new_value = '0.3' WHERE seq = 1")
     rehash(raw, 1)  # the whole chain recomputed: internally consistent
     restore_triggers(raw, triggers)
+    # the head stored in the file (meta.audit_head, run.audit_head) no longer matches
+    result = verify(db)
+    assert not result.is_intact
+    assert "stored head hash of record #6" in str(result.reason)
+    # a forger who also rewrites every stored head is caught by a head kept outside the file
+    forge_stored_heads(raw)
     assert verify(db).is_intact
     result = verify(db, expected_head=anchor)
     assert not result.is_intact
     assert f"expected head hash {anchor} is not in the chain" in str(result.reason)
+
+
+def forge_stored_heads(con: sqlite3.Connection) -> None:
+    """Point every head stored in the file at the current last record."""
+    last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    con.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{last[0]}:{last[1]}",))
+    con.execute("UPDATE run SET audit_head = ?", (last[1],))
 
 
 def test_truncated_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, db: Path) -> None:
@@ -350,8 +363,26 @@ def test_truncated_tail_is_caught_by_an_external_head(raw: sqlite3.Connection, d
     triggers = drop_triggers(raw)
     raw.execute("DELETE FROM audit WHERE seq >= 5")
     restore_triggers(raw, triggers)
-    assert verify(db).is_intact  # a shorter chain is still a valid chain
+    # main verified this as intact: the head stored in the same file now catches it
+    result = verify(db)
+    assert not result.is_intact
+    assert str(result.reason).startswith("tail truncated: the file's stored head is record #6")
+    assert "chain ends at #4: records #5..#6 removed" in str(result.reason)
+    forge_stored_heads(raw)
+    assert verify(db).is_intact  # a shorter chain with forged heads is a valid chain
     assert not verify(db, expected_head=anchor).is_intact
+
+
+def test_truncated_tail_is_caught_by_a_run_stop_head(raw: sqlite3.Connection, db: Path) -> None:
+    triggers = drop_triggers(raw)
+    raw.execute("DELETE FROM audit WHERE seq >= 5")
+    restore_triggers(raw, triggers)
+    last = raw.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    raw.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{last[0]}:{last[1]}",))
+    result = verify(db)
+    assert not result.is_intact
+    assert "stopped with audit head" in str(result.reason)
+    assert "not in the chain" in str(result.reason)
 
 
 def test_inserted_record_is_detected(raw: sqlite3.Connection, db: Path) -> None:
@@ -434,6 +465,12 @@ def test_cli_verify_with_head(run_cli, raw, db: Path) -> None:  # type: ignore[n
     triggers = drop_triggers(raw)
     raw.execute("DELETE FROM audit WHERE seq = 6")
     restore_triggers(raw, triggers)
+    code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
+    assert code == 1
+    assert "tail truncated" in err
+    assert "record #6 removed" in err
+    forge_stored_heads(raw)
+    assert run_cli("audit", "verify", str(db))[0] == 0
     code, _, err = run_cli("audit", "verify", str(db), "--head", anchor)
     assert code == 1
     assert "is not in the chain" in err
@@ -521,3 +558,59 @@ def test_threads_and_another_process_append_to_one_chain(tmp_path: Path) -> None
     assert [r.seq for r in records] == list(range(1, 131))
     assert sum(r.actor == "other-process" for r in records) == 30
     assert verify(path).is_intact
+
+
+# -- time labels and the checksummed export (issue 12) -------------------------------------------
+
+
+def test_show_labels_simulated_times(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "sim.db"
+    with Historian(db) as h:
+        h.start_run(time_s=2_000_000_000.0, clock="sim")  # an accelerated run's axis
+        h.audit.record(
+            actor="alice", action="set", target="loops.ph.kp", old=5, new=6, time_s=2_000_003_600.5
+        )
+    with Historian(db) as h:
+        h.start_run(time_s=1_700_000_000.0)  # wall clock
+        h.audit.record(
+            actor="bob", action="set", target="loops.ph.kp", old=6, new=7, time_s=1_700_000_060.0
+        )
+    code, out, _ = run_cli("audit", "show", str(db))
+    assert code == 0
+    first, second = out.splitlines()[:2]
+    assert first.startswith("#1 sim t=+3600.500 s alice set loops.ph.kp 5 → 6")
+    assert second.startswith("#2 2023-11-14T22:14:20.000Z bob set")  # main printed both as UTC
+    code, out, _ = run_cli("audit", "show", str(db), "--json")
+    assert [json.loads(line)["clock"] for line in out.splitlines()] == ["sim", "wall"]
+    with HistoryReader(db) as r:
+        assert [run.clock for run in r.runs()] == ["sim", "wall"]
+
+
+def test_start_run_refuses_an_unknown_clock_kind(tmp_path: Path) -> None:
+    with Historian(tmp_path / "x.db") as h, pytest.raises(InvalidInputError, match="clock"):
+        h.start_run(clock="lunar")  # type: ignore[arg-type]
+
+
+def test_export_is_checksummed_and_verified(run_cli, db: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "audit.jsonl"
+    code, _, err = run_cli("audit", "export", str(db), "-o", str(out))
+    assert code == 0
+    assert f"wrote {N_RECORDS} records" in err
+    sums = tmp_path / "audit.jsonl.sha256"
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sums.read_text() == f"{digest}  audit.jsonl\n"  # sha256sum -c format
+    code, text, _ = run_cli("audit", "verify", "--export", str(out))
+    assert code == 0
+    assert f"export intact: {N_RECORDS} records, head {head_hash(db)}" in text
+    assert run_cli("audit", "verify", str(db), "--export", str(out))[0] == 0
+    # an edited export fails on its checksum
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:-1]))  # the last record cut off
+    code, _, err = run_cli("audit", "verify", "--export", str(out))
+    assert code == 1
+    assert "the file changed" in err
+    # re-checksummed by the forger: the header's count and head still catch it
+    sums.write_text(f"{hashlib.sha256(out.read_bytes()).hexdigest()}  audit.jsonl\n")
+    code, _, err = run_cli("audit", "verify", "--export", str(out))
+    assert code == 1
+    assert f"header says {N_RECORDS} records" in err

@@ -21,9 +21,11 @@ from edgectl.historian.audit import (
     verify_chain,
 )
 from edgectl.historian.export import export_csv
+from edgectl.historian.reader import HistoryReader
 from edgectl.historian.records import (
     AlarmTransition,
     Event,
+    HistorianHealth,
     RunInfo,
     Sample,
     SampleSeries,
@@ -32,11 +34,12 @@ from edgectl.historian.records import (
     WriterStats,
 )
 from edgectl.historian.settings import HistorianSettings, config_hash
-from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, Historian, HistoryReader
+from edgectl.historian.store import ALARM_SEVERITIES, ALARM_TRANSITIONS, CLOCK_KINDS, Historian
 
 __all__ = [
     "ALARM_SEVERITIES",
     "ALARM_TRANSITIONS",
+    "CLOCK_KINDS",
     "GENESIS_HASH",
     "SCHEMA_VERSION",
     "AlarmTransition",
@@ -46,6 +49,7 @@ __all__ = [
     "Event",
     "Historian",
     "HistorianError",
+    "HistorianHealth",
     "HistorianSettings",
     "HistoryReader",
     "Quality",

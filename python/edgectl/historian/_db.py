@@ -19,9 +19,12 @@ operator change survives a power cut too.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -36,11 +39,13 @@ __all__ = [
     "check_time",
     "check_value",
     "connect",
+    "create_private",
 ]
 
 # "EDGH" in ASCII: marks the file as an edgectl historian (https://www.sqlite.org/fileformat.html).
 APPLICATION_ID: Final = 0x45444748
-SCHEMA_VERSION: Final = 1
+# 2: run.clock (wall or sim) and the audit head kept in meta (trigger audit_head_tracks).
+SCHEMA_VERSION: Final = 2
 # How long a connection waits for another writer (the audit connection, a second process)
 # before failing with "database is locked".
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -119,7 +124,8 @@ def check_text(value: object, name: str, where: str, *, allow_empty: bool = Fals
     return value
 
 
-_SCHEMA: Final = """
+_SCHEMA: Final = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -137,7 +143,8 @@ CREATE TABLE run (
     edgectl_version TEXT NOT NULL,
     hostname        TEXT NOT NULL,
     pid             INTEGER NOT NULL,
-    audit_head      TEXT     -- audit chain head hash at stop: an anchor to keep elsewhere too
+    audit_head      TEXT,    -- audit chain head hash at stop: an anchor to keep elsewhere too
+    clock           TEXT     -- 'wall' (Unix time) or 'sim' (a simulated time axis)
 );
 
 CREATE TABLE tag (
@@ -224,8 +231,51 @@ BEGIN
     SELECT RAISE(ABORT, 'audit trail is append-only: insert does not extend the hash chain');
 END;
 """
+    + """
+CREATE TRIGGER audit_head_tracks AFTER INSERT ON audit
+BEGIN
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', NEW.seq || ':' || NEW.hash);
+END;
+"""
+)
 
-AUDIT_TRIGGERS: Final = ("audit_insert_extends_chain", "audit_no_delete", "audit_no_update")
+# Version 1 to 2, in one transaction: what _SCHEMA adds (the head starts at the current last
+# record, or 0 and the genesis value for an empty trail).
+_MIGRATE_1_2: Final = """
+ALTER TABLE run ADD COLUMN clock TEXT;
+CREATE TRIGGER audit_head_tracks AFTER INSERT ON audit
+BEGIN
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('audit_head', NEW.seq || ':' || NEW.hash);
+END;
+INSERT OR REPLACE INTO meta(key, value) SELECT 'audit_head', coalesce(
+    (SELECT seq || ':' || hash FROM audit ORDER BY seq DESC LIMIT 1),
+    '0:' || (SELECT value FROM meta WHERE key = 'audit_genesis'));
+"""
+
+AUDIT_TRIGGERS_V1: Final = ("audit_insert_extends_chain", "audit_no_delete", "audit_no_update")
+AUDIT_TRIGGERS: Final = (*AUDIT_TRIGGERS_V1, "audit_head_tracks")
+
+
+def create_private(path: Path, mode: int = 0o600) -> None:
+    """Create ``path`` empty with exactly ``mode`` (whatever the umask) when it is missing; an
+    existing file this process owns loses the permission bits beyond ``mode`` (databases of
+    earlier versions were created 0644). SQLite gives ``-wal`` and ``-shm`` the database's mode.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            extra = stat.S_IMODE(st.st_mode) & ~mode
+            if st.st_uid == os.getuid() and extra:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & mode)
+        return
+    except OSError as exc:
+        raise HistorianError(f"{path}: cannot create: {exc}") from exc
+    try:
+        os.fchmod(fd, mode)  # O_CREAT's mode was narrowed by the umask; set it exactly
+    finally:
+        os.close(fd)
 
 
 def connect(
@@ -235,6 +285,7 @@ def connect(
     synchronous: str = "NORMAL",
     create: bool = False,
     genesis_hash: str | None = None,
+    file_mode: int | None = None,
 ) -> sqlite3.Connection:
     """Open ``path`` as an edgectl historian database and apply the connection settings.
 
@@ -250,6 +301,8 @@ def connect(
         Create the file and the schema when missing (never with ``readonly``).
     genesis_hash
         The chain's genesis value written into a new database's ``meta`` table.
+    file_mode
+        With ``create``: the mode of the database file (see :func:`create_private`).
 
     Raises
     ------
@@ -262,6 +315,8 @@ def connect(
         raise InvalidInputError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
     if not p.exists() and (readonly or not create):
         raise HistorianError(f"{p}: historian database not found")
+    if create and not readonly:
+        create_private(p, 0o600 if file_mode is None else file_mode)
     uri = f"{p.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
     try:
         con = sqlite3.connect(
@@ -286,6 +341,8 @@ def connect(
             con.execute("PRAGMA foreign_keys = ON")
             if app_id == 0 and version == 0:
                 _create_schema(con, p, genesis_hash)
+            elif version == 1:
+                _migrate_1_2(con, p)
         elif app_id == 0 and version == 0:
             raise HistorianError(f"{p}: empty database, not an edgectl historian")
     except BaseException:
@@ -326,8 +383,9 @@ def _create_schema(con: sqlite3.Connection, p: Path, genesis_hash: str | None) -
             for statement in _split_sql(_SCHEMA):
                 con.execute(statement)
             con.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema_version', ?), ('audit_genesis', ?)",
-                (str(SCHEMA_VERSION), genesis_hash),
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?), ('audit_genesis', ?), "
+                "('audit_head', ?)",
+                (str(SCHEMA_VERSION), genesis_hash, f"0:{genesis_hash}"),
             )
             con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -336,6 +394,22 @@ def _create_schema(con: sqlite3.Connection, p: Path, genesis_hash: str | None) -
         if con.in_transaction:
             con.execute("ROLLBACK")
         raise HistorianError(f"{p}: cannot create the historian schema: {exc}") from exc
+
+
+def _migrate_1_2(con: sqlite3.Connection, p: Path) -> None:
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        if int(con.execute("PRAGMA user_version").fetchone()[0]) == 1:
+            for statement in _split_sql(_MIGRATE_1_2):
+                con.execute(statement)
+            con.execute("PRAGMA user_version = 2")
+        con.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise HistorianError(
+            f"{p}: cannot upgrade the historian schema to version 2: {exc}"
+        ) from exc
 
 
 def _split_sql(script: str) -> list[str]:

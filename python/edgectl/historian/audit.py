@@ -42,6 +42,7 @@ from typing import Any, Final
 from edgectl.errors import InvalidInputError
 from edgectl.historian._db import (
     AUDIT_TRIGGERS,
+    AUDIT_TRIGGERS_V1,
     HistorianError,
     check_text,
     check_time,
@@ -53,6 +54,7 @@ __all__ = [
     "AuditRecord",
     "AuditTrail",
     "AuditVerification",
+    "RunClock",
     "canonical_record",
     "record_hash",
     "verify_chain",
@@ -150,13 +152,33 @@ class AuditRecord:
             hash=h,
         )
 
-    def describe(self) -> str:
-        """One line: ``#12 2026-11-22T20:41:07.250Z operator set loops.ph.kp 0.5 → 0.8 (why)``."""
-        stamp = format_time(self.time_s)
+    def describe(self, clock: RunClock | None = None) -> str:
+        """One line: ``#12 2026-11-22T20:41:07.250Z operator set loops.ph.kp 0.5 → 0.8 (why)``.
+
+        With the ``clock`` of a run on a simulated time axis the time reads
+        ``sim t=+3600.000 s`` (seconds since that run's start) instead of a UTC date, which it
+        is not.
+        """
+        stamp = format_time(self.time_s) if clock is None else clock.label(self.time_s)
         old = json.dumps(self.old_value, ensure_ascii=False)
         new = json.dumps(self.new_value, ensure_ascii=False)
         reason = f" ({self.reason})" if self.reason else ""
         return f"#{self.seq} {stamp} {self.actor} {self.action} {self.target} {old} → {new}{reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunClock:
+    """The time axis of one run: ``kind`` ``"wall"`` (Unix time) or ``"sim"`` (simulated),
+    and the run's start on that axis."""
+
+    kind: str
+    started_s: float
+
+    def label(self, time_s: float) -> str:
+        """``2026-11-22T20:41:07.250Z`` on the wall clock, ``sim t=+3600.000 s`` otherwise."""
+        if self.kind == "sim":
+            return f"sim t=+{time_s - self.started_s:.3f} s"
+        return format_time(time_s)
 
 
 def _loads_or_raw(text: Any) -> Any:
@@ -214,12 +236,14 @@ def verify_chain(con: sqlite3.Connection, *, expected_head: str | None = None) -
     Checks, for record *k* in ``seq`` order: its ``seq`` is *k* (no gap, nothing inserted),
     its fields have the stored types, its hash equals the SHA-256 of its canonical form (no
     field edited), and its ``prev_hash`` equals record *k-1*'s hash (nothing deleted, inserted or
-    reordered). Then: the append-only triggers exist, and ``expected_head`` (when given) is the
-    hash of some record.
+    reordered). Then: the head stored in the file (``meta.audit_head``, ``seq:hash``, kept by a
+    trigger at each insert; schema version 2) is the chain's last record, so a cut-off tail is
+    found; every head recorded at a run's stop (``run.audit_head``) is in the chain; the
+    append-only triggers exist; and ``expected_head`` (when given) is the hash of some record.
     """
     prev = GENESIS_HASH
     n = 0
-    seen_head = expected_head is None
+    seen: set[str] = {GENESIS_HASH}
     try:
         genesis_row = con.execute("SELECT value FROM meta WHERE key = 'audit_genesis'").fetchone()
         rows: Iterator[tuple[Any, ...]] = con.execute(f"SELECT {_COLUMNS} FROM audit ORDER BY seq")
@@ -230,39 +254,76 @@ def verify_chain(con: sqlite3.Connection, *, expected_head: str | None = None) -
                 seq = row[0] if isinstance(row[0], int) else n
                 return AuditVerification(False, n, seq, bad, prev)
             prev = row[10]
-            if not seen_head and row[10] == expected_head:
-                seen_head = True
+            seen.add(prev)
         triggers = {
             r[0]
             for r in con.execute(
                 "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'audit'"
             )
         }
+        version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        stored_row = con.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        run_heads = con.execute(
+            "SELECT run_uid, audit_head FROM run WHERE audit_head IS NOT NULL ORDER BY id"
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise HistorianError(f"cannot read the audit trail: {exc}") from exc
+
+    def fail(reason: str) -> AuditVerification:
+        return AuditVerification(False, n, None, reason, prev)
+
     if genesis_row is None or genesis_row[0] != GENESIS_HASH:
-        return AuditVerification(
-            False, n, None, "the genesis value in table meta was changed or removed", prev
-        )
-    missing = sorted(set(AUDIT_TRIGGERS) - triggers)
+        return fail("the genesis value in table meta was changed or removed")
+    required = AUDIT_TRIGGERS if version >= 2 else AUDIT_TRIGGERS_V1
+    missing = sorted(set(required) - triggers)
     if missing:
-        return AuditVerification(
-            False,
-            n,
-            None,
-            f"append-only triggers missing ({', '.join(missing)}): the table was opened for edits",
-            prev,
+        return fail(
+            f"append-only triggers missing ({', '.join(missing)}): the table was opened for edits"
         )
-    if not seen_head:
-        return AuditVerification(
-            False,
-            n,
-            None,
+    if version >= 2 or stored_row is not None:
+        problem = _check_stored_head(None if stored_row is None else stored_row[0], n, prev)
+        if problem is not None:
+            return fail(problem)
+    for run_uid, head in run_heads:
+        if head not in seen:
+            return fail(
+                f"run {run_uid} stopped with audit head {head}, which is not in the chain: "
+                "records were removed from the tail or rewritten"
+            )
+    if expected_head is not None and expected_head not in seen:
+        return fail(
             f"expected head hash {expected_head} is not in the chain: records after it were "
-            "rewritten or removed",
-            prev,
+            "rewritten or removed"
         )
     return AuditVerification(True, n, None, None, prev)
+
+
+def _check_stored_head(stored: str | None, n: int, last_hash: str) -> str | None:
+    """Compare the head stored in ``meta`` with the chain's last record (#n, ``last_hash``)."""
+    if stored is None:
+        return "the stored head (meta.audit_head) was removed"
+    seq_text, _, stored_hash = str(stored).partition(":")
+    if not seq_text.isdigit() or not stored_hash:
+        return f"the stored head (meta.audit_head) is malformed: {stored!r}"
+    stored_seq = int(seq_text)
+    if stored_seq > n:
+        first = n + 1
+        which = f"record #{first}" if first == stored_seq else f"records #{first}..#{stored_seq}"
+        return (
+            f"tail truncated: the file's stored head is record #{stored_seq} ({stored_hash}) "
+            f"but the chain ends at #{n}: {which} removed"
+        )
+    if stored_seq < n:
+        return (
+            f"the stored head is record #{stored_seq} but the chain has {n} records: records "
+            "were appended with the head trigger bypassed"
+        )
+    if stored_hash != last_hash:
+        return (
+            f"the stored head hash of record #{stored_seq} ({stored_hash}) does not match the "
+            f"chain's ({last_hash}): the tail was rewritten"
+        )
+    return None
 
 
 def _check_row(row: tuple[Any, ...], k: int, prev: str) -> str | None:
@@ -484,6 +545,21 @@ class AuditTrail:
             except sqlite3.Error as exc:
                 raise HistorianError(f"{self._path}: cannot read the audit trail: {exc}") from exc
         return [AuditRecord.from_row(r) for r in rows]
+
+    def run_clocks(self) -> dict[str, RunClock]:
+        """The time axis of each run with a recorded clock kind (schema version 2), by run id."""
+        with self._lock:
+            self._check_open()
+            try:
+                columns = {r[1] for r in self._con.execute("PRAGMA table_info(run)")}
+                if "clock" not in columns:
+                    return {}
+                rows = self._con.execute(
+                    "SELECT run_uid, clock, started_s FROM run WHERE clock IS NOT NULL"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise HistorianError(f"{self._path}: cannot read the runs: {exc}") from exc
+        return {uid: RunClock(str(kind), float(start)) for uid, kind, start in rows}
 
     def head(self) -> AuditRecord | None:
         """The last record, or None for an empty trail."""

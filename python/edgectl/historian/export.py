@@ -29,7 +29,7 @@ from typing import IO, Any, Final
 from edgectl.errors import InvalidInputError
 from edgectl.historian._db import HistorianError, Quality, check_tag_name
 from edgectl.historian.audit import format_time
-from edgectl.historian.store import HistoryReader, _range_clause
+from edgectl.historian.reader import HistoryReader, _range_clause
 
 __all__ = ["LAYOUTS", "export_csv"]
 
@@ -95,17 +95,20 @@ def export_csv(
                 raise HistorianError(f"cannot write {out}: {exc}") from exc
     else:
         context = nullcontext(out)
-    try:
-        cursor = reader._con().execute(sql, [*names, *params])
-    except sqlite3.Error as exc:
-        raise HistorianError(f"{reader.path}: export query failed: {exc}") from exc
-    with context as stream:
-        writer = csv.writer(stream, lineterminator="\n")
-        if layout == "long":
-            writer.writerow(["time_s", "time_utc", "tag", "value", "quality"])
-            return _write_long(writer, cursor)
-        writer.writerow(["time_s", "time_utc", *names])
-        return _write_wide(writer, cursor, names)
+    with reader._connection() as con, context as stream:
+        try:
+            cursor = con.execute(sql, [*names, *params])
+        except sqlite3.Error as exc:
+            raise HistorianError(f"{reader.path}: export query failed: {exc}") from exc
+        try:
+            writer = csv.writer(stream, lineterminator="\n")
+            if layout == "long":
+                writer.writerow(["time_s", "time_utc", "tag", "value", "quality"])
+                return _write_long(writer, cursor)
+            writer.writerow(["time_s", "time_utc", *names])
+            return _write_wide(writer, cursor, names)
+        finally:
+            cursor.close()
 
 
 def _cell(value: float | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -11,8 +11,10 @@ import numpy.typing as npt
 from edgectl.historian._db import Quality
 
 __all__ = [
+    "HEALTH_STATES",
     "AlarmTransition",
     "Event",
+    "HistorianHealth",
     "RunInfo",
     "Sample",
     "SampleSeries",
@@ -20,6 +22,8 @@ __all__ = [
     "TagStats",
     "WriterStats",
 ]
+
+HEALTH_STATES: Final = ("ok", "degraded", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,7 @@ class RunInfo:
     hostname: str
     pid: int
     audit_head: str | None
+    clock: str | None = None  # "wall", "sim", or None (recorded before schema version 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +152,76 @@ class WriterStats:
     last_commit_s: float
     max_commit_s: float
     last_error: str | None
+    n_spilled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistorianHealth:
+    """Whether the historian is writing, as an alarm-able status (:meth:`Historian.health`).
+
+    Attributes
+    ----------
+    state
+        ``"ok"``: commits succeed and nothing waits in the spill file. ``"degraded"``: commits
+        fail (or the spill file is being replayed) but every item is kept, in memory or in the
+        spill file. ``"failed"``: commits fail and items are being lost (the spill file is full
+        or cannot be written) — ``n_dropped`` counts them exactly.
+    n_pending
+        Items in memory, not committed.
+    n_spilled
+        Items in the spill file, not committed yet (replayed first when commits succeed).
+    n_dropped
+        Samples lost since the Historian opened (memory and spill file full); exact.
+    n_dropped_records
+        Events, alarms, tags and states lost (only when memory is full twice over); exact.
+    n_failures
+        Failed commit attempts in a row (0 when the last one succeeded).
+    last_error
+        The last write failure (``"OperationalError: database or disk is full"``), or None.
+    since_s
+        Wall-clock time (Unix seconds) of the first failure of the current episode, or None.
+    spill_path
+        The spill file, or None when it could not be opened.
+    spill_free_bytes
+        Room left in the spill file.
+    """
+
+    state: Literal["ok", "degraded", "failed"]
+    n_pending: int
+    n_spilled: int
+    n_dropped: int
+    n_dropped_records: int
+    n_failures: int
+    last_error: str | None
+    since_s: float | None
+    spill_path: str | None
+    spill_free_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        """True in state ``"ok"``."""
+        return self.state == "ok"
+
+    def describe(self) -> str:
+        """One line for an alarm message or a log."""
+        text = (
+            f"historian {self.state}: {self.n_pending} pending in memory, {self.n_spilled} in "
+            f"the spill file, {self.n_dropped} samples and {self.n_dropped_records} other items "
+            "lost"
+        )
+        return text + (f"; last error: {self.last_error}" if self.last_error else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for an event's details or the operator API)."""
+        return {
+            "state": self.state,
+            "n_pending": self.n_pending,
+            "n_spilled": self.n_spilled,
+            "n_dropped": self.n_dropped,
+            "n_dropped_records": self.n_dropped_records,
+            "n_failures": self.n_failures,
+            "last_error": self.last_error,
+            "since_s": self.since_s,
+            "spill_path": self.spill_path,
+            "spill_free_bytes": self.spill_free_bytes,
+        }

@@ -27,7 +27,10 @@ class HistorianSettings(Struct, frozen=True, kw_only=True):
         ``"NORMAL"`` (default: a power cut may lose the commits since the last checkpoint, the
         file stays valid) or ``"FULL"`` (an fsync per commit).
     max_pending
-        Items held in memory when the disk stalls; beyond it new items are dropped and counted.
+        Items held in memory when commits fail; beyond a tenth of it they move to the spill
+        file, and when that is full too new samples are dropped and counted exactly.
+    spill_max_bytes
+        Bound of the spill file beside the database (preallocated; 0: none).
     state_every_n_scans
         How often the runtime saves its restart-resume snapshot.
     """
@@ -35,7 +38,8 @@ class HistorianSettings(Struct, frozen=True, kw_only=True):
     path: str = "reactor.db"
     commit_interval_s: Annotated[float, msgspec.Meta(gt=0.0, le=60.0)] = 1.0
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    max_pending: Annotated[int, msgspec.Meta(ge=1000)] = 1_000_000
+    max_pending: Annotated[int, msgspec.Meta(ge=1000, le=10_000_000)] = 100_000
+    spill_max_bytes: Annotated[int, msgspec.Meta(ge=0, le=1 << 34)] = 16 << 20
     state_every_n_scans: Annotated[int, msgspec.Meta(ge=1)] = 10
 
 
