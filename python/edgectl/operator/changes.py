@@ -18,7 +18,27 @@ from edgectl.operator.errors import RefusedError
 
 __all__ = ["Change", "command_of", "validate_loop_change"]
 
-_GAINS: Final = ("kp", "ti_s", "td_s")
+_SETTABLE: Final = frozenset(
+    {
+        "setpoint",
+        "mode",
+        "output",
+        "output_min",
+        "output_max",
+        "kp",
+        "ti_s",
+        "td_s",
+        "b",
+        "c",
+        "n",
+        "tt_s",
+        "rate_limit_per_s",
+        "deadband",
+        "bias",
+        "anti_windup",
+        "action",
+    }
+)
 _MODES: Final = ("auto", "manual", "off")
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "action": ("heating", "cooling"),
@@ -153,6 +173,14 @@ def validate_loop_change(
     """
     lim = limits or LoopLimits()
     has_pid = "setpoint" in settings
+    if param not in _SETTABLE and not param.startswith("stages."):
+        raise RefusedError(
+            f"loop {loop!r} has no setting {param!r} (settable: {', '.join(sorted(_SETTABLE))}"
+            f"{', stages.<output>.enabled|kp|ti_s' if 'stages' in settings else ''}; user {user})",
+            rule="limits",
+            user=user,
+            value=value,
+        )
     if param == "mode":
         output = None
         mode = value

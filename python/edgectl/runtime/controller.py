@@ -525,7 +525,7 @@ class Controller:
                 "value": s.value,
                 "time_s": s.time_s,
                 "quality": s.quality.name.lower(),
-                "unit": self.tags[n].unit if n in self.tags else "",
+                "unit": self.tags.tag(n).unit if n in self.tags else "",
                 "age_s": now_s - s.time_s,
             }
         return out

@@ -10,11 +10,13 @@ to *track* at the outputs' safe values, so it neither winds up nor bumps when th
 the loop reports ``pv_bad`` until then (control.md §1, "Invalid input": hold, then safe output,
 bumpless re-init on recovery).
 
-Setpoint changes do not kick the output: loops default to setpoint weight b = 0 (the
-proportional term acts on the measurement only, ``P = K·(b·r − y)``; Åström & Hägglund,
-control.md §1), so a setpoint step reaches the output through the integral; a config may set
-``b`` (0..1) in the loop's ``pid`` table. A loop with ``[operator.loops.<name>]
-sp_ramp_per_min`` ramps its working setpoint to the new target at that rate.
+Setpoint changes do not kick the output: a setpoint step of a loop in auto with integral
+action moves the integral by the proportional term's jump (``I += P(r_old, y) − P(r_new, y)``
+at the last measurement), so the output is continuous and the step reaches it through the
+integral. For a step this is the response of setpoint weight b = 0 (``P = K·(b·r − y)``,
+Åström & Hägglund, control.md §1) without b = 0's cost at start-up, where the integral would
+first have to build up K·r. A loop with ``[operator.loops.<name>] sp_ramp_per_min`` instead
+ramps its working setpoint to the new target at that rate (the P term then follows the ramp).
 """
 
 from __future__ import annotations
@@ -80,8 +82,7 @@ def _stage_gains(given: Mapping[str, float], base: Pid) -> tuple[float, float] |
 
 
 def _pid(name: str, settings: Mapping[str, Any], **defaults: Any) -> Pid:
-    # b = 0 unless configured: a setpoint step does not kick the output (module docstring)
-    data = {"b": 0.0, **defaults, **settings}
+    data = {**defaults, **settings}
     return PidSettings.from_dict(data, source=f"$.loops.{name}.pid").build()
 
 
@@ -113,6 +114,7 @@ class LoopView:
         # (the PID's) moves to; None when it stands at the target
         self.sp_ramp_per_min: float | None = None
         self.sp_target: float | None = None
+        self.y_last = math.nan  # the measurement of the last PID update
 
     # settings ---------------------------------------------------------------------------------
     @property
@@ -248,7 +250,7 @@ class LoopView:
             old = self.target_setpoint
             target = float(value)
             if self.sp_ramp_per_min is None or not math.isfinite(self.pid.setpoint):
-                self.pid.setpoint = target
+                self._bumpless_setpoint(target)
                 self.sp_target = None
             else:
                 self.sp_target = None if target == self.pid.setpoint else target
@@ -273,6 +275,32 @@ class LoopView:
         old = getattr(self.pid, param)
         setattr(self.pid, param, value)  # the core makes gain changes bumpless
         return old
+
+    def _p_term(self, r: float, y: float) -> float:
+        """The proportional term the core computes at setpoint ``r``, measurement ``y``."""
+        pid = self.pid
+        assert pid is not None
+        sg = 1.0 if pid.action == "heating" else -1.0
+        db = pid.deadband
+        if db > 0:
+            e = sg * (r - y)
+            return 0.0 if abs(e) <= db else pid.kp * (e - math.copysign(db, e))
+        return float(pid.kp * sg * (pid.b * r - y))
+
+    def _bumpless_setpoint(self, r_new: float) -> None:
+        """Set the setpoint; in auto with integral action, without a jump of the output."""
+        pid = self.pid
+        assert pid is not None
+        r_old, y = pid.setpoint, self.y_last
+        pid.setpoint = r_new
+        ti = pid.ti_s
+        if (
+            pid.mode == "auto"
+            and math.isfinite(y)
+            and math.isfinite(r_old)
+            and 0 < ti < math.inf
+        ):
+            pid.integral = pid.integral + self._p_term(r_old, y) - self._p_term(r_new, y)
 
     def _apply_mode(self) -> None:
         if self.pid is None:
@@ -617,6 +645,8 @@ class Engine:
                 pid.track_output = self._safe_controller_output(view, safe)
             elif view.mode == "auto" and pid.mode == "track" and view.bad_since_s is None:
                 pid.mode = "auto"
+        for k, name in enumerate(self._bank_loops):
+            self.views[name].y_last = float(self._y[k])
         values = self.bank.step(self._y, ctx.dt_s) if self._bank_loops else np.empty(0)
         for target, value in zip(self._bank_targets, values, strict=True):
             out[target] = float(value)
@@ -682,6 +712,7 @@ class Engine:
         view.pv_bad = False
         if pid.mode == "track":
             pid.mode = "auto"
+        view.y_last = s.value
         trim = pid.update(s.value, ctx.dt_s)
         return min(max(base + trim, o.min), o.max)
 
