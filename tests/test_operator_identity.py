@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
-import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -44,17 +44,31 @@ def test_users_file_is_private_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least 8"):
         store.add("bob", "viewer", "short")
     path.chmod(0o644)
-    with pytest.raises(ConfigError, match="mode 0644.*readable by its owner only"):
+    with pytest.raises(ConfigError, match=r"mode 0644.*readable by its owner only"):
         UserStore(path).get("alice")
 
 
-def test_users_cli_adds_lists_and_removes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_users_cli_adds_lists_and_removes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "u.users"
     old_stdin = sys.stdin
     sys.stdin = __import__("io").StringIO("a long password\n")
     try:
-        rc = cli_main(["users", "add", "carol", "--role", "operator", "--file", str(path),
-                       "--password-stdin", "--full-name", "Carol Q"])
+        rc = cli_main(
+            [
+                "users",
+                "add",
+                "carol",
+                "--role",
+                "operator",
+                "--file",
+                str(path),
+                "--password-stdin",
+                "--full-name",
+                "Carol Q",
+            ]
+        )
     finally:
         sys.stdin = old_stdin
     assert rc == 0
@@ -124,8 +138,13 @@ def _as_nobody(sock: Path) -> dict[str, Any]:
                 for i, (method, params) in enumerate(
                     [
                         ("whoami", {}),
-                        ("stop", {"reason": "x", "signature": {"password": "vic's password",
-                                                             "meaning": "approved"}}),
+                        (
+                            "stop",
+                            {
+                                "reason": "x",
+                                "signature": {"password": "vic's password", "meaning": "approved"},
+                            },
+                        ),
                     ]
                 ):
                     f.write(json.dumps({"id": i, "method": method, "params": params}).encode())
@@ -154,8 +173,20 @@ def _as_nobody(sock: Path) -> dict[str, Any]:
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "edgectl.cli", "run", str(CONFIG), "--speed", "300",
-         "--db", str(tmp_path / "run.db"), "--socket", str(tmp_path / "run.sock"), *extra],
+        [
+            sys.executable,
+            "-m",
+            "edgectl.cli",
+            "run",
+            str(CONFIG),
+            "--speed",
+            "300",
+            "--db",
+            str(tmp_path / "run.db"),
+            "--socket",
+            str(tmp_path / "run.sock"),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -131,7 +131,12 @@ def test_limits_refuse_and_audit_records_the_value_applied(tmp_path: Path) -> No
         [manual] = [a for a in records if a.target == "loops.ph.mode" and a.action == "set"]
         assert manual.new_value == {"mode": "manual", "output": 0.2}
         refused = [a for a in records if a.action == "refused"]
-        assert [a.new_value["value"] for a in refused] == [15.0, "{'mode': 'manual', 'output': 99}", 1e6, "nan"]
+        assert [a.new_value["value"] for a in refused] == [
+            15.0,
+            "{'mode': 'manual', 'output': 99}",
+            1e6,
+            "nan",
+        ]
         assert all(a.actor == ME and a.new_value["rule"] == "limits" for a in refused)
     finally:
         run.close()
@@ -149,8 +154,8 @@ def test_reason_belongs_to_one_change_and_identity_is_not_claimed(tmp_path: Path
             r.loops["temp"].setpoint = 36.8
             with pytest.raises(edgectl.errors.EdgectlError, match="'who' is not accepted"):
                 r._api.call("loop_set", loop="ph", param="kp", value=7.0, who="QA-approver")
+            r.reason = "x" * 200_000
             with pytest.raises(RefusedError, match="the reason has 200000 characters"):
-                r.reason = "x" * 200_000
                 r.loops["ph"].kp = 7.0
         with pytest.raises(RefusedError, match="not 'QA-approver'"):
             edgectl.connect(tmp_path / "run.sock", who="QA-approver")
@@ -170,7 +175,9 @@ def test_role_refusals_are_audited_and_a_viewer_cannot_stop_or_reset(tmp_path: P
         with edgectl.connect(tmp_path / "run.sock") as r:
             assert r.whoami()["role"] == "viewer"
             assert r.loops["ph"].kp == 5.0  # a viewer reads
-            assert "PV ph=" in repr(r.loops) and "SP 7" in repr(r.loops)
+            shown = repr(r.loops)
+            assert "PV ph=" in shown
+            assert "SP 7" in shown
             with pytest.raises(RefusedError, match=r"role viewer\) has no right to 'tune'"):
                 r.loops["ph"].kp = 8.0
             for call in (r.stop, r.reset_trip):

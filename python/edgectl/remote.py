@@ -49,11 +49,10 @@ class _Direct:
     def __init__(self, target: Any) -> None:
         service = getattr(target, "operator", None)
         if service is None:
-            from edgectl.operator.service import OperatorService
-            from edgectl.operator.users import UserStore
-
             # a controller built without a run: the users file beside its database
             from edgectl.operator.config import users_path
+            from edgectl.operator.service import OperatorService
+            from edgectl.operator.users import UserStore
 
             cfg = target.cfg
             path = users_path(Path("."), cfg.operator.users_file, target.historian.path)
@@ -192,7 +191,9 @@ def _loop_line(name: str, s: Mapping[str, Any]) -> str:
             sp += f" (ramping, now {_num(s['working_setpoint'])})"
         parts.append(sp)
     if "output" in s:
-        parts.append(f"OUT {_num(s['output'])} [{_num(s.get('output_min'))}..{_num(s.get('output_max'))}]")
+        parts.append(
+            f"OUT {_num(s['output'])} [{_num(s.get('output_min'))}..{_num(s.get('output_max'))}]"
+        )
     elif s.get("outputs"):
         parts.append(f"OUT -> {', '.join(s['outputs'])}")
     parts.append(str(s.get("mode", "")) + (" PV BAD" if s.get("pv_bad") else ""))
@@ -239,7 +240,9 @@ class Reactor:
         self.loops: Mapping[str, Loop] = _Loops(self)
         self.tags: Mapping[str, dict[str, Any]] = _Tags(self)
 
-    def _change(self, method: str, signature: Mapping[str, Any] | None = None, **params: Any) -> Any:
+    def _change(
+        self, method: str, signature: Mapping[str, Any] | None = None, **params: Any
+    ) -> Any:
         """One change with this change's reason: ``reason`` applies to it only."""
         if signature is not None:
             params["signature"] = dict(signature)
@@ -247,7 +250,12 @@ class Reactor:
         return self._api.call(method, reason=reason, **params)
 
     def _signed(
-        self, method: str, reason: str | None, meaning: str | None, password: str | None, **params: Any
+        self,
+        method: str,
+        reason: str | None,
+        meaning: str | None,
+        password: str | None,
+        **params: Any,
     ) -> Any:
         if reason is not None:
             self.reason = reason

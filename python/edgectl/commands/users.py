@@ -31,9 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add or replace a user (prompts for the password)")
     add.add_argument("name", help="edgectl user name (lower case)")
-    add.add_argument(
-        "--role", required=True, choices=("viewer", "operator", "engineer", "admin")
-    )
+    add.add_argument("--role", required=True, choices=("viewer", "operator", "engineer", "admin"))
     add.add_argument("--full-name", default="", help="printed name shown with e-signatures")
     add.add_argument(
         "--password-stdin",
@@ -47,7 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         where = p.add_mutually_exclusive_group()
         where.add_argument("--config", type=Path, help="reactor configuration (TOML)")
         where.add_argument("--file", type=Path, help="the users file itself")
-        p.add_argument("--db", type=Path, help="with --config: the run's database (edgectl run --db)")
+        p.add_argument(
+            "--db", type=Path, help="with --config: the run's database (edgectl run --db)"
+        )
     parser.set_defaults(func=main)
 
 
@@ -89,8 +89,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         users = store.users()
         if not users:
-            print(f"{store.path}: no users (the controller's own OS user "
-                  f"{_me()} is admin)")
+            print(f"{store.path}: no users (the controller's own OS user {_me()} is admin)")
         for u in users:
             name = f" ({u.full_name})" if u.full_name else ""
             pw = "" if u.password_hash else "  [no password: cannot e-sign]"

@@ -284,7 +284,11 @@ def _stage(
     if not isinstance(stages, Mapping) or len(parts) != 3 or parts[1] not in stages:
         known = list(stages) if isinstance(stages, Mapping) else []
         raise _refuse(
-            loop, param, value, f"stage settings are stages.<output>.enabled|kp|ti_s ({known})", user
+            loop,
+            param,
+            value,
+            f"stage settings are stages.<output>.enabled|kp|ti_s ({known})",
+            user,
         )
     what = parts[2]
     if what == "enabled":

@@ -126,7 +126,7 @@ class OperatorConfig(Struct, frozen=True, kw_only=True):
 
     users_file: str = ""
     rights: dict[Role, list[Command]] = {}
-    critical: list[Command] = msgspec.field(default_factory=lambda: list(DEFAULT_CRITICAL))
+    critical: list[Command] = msgspec.field(default_factory=lambda: ["stop", "reset_trip"])
     os_users: dict[str, str] = {}
     loops: dict[str, LoopLimits] = {}
     # a gain without a configured range may move to [configured / span, configured × span]
@@ -137,7 +137,7 @@ class OperatorConfig(Struct, frozen=True, kw_only=True):
     def rights_of(self, role: str) -> frozenset[str]:
         """The commands ``role`` may run."""
         if role in self.rights:
-            return frozenset(self.rights[role])  # type: ignore[index]
+            return frozenset(self.rights[role])
         return frozenset(DEFAULT_RIGHTS.get(role, ()))
 
 

@@ -324,7 +324,9 @@ class OperatorService:
                 user=user.name,
             )
         if not allow_empty and not text:
-            raise RefusedError(f"a {what} is required (user {user.name})", rule=what, user=user.name)
+            raise RefusedError(
+                f"a {what} is required (user {user.name})", rule=what, user=user.name
+            )
         return text
 
     def _check_signature(
@@ -469,7 +471,9 @@ class OperatorService:
                 ctl.operator_seq = max(ctl.operator_seq, int(rec.seq))
 
     def _drain_loop(self) -> None:
-        while self._closed is None:
+        historian = self.controller.historian
+        # ends with the service, or with the historian of a run that served no socket
+        while self._closed is None and not getattr(historian, "_closed", False):
             self._wake.wait(0.5)
             self._wake.clear()
             if self.controller.deferred_audit and self._closed is None:

@@ -615,9 +615,7 @@ class Controller:
                 if state not in ("active", "rtn_unack"):
                     raise AlarmError(f"alarm {name!r} is {state}: nothing to acknowledge")
                 return [name]
-            return [
-                a.name for a in mgr.alarms.values() if a.state.value in ("active", "rtn_unack")
-            ]
+            return [a.name for a in mgr.alarms.values() if a.state.value in ("active", "rtn_unack")]
 
     def preview_reset_trip(self) -> dict[str, Any]:
         """What a trip reset will do: interlocks released, interlocks still engaged."""
@@ -670,7 +668,14 @@ class Controller:
             return {"value": float(value), "sampled_s": t}
 
     def apply_change(
-        self, command: str, target: str, params: Mapping[str, Any], value: Any, *, seq: int, who: str
+        self,
+        command: str,
+        target: str,
+        params: Mapping[str, Any],
+        value: Any,
+        *,
+        seq: int,
+        who: str,
     ) -> Any:
         """Apply one validated change whose audit record ``seq`` is committed; returns what the
         caller gets back. Runs between two scans (scan lock), with no storage call; the state

@@ -294,12 +294,7 @@ class LoopView:
         r_old, y = pid.setpoint, self.y_last
         pid.setpoint = r_new
         ti = pid.ti_s
-        if (
-            pid.mode == "auto"
-            and math.isfinite(y)
-            and math.isfinite(r_old)
-            and 0 < ti < math.inf
-        ):
+        if pid.mode == "auto" and math.isfinite(y) and math.isfinite(r_old) and 0 < ti < math.inf:
             pid.integral = pid.integral + self._p_term(r_old, y) - self._p_term(r_new, y)
 
     def _apply_mode(self) -> None:
