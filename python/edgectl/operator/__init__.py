@@ -19,7 +19,8 @@ from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppe
 from edgectl.operator.users import Identity, User, UserStore
 
 if TYPE_CHECKING:
-    from edgectl.operator.service import Applied, OperatorService, Session
+    from edgectl.operator.service import Applied, OperatorService
+    from edgectl.operator.session import Session
 
 __all__ = [
     "Applied",
@@ -39,8 +40,12 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # the service imports the runtime, whose config imports this package: load it on use
-    if name in ("Applied", "OperatorService", "Session"):
+    if name in ("Applied", "OperatorService"):
         from edgectl.operator import service
 
         return getattr(service, name)
+    if name == "Session":
+        from edgectl.operator.session import Session
+
+        return Session
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
