@@ -4,6 +4,8 @@ and a SIGKILL followed by a restart with resume (no output bump, no committed da
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,13 @@ from conftest import (
     controller_config,
 )
 from edgectl.historian import HistoryReader
+from edgectl.operator import UserStore
+
+PASSWORD = "hil scenario password"
+
+
+def _os_user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def _wait_time(reactor: Any, t_s: float, proc: ControllerProcess, timeout_s: float) -> None:
@@ -53,6 +62,7 @@ def test_temp_step_and_autotune(bench_target: str, tmp_path: Path, verdict: Reco
     speed = clock_speed(bench_target, 300.0)
     with bench_for(bench_target, tmp_path, speed=speed) as bench:
         cfg = controller_config(bench, tmp_path / "reactor.toml", _merge(HIL_OVERRIDES, HEAT_ONLY))
+        UserStore(tmp_path / "run.users").add(_os_user(), "engineer", PASSWORD)
         ctl = ControllerProcess(
             cfg,
             speed=speed,
@@ -77,7 +87,8 @@ def test_temp_step_and_autotune(bench_target: str, tmp_path: Path, verdict: Reco
                 status = temp.autotune_status()
             t_end = r.info()["time_s"]
             gains = {k: temp.settings.get(k) for k in ("kp", "ti_s")}
-            r.stop()
+            # stopping is e-signed: the password of the user the controller knows us as
+            r.stop(reason="end of the HIL scenario", meaning="performed", password=PASSWORD)
             r.close()
             ctl.wait(30)
         finally:

@@ -189,20 +189,21 @@ def test_calibration_script_reproduces_the_committed_model() -> None:
 
 @pytest.mark.timeout(60)
 def test_reference_over_the_repl_socket_is_audited(tmp_path: Path) -> None:
-    from edgectl.errors import ConfigError
+    from edgectl.operator import RefusedError, UserStore
     from edgectl.remote import connect
 
     sock = tmp_path / "cho.sock"
     run = open_run(CONFIG, speed=SPEED, db=tmp_path / "cho.db", socket_path=sock)
     try:
         run.run(1800.0)  # six spectra
-        with connect(sock, who="ana") as r:
+        UserStore(tmp_path / "cho.users").add("ana", "operator", "ana's password")
+        with connect(sock, user="ana", password="ana's password") as r:
             status = r.softsensors()["glucose"]
             assert status["counts"]["in_model"] >= 5
             out = r.add_reference("glucose", 3.1, sampled_s=1500.0)
             assert out["value"] == 3.1
             assert abs(out["error"]) < 0.2  # prediction − reference
-            with pytest.raises(ConfigError, match="soft sensors"):
+            with pytest.raises(RefusedError, match="lactate"):
                 r.add_reference("lactate", 1.0)
     finally:
         run.close()

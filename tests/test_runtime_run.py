@@ -16,6 +16,7 @@ import edgectl
 from edgectl.config import to_toml_text
 from edgectl.emulators import get_emulator
 from edgectl.historian import HistoryReader
+from edgectl.operator import RefusedError, UserStore
 from edgectl.runtime.build import Run, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,9 +90,12 @@ def test_over_temperature_ladder_trips_and_recovers(tmp_path: Path) -> None:
         run.run(3600.0)  # cools down: alarms clear, the trip stays latched
         assert "temp_trip" in alarm_names(run, "clear")
         assert run.controller.alarm_mgr.tripped
-        r = edgectl.connect(run.controller, who="alice")
+        UserStore(tmp_path / "run.users").add("alice", "operator", "alice's password")
+        r = edgectl.connect(run.controller, user="alice", password="alice's password")
+        # resetting a trip is e-signed: the password re-entered, its meaning and a reason
+        kw = {"reason": "heater replaced", "meaning": "approved", "password": "alice's password"}
+        assert r.reset_trip(**kw) == []
         r.reason = "heater replaced"
-        assert r.reset_trip() == []
         r.ack()
         assert not run.controller.alarm_mgr.tripped
         run.run(1800.0)
@@ -99,7 +103,8 @@ def test_over_temperature_ladder_trips_and_recovers(tmp_path: Path) -> None:
         temp = run.controller.tags.read("temp_c", run.controller.now_s).value
         assert temp == pytest.approx(37.0, abs=1.0)
         records = [(a.actor, a.action, a.reason) for a in run.historian.audit.records()]
-        assert ("alice", "reset_trip", "heater replaced") in records
+        signed = "heater replaced [e-signed by alice, meaning: approved]"
+        assert ("alice", "reset_trip", signed) in records
         assert ("alice", "ack", "heater replaced") in records
     finally:
         run.close()
@@ -135,7 +140,8 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
     run = open_example(tmp_path)
     try:
         run.run(600.0)
-        with edgectl.connect(tmp_path / "run.sock", who="bob") as r:
+        UserStore(tmp_path / "run.users").add("bob", "engineer", "bob's password")
+        with edgectl.connect(tmp_path / "run.sock", user="bob", password="bob's password") as r:
             assert r.info()["name"] == "ecoli-2L"
             assert r.phase == "batch"
             assert set(r.loops) == {"temp", "ph", "do", "feed", "foam"}
@@ -147,7 +153,7 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
             t_s, v = r.trend("temp_c", 300.0)
             assert len(t_s) >= 20
             assert all(math.isfinite(x) for x in v)
-            with pytest.raises(edgectl.errors.ConfigError, match="has no setting 'gain'"):
+            with pytest.raises(RefusedError, match="has no setting 'gain'"):
                 r.loops["ph"].gain = 1.0
             # the DO cascade's stages: taken out of use by hand, gains of the O2 stage
             do = r.loops["do"]

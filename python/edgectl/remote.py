@@ -2,22 +2,31 @@
 
 ::
 
-    >>> r = edgectl.connect("runs/ecoli.sock")       # an `edgectl run` service
-    >>> r.tags["temp_c"]                             # value, time_s, quality
-    >>> r.loops["ph"].kp = 0.8                       # bumpless, written to the audit trail
-    >>> r.loops["temp"].setpoint = 30.0
-    >>> r.loops["temp"].autotune()
-    >>> t_s, v = r.trend("do_pct", 600)               # the last ten minutes
-    >>> r.ack()                                       # acknowledge every alarm
+    >>> r = edgectl.connect("runs/ecoli-2L.sock")      # an `edgectl run` service
+    >>> r.whoami()                                     # who the controller says you are
+    >>> r.tags["temp_c"]                               # value, time_s, quality, unit
+    >>> r.reason = "retune after probe swap"           # the reason of the NEXT change only
+    >>> r.loops["ph"].kp = 8.0                         # bumpless, audited before it acts
+    >>> r.loops["temp"].setpoint = 36.5
+    >>> r.loops["ph"].manual(0.2)                      # manual at 0.2 mL/min (the loop's units)
+    >>> r.loops["ph"].autotune()
+    >>> t_s, v = r.trend("do_pct", 600)                 # the last ten minutes
+    >>> r.ack()                                         # acknowledge every alarm
+    >>> r.stop(reason="end of run", meaning="approved")  # e-signed: prompts for the password
 
-The same object wraps a controller in this process (``edgectl.connect(controller)``), so a run
-started from the REPL is tuned the same way. Every change carries ``who`` (default: the login
-name) and an optional ``reason`` (``r.reason = "retune after probe swap"``).
+Identity is proven, never claimed: on the socket the controller reads your OS user from the
+kernel (SO_PEERCRED) and maps it to an edgectl user and role; ``connect(..., user=, password=)``
+logs in as another edgectl user. ``edgectl.connect(controller)`` wraps a controller in this
+process, acting as this process's OS user. Changes the config marks critical (``stop``,
+``reset_trip`` by default) take an e-signature: the password re-entered (``password=``, or a
+prompt on a terminal) and its ``meaning``.
 """
 
 from __future__ import annotations
 
 import getpass
+import math
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,15 +44,23 @@ class _Api(Protocol):
 
 
 class _Direct:
-    """Calls the controller's API methods in this process."""
+    """A session of the operator service of a controller in this process."""
 
     def __init__(self, target: Any) -> None:
-        self._target = target
+        service = getattr(target, "operator", None)
+        if service is None:
+            # a controller built without a run: the users file beside its database
+            from edgectl.operator.config import users_path
+            from edgectl.operator.service import OperatorService
+            from edgectl.operator.users import UserStore
+
+            cfg = target.cfg
+            path = users_path(Path("."), cfg.operator.users_file, target.historian.path)
+            service = OperatorService(target, cfg.operator, UserStore(path))
+        self._session = service.session(service.identify_process())
 
     def call(self, method: str, **params: Any) -> Any:
-        if method not in self._target.EXPORTED:
-            raise AttributeError(f"controller has no API method {method!r}")
-        return getattr(self._target, method)(**params)
+        return self._session.call(method, params)
 
     def close(self) -> None:
         return None
@@ -76,10 +93,14 @@ class Loop:
         self._reactor._change("loop_set", loop=self.name, param="mode", value="auto")
 
     def manual(self, output: float | None = None) -> None:
-        """Switch to manual, holding the current output or setting ``output``."""
-        self._reactor._change("loop_set", loop=self.name, param="mode", value="manual")
-        if output is not None:
-            self._reactor._change("loop_set", loop=self.name, param="output", value=output)
+        """Switch to manual, holding the current output or at ``output`` — in the loop's own
+        units (its ``output_min`` … ``output_max``: mL/min for a pump loop, −100…100 % for a
+        split range); one change, one audit record."""
+        self._reactor._change("loop_manual", loop=self.name, output=output)
+
+    def off(self) -> None:
+        """Switch off: the loop's outputs go to their safe values."""
+        self._reactor._change("loop_set", loop=self.name, param="mode", value="off")
 
     def set_stage(
         self,
@@ -112,9 +133,11 @@ class Loop:
         return result
 
     def __repr__(self) -> str:
-        s = self.settings
-        shown = ", ".join(f"{k}={v!r}" for k, v in s.items())
-        return f"<Loop {self.name}: {shown}>"
+        try:
+            s = self.settings
+        except Exception as exc:  # a repr must not raise
+            return f"<Loop {self.name} (unreadable: {exc})>"
+        return f"<Loop {_loop_line(self.name, s)}>"
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *self.settings]
@@ -139,6 +162,43 @@ class _Loops(Mapping[str, Loop]):
     def __len__(self) -> int:
         return len(self._names())
 
+    def __repr__(self) -> str:
+        try:
+            rows = [_loop_line(n, self._reactor._api.call("loop_get", loop=n)) for n in self]
+        except Exception as exc:  # a repr must not raise
+            return f"<loops (unreadable: {exc})>"
+        return "\n".join(["loops (PV, SP, OUT, mode):", *(f"  {row}" for row in rows)])
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return f"{v:.4g}" if math.isfinite(v) else str(v)
+    return "-" if v is None else str(v)
+
+
+def _loop_line(name: str, s: Mapping[str, Any]) -> str:
+    """``temp  split_range  PV temp_c=37.02 (good)  SP 37  OUT 14.6  auto``."""
+    kind = {"PidLoop": "pid", "SplitRangeLoop": "split_range", "CascadeLoop": "do_cascade"}.get(
+        str(s.get("type")), str(s.get("type", "")).removesuffix("Loop").lower()
+    )
+    parts = [f"{name:<6} {kind:<11}"]
+    if s.get("pv"):
+        q = s.get("pv_quality")
+        parts.append(f"PV {s['pv']}={_num(s.get('pv_value'))}" + (f" ({q})" if q else ""))
+    if "setpoint" in s:
+        sp = f"SP {_num(s['setpoint'])}"
+        if s.get("working_setpoint") not in (None, s["setpoint"]):
+            sp += f" (ramping, now {_num(s['working_setpoint'])})"
+        parts.append(sp)
+    if "output" in s:
+        parts.append(
+            f"OUT {_num(s['output'])} [{_num(s.get('output_min'))}..{_num(s.get('output_max'))}]"
+        )
+    elif s.get("outputs"):
+        parts.append(f"OUT -> {', '.join(s['outputs'])}")
+    parts.append(str(s.get("mode", "")) + (" PV BAD" if s.get("pv_bad") else ""))
+    return "  ".join(parts)
+
 
 class _Tags(Mapping[str, dict[str, Any]]):
     def __init__(self, reactor: Reactor) -> None:
@@ -158,19 +218,69 @@ class _Tags(Mapping[str, dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._all())
 
+    def __repr__(self) -> str:
+        try:
+            tags = self._all()
+        except Exception as exc:  # a repr must not raise
+            return f"<tags (unreadable: {exc})>"
+        width = max((len(n) for n in tags), default=4)
+        rows = [
+            f"  {n:<{width}}  {_num(t['value']):>10} {t.get('unit', ''):<7} {t['quality']}"
+            for n, t in sorted(tags.items())
+        ]
+        return "\n".join([f"tags ({len(tags)}):", *rows])
+
 
 class Reactor:
     """Operator handle on one running controller (see module docs)."""
 
-    def __init__(self, api: _Api, who: str | None = None) -> None:
+    def __init__(self, api: _Api) -> None:
         self._api = api
-        self.who = who or _login()
-        self.reason = ""
+        self.reason = ""  # the reason of the next change (then cleared)
         self.loops: Mapping[str, Loop] = _Loops(self)
         self.tags: Mapping[str, dict[str, Any]] = _Tags(self)
 
-    def _change(self, method: str, **params: Any) -> Any:
-        return self._api.call(method, who=self.who, reason=self.reason, **params)
+    def _change(
+        self, method: str, signature: Mapping[str, Any] | None = None, **params: Any
+    ) -> Any:
+        """One change with this change's reason: ``reason`` applies to it only."""
+        if signature is not None:
+            params["signature"] = dict(signature)
+        reason, self.reason = self.reason, ""  # the next change only, made or refused
+        return self._api.call(method, reason=reason, **params)
+
+    def _signed(
+        self,
+        method: str,
+        reason: str | None,
+        meaning: str | None,
+        password: str | None,
+        **params: Any,
+    ) -> Any:
+        if reason is not None:
+            self.reason = reason
+        if password is None and sys.stdin.isatty():
+            me = self.whoami()["name"]
+            if meaning is None:
+                meaning = input(f"e-signature of {me}: meaning (e.g. approved): ")
+            password = getpass.getpass(f"e-signature of {me}: password: ")
+        signature = None if password is None else {"password": password, "meaning": meaning}
+        return self._change(method, signature=signature, **params)
+
+    @property
+    def user(self) -> str:
+        """The authenticated user's name."""
+        return str(self.whoami()["name"])
+
+    def whoami(self) -> dict[str, str]:
+        """Who the controller says you are: name, role, how it knows (peer uid, password)."""
+        me: dict[str, str] = self._api.call("whoami")
+        return me
+
+    def login(self, user: str, password: str) -> dict[str, str]:
+        """Act as edgectl user ``user`` from now on (password checked by the controller)."""
+        me: dict[str, str] = self._api.call("login", user=user, password=password)
+        return me
 
     def info(self) -> dict[str, Any]:
         """Name, phase, clock time, scans, overruns, lateness, trip state."""
@@ -202,9 +312,16 @@ class Reactor:
         acked: list[dict[str, Any]] = self._change("ack", name=name)
         return acked
 
-    def reset_trip(self) -> list[str]:
-        """Release latched interlocks whose alarms have cleared; returns those still engaged."""
-        still: list[str] = self._change("reset_trip")
+    def reset_trip(
+        self,
+        *,
+        reason: str | None = None,
+        meaning: str | None = None,
+        password: str | None = None,
+    ) -> list[str]:
+        """Release latched interlocks whose alarms have cleared; returns those still engaged.
+        A critical command by default: e-signed (``password``, ``meaning``) with a reason."""
+        still: list[str] = self._signed("reset_trip", reason, meaning, password)
         return still
 
     def add_reference(
@@ -222,9 +339,16 @@ class Reactor:
         out: dict[str, Any] = self._api.call("softsensor_status")
         return out
 
-    def stop(self) -> None:
-        """Stop the run: outputs safe, historian flushed."""
-        self._change("stop")
+    def stop(
+        self,
+        *,
+        reason: str | None = None,
+        meaning: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        """Stop the run: outputs safe, historian flushed. A critical command by default:
+        e-signed (``password``, ``meaning``) with a reason."""
+        self._signed("stop", reason, meaning, password)
 
     def close(self) -> None:
         close = getattr(self._api, "close", None)
@@ -245,16 +369,36 @@ class Reactor:
         return f"<Reactor {i.get('name')} phase={i.get('phase')} t={i.get('time_s', 0):.0f}s>"
 
 
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
-
-
-def connect(target: str | Path | Any, *, who: str | None = None) -> Reactor:
+def connect(
+    target: str | Path | Any,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    who: str | None = None,
+) -> Reactor:
     """Connect to a controller: a socket path of an `edgectl run` service, or a controller object
-    running in this process."""
-    if isinstance(target, str | Path):
-        return Reactor(RpcClient(target), who)
-    return Reactor(_Direct(target), who)
+    running in this process.
+
+    The controller identifies you (your OS user, through the socket); ``user`` and ``password``
+    log in as another edgectl user. ``who`` is the old name of ``user``: it is checked, never
+    trusted — a name that is not the authenticated user needs its password.
+    """
+    api: Any = RpcClient(target) if isinstance(target, str | Path) else _Direct(target)
+    reactor = Reactor(api)
+    name = user if user is not None else who
+    try:
+        if password is not None:
+            reactor.login(name or reactor.user, password)
+        elif name is not None and name != reactor.user:
+            from edgectl.operator.errors import AuthenticationError
+
+            raise AuthenticationError(
+                f"you are {reactor.user!r} to this controller, not {name!r}: pass password= to "
+                f"log in as {name!r}",
+                rule="authentication",
+                user=reactor.user,
+            )
+    except BaseException:
+        reactor.close()
+        raise
+    return reactor

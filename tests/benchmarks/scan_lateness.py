@@ -54,7 +54,7 @@ def main() -> None:
         pause_s = args.repl_pause_ms / 1000.0
 
         def busy_local() -> None:
-            r = edgectl.connect(run.controller, who="bench")
+            r = edgectl.connect(run.controller)
             while not stop.is_set():
                 r.tags["temp_c"]
                 _ = r.loops["temp"].settings
@@ -63,7 +63,7 @@ def main() -> None:
                 stop.wait(pause_s)
 
         def busy_socket() -> None:
-            with edgectl.connect(Path(tmp) / "r.sock", who="bench") as r:
+            with edgectl.connect(Path(tmp) / "r.sock") as r:
                 while not stop.is_set():
                     r.tags["ph"]
                     _ = r.loops["ph"].kp

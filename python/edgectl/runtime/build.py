@@ -20,6 +20,7 @@ import msgspec
 from edgectl import timebase
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
+from edgectl.operator.service import OperatorService
 from edgectl.runtime.clock import LockstepClock, ScaledClock, VirtualClock
 from edgectl.runtime.controller import Controller
 from edgectl.runtime.hub import Hub
@@ -361,11 +362,13 @@ def open_run(
             source="run",
             time_s=controller.time_base_s + start_s,
         )
+        # the one door into the controller: every face (the REPL socket here) calls it
+        service = OperatorService.for_run(controller, cfg, path)
         rpc = None
         if serve_rpc:
             given = str(socket_path) if socket_path else cfg.run.socket
             sock = _default_path(cfg, given, ".sock")
-            rpc = RpcServer(sock, controller, Controller.EXPORTED).start()
+            rpc = RpcServer(sock, service).start()
         return Run(
             cfg, path, controller, hub, historian, scheduler, clock, rpc, plant, resumed, start_s
         )

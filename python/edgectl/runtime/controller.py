@@ -1,13 +1,19 @@
 """The controller: one scan = read the process image, run recipe, loops, alarms and interlocks,
-write outputs, record history. Also the operator API the REPL calls (``EXPORTED``).
+write outputs, record history.
 
 Data flow of one scan (DESIGN.md)::
 
     devices ─collect─► tags ─► recipe ► loops ► alarms/interlocks ─write─► devices
-                                                   └─► historian (samples, events, alarms, audit)
+                                                   └─► historian (samples, events, alarms)
 
-Every operator change goes through a method here that writes the audit trail: who, when, what,
-old → new, reason.
+The scan never touches the disk: history goes to the historian's queue, audit records of
+automatic changes (autotune results) to :attr:`Controller.deferred_audit`, which the operator
+service writes outside the scan lock. Operator changes come only through the operator service
+(:mod:`edgectl.operator`): it authenticates, authorises, validates and audits a change, then
+hands it to :meth:`Controller.apply_change`, which applies it between two scans (under the scan
+lock, with no storage call). Every applied change carries the sequence number of its audit
+record; the saved state says up to which record it is complete, so a resume after a crash
+re-applies the audited changes the state had not caught up with (:meth:`Controller.restore`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +30,7 @@ from typing import Any, Protocol
 import msgspec
 
 from edgectl.errors import ConfigError, EdgectlError
+from edgectl.operator.apply import ControllerChanges
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
 from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
@@ -103,25 +111,19 @@ class _Totals:
     ml: dict[str, float] = field(default_factory=dict)
 
 
-class Controller:
+class Controller(ControllerChanges):
     """Runs one reactor. Build with :func:`edgectl.runtime.build.build_controller`."""
 
-    EXPORTED = frozenset(
+    # the queries the operator service passes through (after checking the "read" right)
+    QUERIES = frozenset(
         {
             "info",
             "read_tags",
             "trend",
             "loop_names",
             "loop_get",
-            "loop_set",
-            "autotune_start",
             "autotune_status",
             "alarms",
-            "ack",
-            "reset_trip",
-            "phase_request",
-            "stop",
-            "add_reference",
             "softsensor_status",
         }
     )
@@ -196,6 +198,15 @@ class Controller:
         self._scans_since_persist = 0
         self.now_s = 0.0
         self.stopped = threading.Event()
+        self.stop_reason = ""  # why the run stops ("operator stop by alice: ...", "signal ...")
+        # audit records of automatic changes, written by the operator service outside the lock
+        self.deferred_audit: deque[dict[str, Any]] = deque()
+        # the audit record up to which every operator change is applied (see restore())
+        head = historian.audit.head() if historian is not None else None
+        self.operator_seq = head.seq if head is not None else 0
+        self._persist_now = False
+        # the operator service (edgectl.operator.OperatorService), set when a run opens one
+        self.operator: Any = None
         # more state to persist with the controller's (the simulated plant's snapshot)
         self.extra_state: Callable[[], dict[str, Any]] | None = None
         self.started_at_s: float | None = None
@@ -272,9 +283,20 @@ class Controller:
             while self.engine.autotune_events:
                 loop_name, action, details = self.engine.autotune_events.pop(0)
                 self._event(now_s, "autotune", f"loops.{loop_name}", f"{action}", **details)
-                self._audit(
-                    "edgectl", action, f"loops.{loop_name}", details.get("old"), details, "autotune"
+                # no SQLite call in the scan: the operator service writes it, and the state
+                # with the new gains is persisted at the end of this scan
+                self.deferred_audit.append(
+                    {
+                        "actor": "edgectl",
+                        "action": action,
+                        "target": f"loops.{loop_name}",
+                        "old": _jsonable(details.get("old")),
+                        "new": _jsonable(details),
+                        "reason": "autotune",
+                        "time_s": self._ts(now_s),
+                    }
                 )
+                self._persist_now = True
             while self.engine.stage_events:
                 loop_name, action, details = self.engine.stage_events.pop(0)
                 self._event(now_s, "stage", f"loops.{loop_name}", action, **details)
@@ -299,9 +321,10 @@ class Controller:
                 self._record(now_s)
                 self._next_sample_s = now_s + self.cfg.historian.sample_period_s
             self._scans_since_persist += 1
-            if self._scans_since_persist >= self.cfg.run.persist_every_scans:
+            if self._persist_now or self._scans_since_persist >= self.cfg.run.persist_every_scans:
                 self.persist()
                 self._scans_since_persist = 0
+                self._persist_now = False
 
     def _record(self, now_s: float) -> None:
         snap = self.tags.snapshot(now_s)
@@ -364,6 +387,7 @@ class Controller:
         """Everything a restart needs to resume without a bump."""
         return {
             "version": 1,
+            "operator_seq": self.operator_seq,
             "config_hash": self.config_hash,
             "time_base_s": self.time_base_s,
             "now_s": self.now_s,
@@ -395,6 +419,11 @@ class Controller:
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
         if self.softsensors is not None:
             self.softsensors.restore(state.get("softsensors", {}))
+        saved_seq = state.get("operator_seq")
+        if isinstance(saved_seq, int) and self.historian is not None:
+            self.operator_seq = saved_seq
+            later = [r for r in self.historian.audit.records() if r.seq > saved_seq]
+            self.replay(later)
 
     def skip_samples_until(self, t_s: float) -> None:
         """Record no tag samples at or before clock time ``t_s`` (already in the historian)."""
@@ -406,7 +435,7 @@ class Controller:
             loop.set("mode", "off")
             self._event(self.now_s, "restart", f"loops.{name}", "held safe (restart policy)")
 
-    # -- operator API (EXPORTED) ----------------------------------------------------------------
+    # -- queries (the operator service checks the "read" right) -------------------------------
 
     def info(self) -> dict[str, Any]:
         with self.lock:
@@ -414,10 +443,13 @@ class Controller:
                 "name": self.name,
                 "phase": self.recipe.phase_name if self.recipe else "",
                 "time_s": self.now_s,
+                "time_base_s": self.time_base_s,
+                "clock_speed": float(getattr(self.scheduler.clock, "speed", 1.0)),
                 "scans": self.scheduler.stats.scans,
                 "overruns": self.scheduler.stats.overruns,
                 "lateness_ms": self.scheduler.lateness.summary_ms(),
                 "tripped": self.alarm_mgr.tripped,
+                "stopping": self.stopped.is_set(),
                 "outputs": dict(self.outputs),
                 "totals_ml": dict(self.totals.ml),
             }
@@ -425,13 +457,20 @@ class Controller:
     def read_tags(self, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
         with self.lock:
             snap = self.tags.snapshot(self.now_s)
+            now_s = self.now_s
         wanted = names if names is not None else list(snap)
         out = {}
         for n in wanted:
             if n not in snap:
                 raise KeyError(f"unknown tag {n!r}")
             s = snap[n]
-            out[n] = {"value": s.value, "time_s": s.time_s, "quality": s.quality.name.lower()}
+            out[n] = {
+                "value": s.value,
+                "time_s": s.time_s,
+                "quality": s.quality.name.lower(),
+                "unit": self.tags.tag(n).unit if n in self.tags else "",
+                "age_s": now_s - s.time_s,
+            }
         return out
 
     def trend(self, tag: str, seconds: float) -> dict[str, list[float]]:
@@ -456,26 +495,15 @@ class Controller:
             raise ConfigError(f"no loop {loop!r} (loops: {sorted(self.loops)})") from None
 
     def loop_get(self, loop: str) -> dict[str, Any]:
+        """Every setting and live value of a loop, with its PV's value."""
         with self.lock:
-            return self._loop(loop).settings()
-
-    def loop_set(self, loop: str, param: str, value: Any, who: str, reason: str = "") -> Any:
-        with self.lock:
-            old = self._loop(loop).set(param, value)
-            self._audit(who, "set", f"loops.{loop}.{param}", old, value, reason)
-            return old
-
-    def autotune_start(
-        self, loop: str, who: str, reason: str = "", options: Mapping[str, float] | None = None
-    ) -> dict[str, Any]:
-        with self.lock:
-            target = self._loop(loop)
-            start = getattr(target, "autotune_start", None)
-            if start is None:
-                raise EdgectlError(f"loop {loop!r} cannot autotune")
-            result: dict[str, Any] = start(dict(options or {}))
-            self._audit(who, "autotune", f"loops.{loop}", None, dict(options or {}), reason)
-            return result
+            s = self._loop(loop).settings()
+            pv = s.get("pv") or ""
+            if pv in self.tags:
+                sample = self.tags.read(pv, self.now_s)
+                s["pv_value"] = sample.value
+                s["pv_quality"] = sample.quality.name.lower()
+            return s
 
     def autotune_status(self, loop: str) -> dict[str, Any]:
         with self.lock:
@@ -498,71 +526,11 @@ class Controller:
                 for a in self.alarm_mgr.active()
             ]
 
-    def ack(self, who: str, reason: str = "", name: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            events = self.alarm_mgr.acknowledge(name, self.now_s, who)
-            for ev in events:
-                self._alarm(ev)
-                self._audit(who, "ack", f"alarms.{ev.name}", None, None, reason)
-            return [{"name": e.name, "state": e.state.value} for e in events]
-
-    def reset_trip(self, who: str, reason: str = "") -> list[str]:
-        with self.lock:
-            was = self.alarm_mgr.tripped
-            still = self.alarm_mgr.reset_trip()
-            self._audit(who, "reset_trip", "interlocks", was, self.alarm_mgr.tripped, reason)
-            return still
-
-    def phase_request(self, to: str, who: str, reason: str = "") -> None:
-        with self.lock:
-            if self.recipe is None:
-                raise EdgectlError("this reactor has no recipe")
-            old = self.recipe.phase_name
-            self.recipe.request(to)
-            self._audit(who, "phase_request", "recipe.phase", old, to, reason)
-
-    def add_reference(
-        self,
-        sensor: str,
-        value: float,
-        who: str,
-        reason: str = "",
-        sampled_s: float | None = None,
-    ) -> dict[str, Any]:
-        """An at-line reference (HPLC, glucose analyser) for soft sensor ``sensor``, of the
-        sample drawn at clock time ``sampled_s`` (default now): fed to its bias Kalman filter
-        when it has one, always recorded in the audit trail and as an event."""
-        with self.lock:
-            if self.softsensors is None:
-                raise ConfigError("this reactor has no soft sensors")
-            block = self.softsensors[sensor]
-            t = self.now_s if sampled_s is None else float(sampled_s)
-            result: dict[str, Any] = block.add_reference(float(value), t)
-            self._audit(who, "add_reference", f"softsensors.{sensor}", None, result, reason)
-            self._event(self.now_s, "reference", f"softsensors.{sensor}", f"{value:g}", **result)
-            return result
-
     def softsensor_status(self) -> dict[str, Any]:
         with self.lock:
             if self.softsensors is None:
                 return {}
             return {name: b.status() for name, b in self.softsensors.blocks.items()}
-
-    def stop(self, who: str, reason: str = "") -> None:
-        self._audit(who, "stop", "run", None, None, reason)
-        self.stopped.set()
-        self.scheduler.stop()
-
-    def _audit(self, who: str, action: str, target: str, old: Any, new: Any, reason: str) -> None:
-        self.historian.audit.record(
-            actor=who,
-            action=action,
-            target=target,
-            old=_jsonable(old),
-            new=_jsonable(new),
-            reason=reason,
-            time_s=self._ts(self.now_s),
-        )
 
 
 def _jsonable(v: Any) -> Any:

@@ -9,6 +9,14 @@ Safe action on bad input: when a loop's PV is not GOOD (stale, bad, never read),
 to *track* at the outputs' safe values, so it neither winds up nor bumps when the PV returns;
 the loop reports ``pv_bad`` until then (control.md §1, "Invalid input": hold, then safe output,
 bumpless re-init on recovery).
+
+Setpoint changes do not kick the output: a setpoint step of a loop in auto with integral
+action moves the integral by the proportional term's jump (``I += P(r_old, y) − P(r_new, y)``
+at the last measurement), so the output is continuous and the step reaches it through the
+integral. For a step this is the response of setpoint weight b = 0 (``P = K·(b·r − y)``,
+Åström & Hägglund, control.md §1) without b = 0's cost at start-up, where the integral would
+first have to build up K·r. A loop with ``[operator.loops.<name>] sp_ramp_per_min`` instead
+ramps its working setpoint to the new target at that rate (the P term then follows the ramp).
 """
 
 from __future__ import annotations
@@ -102,12 +110,37 @@ class LoopView:
         self.pv_time_s = -math.inf  # time of the last reading put in the history
         self.stage_monitors: list[StageMonitor] = []
         self.operator_disabled: set[int] = set()
+        # setpoint ramp: the rate (PV units per minute) and the target the working setpoint
+        # (the PID's) moves to; None when it stands at the target
+        self.sp_ramp_per_min: float | None = None
+        self.sp_target: float | None = None
+        self.y_last = math.nan  # the measurement of the last PID update
 
     # settings ---------------------------------------------------------------------------------
     @property
     def setpoint(self) -> float:
-        """The loop's setpoint (NaN for loops without one): cheap, read every scan."""
+        """The loop's working setpoint (NaN for loops without one): cheap, read every scan."""
         return self.pid.setpoint if self.pid is not None else math.nan
+
+    @property
+    def target_setpoint(self) -> float:
+        """The setpoint as set (a ramp moves the working setpoint towards it)."""
+        if self.sp_target is not None:
+            return self.sp_target
+        return self.setpoint
+
+    def ramp(self, dt_s: float) -> None:
+        """Move the working setpoint towards the target by at most the ramp rate × ``dt_s``."""
+        if self.sp_target is None or self.pid is None or self.sp_ramp_per_min is None:
+            return
+        step = self.sp_ramp_per_min * dt_s / 60.0
+        sp = self.pid.setpoint
+        target = self.sp_target
+        if abs(target - sp) <= step:
+            self.pid.setpoint = target
+            self.sp_target = None
+        else:
+            self.pid.setpoint = sp + math.copysign(step, target - sp)
 
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {"type": type(self.cfg).__name__, "mode": self.mode}
@@ -117,7 +150,9 @@ class LoopView:
         if self.pid is not None:
             d = self.pid.to_dict()
             s.update({k: d[k] for k in sorted(_PID_PARAMS) if k in d})
-            s["setpoint"] = self.pid.setpoint
+            s["setpoint"] = self.target_setpoint
+            s["working_setpoint"] = self.pid.setpoint
+            s["sp_ramp_per_min"] = self.sp_ramp_per_min
             s["output"] = self.pid.output
             s["output_min"], s["output_max"] = self.pid.output_min, self.pid.output_max
             c = self.pid.components()
@@ -212,8 +247,13 @@ class LoopView:
         if self.pid is None:
             raise ConfigError(f"loop {self.name!r} has no setting {param!r}")
         if param == "setpoint":
-            old = self.pid.setpoint
-            self.pid.setpoint = float(value)
+            old = self.target_setpoint
+            target = float(value)
+            if self.sp_ramp_per_min is None or not math.isfinite(self.pid.setpoint):
+                self._bumpless_setpoint(target)
+                self.sp_target = None
+            else:
+                self.sp_target = None if target == self.pid.setpoint else target
             return old
         if param == "output":
             if self.mode != "manual":
@@ -236,6 +276,27 @@ class LoopView:
         setattr(self.pid, param, value)  # the core makes gain changes bumpless
         return old
 
+    def _p_term(self, r: float, y: float) -> float:
+        """The proportional term the core computes at setpoint ``r``, measurement ``y``."""
+        pid = self.pid
+        assert pid is not None
+        sg = 1.0 if pid.action == "heating" else -1.0
+        db = pid.deadband
+        if db > 0:
+            e = sg * (r - y)
+            return 0.0 if abs(e) <= db else pid.kp * (e - math.copysign(db, e))
+        return float(pid.kp * sg * (pid.b * r - y))
+
+    def _bumpless_setpoint(self, r_new: float) -> None:
+        """Set the setpoint; in auto with integral action, without a jump of the output."""
+        pid = self.pid
+        assert pid is not None
+        r_old, y = pid.setpoint, self.y_last
+        pid.setpoint = r_new
+        ti = pid.ti_s
+        if pid.mode == "auto" and math.isfinite(y) and math.isfinite(r_old) and 0 < ti < math.inf:
+            pid.integral = pid.integral + self._p_term(r_old, y) - self._p_term(r_new, y)
+
     def _apply_mode(self) -> None:
         if self.pid is None:
             return
@@ -253,6 +314,7 @@ class LoopView:
             st["integral"] = self.pid.integral
             st["output"] = self.pid.output
             st["manual_output"] = self.pid.manual_output
+            st["sp_target"] = self.sp_target
         if self.cascade is not None:
             cas = self.cascade
             cas.store_live_gains()
@@ -300,6 +362,8 @@ class LoopView:
             for k in _PID_PARAMS | {"setpoint"}:
                 if k in saved and saved[k] is not None:
                     setattr(self.pid, k, saved[k])
+            target = state.get("sp_target")
+            self.sp_target = float(target) if isinstance(target, int | float) else None
             # Resume without a bump: hold the saved output until the PV is good again, then
             # manual → auto in the core re-initialises the integral so nothing jumps.
             self.pid.mode = "manual"  # entering manual holds u_prev: set the output after
@@ -315,7 +379,9 @@ class LoopView:
         d = np.diff(np.fromiter(self.pv_history, float))
         return float(np.std(d) / math.sqrt(2.0))
 
-    def autotune_start(self, options: Mapping[str, float]) -> dict[str, Any]:
+    def autotune_plan(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The relay settings an autotune with ``options`` runs (validated, nothing started):
+        rule, gain, bias, amplitude, hysteresis, cycles, max_time_s."""
         if self.pid is None or not isinstance(self.cfg, PidLoop):
             raise EdgectlError(f"loop {self.name!r}: autotune works on single-output PID loops")
         if self.autotuner is not None and self.autotuner.is_running:
@@ -323,7 +389,6 @@ class LoopView:
         opts = dict(options)
         rule = str(opts.pop("rule", "simc"))
         gain = opts.pop("gain", None)
-        self.autotune_gain = None if gain is None else float(gain)
         lo, hi = self.pid.output_min, self.pid.output_max
         bias = float(opts.pop("bias", self.pid.output))
         amp = float(opts.pop("amplitude", 0.25 * (hi - lo)))
@@ -333,32 +398,59 @@ class LoopView:
         # control.md §5) set ε above the noise level. Default 3σ of the scan-to-scan noise.
         given = opts.pop("hysteresis", None)
         hysteresis = 3.0 * self.pv_noise() if given is None else float(given)
-        if amp <= 0:
+        cycles = int(opts.pop("cycles", 3))
+        max_time_s = float(opts.pop("max_time_s", 4 * 3600.0))
+        if opts:
+            raise ConfigError(f"autotune: unknown options {sorted(opts)}")
+        if not (math.isfinite(amp) and amp > 0):
             raise EdgectlError(
                 f"loop {self.name!r}: output {bias:g} sits at a limit; no room for a relay"
             )
-        self.autotuner = RelayAutotune(
-            setpoint=self.pid.setpoint,
-            bias=bias,
-            amplitude=amp,
-            output_min=lo,
-            output_max=hi,
-            action=self.pid.action,
-            hysteresis=hysteresis,
-            cycles=int(opts.pop("cycles", 3)),
-            max_time_s=float(opts.pop("max_time_s", 4 * 3600.0)),
-        )
-        if opts:
-            raise ConfigError(f"autotune: unknown options {sorted(opts)}")
-        self.autotune_rule = rule
-        self.last_autotune = {
-            "state": "running",
+        if not (math.isfinite(hysteresis) and hysteresis >= 0 and cycles >= 1 and max_time_s > 0):
+            raise ConfigError(
+                f"autotune: hysteresis >= 0, cycles >= 1 and max_time_s > 0, got "
+                f"{hysteresis}, {cycles}, {max_time_s}"
+            )
+        return {
+            "rule": rule,
+            "gain": None if gain is None else float(gain),
             "bias": bias,
             "amplitude": amp,
             "hysteresis": hysteresis,
-            "rule": rule,
+            "cycles": cycles,
+            "max_time_s": max_time_s,
+        }
+
+    def autotune_begin(self, plan: Mapping[str, Any]) -> dict[str, Any]:
+        """Start the relay experiment of :meth:`autotune_plan`."""
+        assert self.pid is not None
+        lo, hi = self.pid.output_min, self.pid.output_max
+        self.autotuner = RelayAutotune(
+            setpoint=self.pid.setpoint,
+            bias=float(plan["bias"]),
+            amplitude=float(plan["amplitude"]),
+            output_min=lo,
+            output_max=hi,
+            action=self.pid.action,
+            hysteresis=float(plan["hysteresis"]),
+            cycles=int(plan["cycles"]),
+            max_time_s=float(plan["max_time_s"]),
+        )
+        self.autotune_rule = str(plan["rule"])
+        gain = plan.get("gain")
+        self.autotune_gain = None if gain is None else float(gain)
+        self.last_autotune = {
+            "state": "running",
+            "bias": float(plan["bias"]),
+            "amplitude": float(plan["amplitude"]),
+            "hysteresis": float(plan["hysteresis"]),
+            "rule": self.autotune_rule,
         }
         return dict(self.last_autotune)
+
+    def autotune_start(self, options: Mapping[str, float]) -> dict[str, Any]:
+        """Validate ``options`` and start the relay experiment at once."""
+        return self.autotune_begin(self.autotune_plan(options))
 
     def autotune_status(self) -> dict[str, Any]:
         return dict(self.last_autotune)
@@ -378,6 +470,9 @@ class Engine:
         self._foams: dict[str, tuple[FoamLoop, FoamPulser]] = {}
         for name, loop in cfg.loops.items():
             self._add(name, loop)
+        for name, limits in cfg.operator.loops.items():
+            if name in self.views and limits.sp_ramp_per_min is not None:
+                self.views[name].sp_ramp_per_min = limits.sp_ramp_per_min
         self._last_pv = np.full(len(self._bank_pv), math.nan)
         self._y = np.zeros(len(self._bank_pv))
         self.autotune_events: list[tuple[str, str, dict[str, Any]]] = []
@@ -507,6 +602,9 @@ class Engine:
         safe = {n: o.safe for n, o in self.cfg.outputs.items()}
         if self.health:
             self._check_stages(samples, ctx.now_s)
+        for view in self.views.values():
+            if view.sp_target is not None:
+                view.ramp(ctx.dt_s)
         for k, (name, pv) in enumerate(zip(self._bank_loops, self._bank_pv, strict=True)):
             view = self.views[name]
             s = samples.get(pv)
@@ -542,6 +640,8 @@ class Engine:
                 pid.track_output = self._safe_controller_output(view, safe)
             elif view.mode == "auto" and pid.mode == "track" and view.bad_since_s is None:
                 pid.mode = "auto"
+        for k, name in enumerate(self._bank_loops):
+            self.views[name].y_last = float(self._y[k])
         values = self.bank.step(self._y, ctx.dt_s) if self._bank_loops else np.empty(0)
         for target, value in zip(self._bank_targets, values, strict=True):
             out[target] = float(value)
@@ -607,6 +707,7 @@ class Engine:
         view.pv_bad = False
         if pid.mode == "track":
             pid.mode = "auto"
+        view.y_last = s.value
         trim = pid.update(s.value, ctx.dt_s)
         return min(max(base + trim, o.min), o.max)
 

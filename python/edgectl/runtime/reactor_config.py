@@ -16,6 +16,7 @@
     [pump_checks.<name>]   pump-stall detection: tag ``<name>.delivery``, alarm ``<name>.stall``
     [interlocks.<name>]    limit / force / trip interlocks on alarms
     [recipe]               phases and transitions
+    [operator]             rights, e-signatures, users file, limits of operator changes
 
 Decoded by :func:`load_reactor_config` into frozen structs; every error names the file, the key
 path and the rule broken. Cross-references (a loop naming an unknown tag or output, an interlock
@@ -32,6 +33,7 @@ import msgspec
 
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
+from edgectl.operator.config import OperatorConfig
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
 
@@ -329,6 +331,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     interlocks: dict[str, InterlockSpec] = {}
     pump_checks: dict[str, PumpCheck] = {}
     recipe: Recipe | None = None
+    operator: OperatorConfig = OperatorConfig()
 
     def tag_names(self) -> set[str]:
         """Every tag the configuration creates: device readings, extra tags, soft sensors,

@@ -1,0 +1,150 @@
+"""The ``[operator]`` section of a reactor configuration: rights, critical commands, identity
+mapping and the limits every operator change is validated against.
+
+::
+
+    [operator]
+    users_file = "ecoli-2L.users"          # relative to the config file; default beside the db
+    critical = ["stop", "reset_trip"]      # commands that need an e-signature
+    os_users = { lab = "alice" }            # OS user (SO_PEERCRED) → edgectl user
+    rights.operator = ["read", "setpoint", "mode", "output", "ack", "phase_request"]
+
+    [operator.loops.temp]                  # limits of one loop, in its own units
+    setpoint = [20.0, 40.0]
+    sp_ramp_per_min = 0.5                  # setpoint ramp (PV units per minute)
+    kp = [10.0, 500.0]
+
+Without ``rights`` the defaults of :data:`DEFAULT_RIGHTS` apply; a role given in ``rights``
+replaces that role's default list.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from edgectl.config import Struct
+
+__all__ = [
+    "COMMANDS",
+    "DEFAULT_CRITICAL",
+    "DEFAULT_RIGHTS",
+    "ROLES",
+    "LoopLimits",
+    "OperatorConfig",
+    "users_path",
+]
+
+Role = Literal["viewer", "operator", "engineer", "admin"]
+ROLES: Final[tuple[str, ...]] = ("viewer", "operator", "engineer", "admin")
+
+# Every right a role can hold. "read" covers every query (tags, trends, loops, alarms, status).
+COMMANDS: Final[tuple[str, ...]] = (
+    "read",
+    "setpoint",
+    "mode",
+    "output",
+    "tune",
+    "stage",
+    "autotune",
+    "ack",
+    "reset_trip",
+    "phase_request",
+    "add_reference",
+    "stop",
+)
+
+_OPERATOR: Final = (
+    "read",
+    "setpoint",
+    "mode",
+    "output",
+    "ack",
+    "reset_trip",
+    "phase_request",
+    "add_reference",
+    "stop",
+)
+DEFAULT_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
+    "viewer": ("read",),
+    "operator": _OPERATOR,
+    "engineer": (*_OPERATOR, "tune", "stage", "autotune"),
+    "admin": COMMANDS,
+}
+DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip")
+
+Command = Literal[
+    "read",
+    "setpoint",
+    "mode",
+    "output",
+    "tune",
+    "stage",
+    "autotune",
+    "ack",
+    "reset_trip",
+    "phase_request",
+    "add_reference",
+    "stop",
+]
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+Span = tuple[float, float]
+
+
+class LoopLimits(Struct, frozen=True, kw_only=True):
+    """Limits of operator changes to one loop, in the loop's own units.
+
+    ``setpoint``, ``kp``, ``ti_s``, ``td_s``: ``[low, high]`` (inclusive). Gains without a
+    range may move within ``gain_span`` of their configured value (÷ and ×). The manual output
+    is always bounded by the loop's output limits. ``sp_ramp_per_min``: setpoint changes (from
+    the operator and the recipe) ramp at this rate instead of stepping.
+    """
+
+    setpoint: Span | None = None
+    kp: Span | None = None
+    ti_s: Span | None = None
+    td_s: Span | None = None
+    sp_ramp_per_min: Positive | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("setpoint", "kp", "ti_s", "td_s"):
+            span = getattr(self, name)
+            if span is None:
+                continue
+            lo, hi = span
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"{name} must be [low, high] with finite low < high, got {span}")
+            if name != "setpoint" and lo < 0:
+                raise ValueError(f"{name} must not go below 0, got {span}")
+
+
+class OperatorConfig(Struct, frozen=True, kw_only=True):
+    """Rights, e-signatures, identity mapping and limits of the operator service."""
+
+    users_file: str = ""
+    rights: dict[Role, list[Command]] = {}
+    critical: list[Command] = msgspec.field(default_factory=lambda: ["stop", "reset_trip"])
+    os_users: dict[str, str] = {}
+    loops: dict[str, LoopLimits] = {}
+    # a gain without a configured range may move to [configured / span, configured × span]
+    gain_span: Annotated[float, msgspec.Meta(ge=1.0, le=1000.0)] = 10.0
+    # the longest reason and e-signature meaning accepted (characters)
+    max_text_chars: Annotated[int, msgspec.Meta(ge=16, le=10_000)] = 500
+
+    def rights_of(self, role: str) -> frozenset[str]:
+        """The commands ``role`` may run."""
+        if role in self.rights:
+            return frozenset(self.rights[role])
+        return frozenset(DEFAULT_RIGHTS.get(role, ()))
+
+
+def users_path(config_dir: Path, users_file: str, db_path: Path) -> Path:
+    """Where the users file of a reactor lives: ``users_file`` relative to the config's
+    directory, or beside the run's database (``runs/ecoli-2L.db`` → ``runs/ecoli-2L.users``)."""
+    if users_file:
+        p = Path(users_file)
+        return p if p.is_absolute() else config_dir / p
+    return Path(db_path).with_suffix(".users")

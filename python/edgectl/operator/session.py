@@ -1,0 +1,157 @@
+"""A client's session of the operator service: what a face may call, as whom.
+
+One session per socket connection (its identity from the peer's credentials) or per in-process
+handle (the process's OS user). ``login(user, password)`` switches it to another edgectl user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from edgectl.errors import EdgectlError
+from edgectl.operator.changes import Change
+from edgectl.operator.errors import AuthenticationError
+from edgectl.operator.users import Identity
+
+if TYPE_CHECKING:
+    from edgectl.operator.service import OperatorService
+
+__all__ = ["Session"]
+
+
+class Session:
+    """One client of the service: a socket connection or an in-process handle. The methods in
+    :attr:`EXPORTED` are what a face may call; each runs as the session's identity."""
+
+    EXPORTED = frozenset(
+        {
+            "whoami",
+            "login",
+            "info",
+            "read_tags",
+            "trend",
+            "loop_names",
+            "loop_get",
+            "autotune_status",
+            "alarms",
+            "softsensor_status",
+            "loop_set",
+            "loop_manual",
+            "autotune_start",
+            "ack",
+            "reset_trip",
+            "phase_request",
+            "add_reference",
+            "stop",
+        }
+    )
+
+    def __init__(self, service: OperatorService, identity: Identity | None, error: str) -> None:
+        self.service = service
+        self.identity = identity
+        self._error = error
+
+    def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        """Dispatch one request of a face (``who`` is refused: identity is proven, not sent)."""
+        if method not in self.EXPORTED:
+            raise EdgectlError(f"unknown method {method!r}")
+        if "who" in params:
+            raise AuthenticationError(
+                "'who' is not accepted: the controller identifies you (socket peer "
+                "credentials, or login(user, password))",
+                rule="authentication",
+            )
+        return getattr(self, method)(**params)
+
+    def _user(self) -> Identity:
+        if self.identity is None:
+            raise AuthenticationError(
+                f"not authenticated: {self._error}; log in with a password",
+                rule="authentication",
+            )
+        return self.identity
+
+    # identity
+    def whoami(self) -> dict[str, str]:
+        u = self._user()
+        return {"name": u.name, "role": u.role, "source": u.source, "full_name": u.full_name}
+
+    def login(self, user: str, password: str) -> dict[str, str]:
+        self.identity = self.service.login(user, password)
+        return self.whoami()
+
+    # queries
+    def _q(self, method: str, **params: Any) -> Any:
+        return self.service.query(self._user(), method, **params)
+
+    def info(self) -> Any:
+        return self._q("info")
+
+    def read_tags(self, names: list[str] | None = None) -> Any:
+        return self._q("read_tags", names=names)
+
+    def trend(self, tag: str, seconds: float) -> Any:
+        return self._q("trend", tag=tag, seconds=seconds)
+
+    def loop_names(self) -> Any:
+        return self._q("loop_names")
+
+    def loop_get(self, loop: str) -> Any:
+        return self._q("loop_get", loop=loop)
+
+    def autotune_status(self, loop: str) -> Any:
+        return self._q("autotune_status", loop=loop)
+
+    def alarms(self) -> Any:
+        return self._q("alarms")
+
+    def softsensor_status(self) -> Any:
+        return self._q("softsensor_status")
+
+    # changes
+    def _c(self, change: Change, reason: str, signature: Mapping[str, Any] | None = None) -> Any:
+        return self.service.change(self._user(), change, reason=reason, signature=signature)
+
+    def loop_set(
+        self,
+        loop: str,
+        param: str,
+        value: Any,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Set one loop setting; returns the old value."""
+        return self._c(Change.loop(loop, str(param), value), reason, signature).old
+
+    def loop_manual(
+        self,
+        loop: str,
+        output: float | None = None,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Manual mode, holding the output or at ``output`` (loop units); returns the old."""
+        return self._c(Change.manual(loop, output), reason, signature).old
+
+    def autotune_start(
+        self, loop: str, options: Mapping[str, Any] | None = None, reason: str = ""
+    ) -> Any:
+        return self._c(Change.autotune(loop, options or {}), reason).result
+
+    def ack(self, name: str | None = None, reason: str = "") -> Any:
+        return self._c(Change.ack(name), reason).result
+
+    def reset_trip(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
+        return self._c(Change.reset_trip(), reason, signature).result
+
+    def phase_request(self, to: str, reason: str = "") -> Any:
+        return self._c(Change.phase(to), reason).result
+
+    def add_reference(
+        self, sensor: str, value: float, sampled_s: float | None = None, reason: str = ""
+    ) -> Any:
+        return self._c(Change.reference(sensor, value, sampled_s), reason).result
+
+    def stop(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
+        return self._c(Change.stop(), reason, signature).result
