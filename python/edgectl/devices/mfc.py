@@ -96,22 +96,22 @@ class AlicatMfc(MassFlowController):
         return self._frame(self.query("poll"), "poll")
 
     def read_flow_sccm(self) -> float:
-        return float(self.read_all()["mass_flow_sccm"])
+        return self._number(self.read_all(), "mass_flow_sccm", "poll")
 
     def read_setpoint_sccm(self) -> float:
-        return float(self.read_all()["setpoint_sccm"])
+        return self._number(self.read_all(), "setpoint_sccm", "poll")
 
     def read_temp_c(self) -> float:
-        return float(self.read_all()["temp_c"])
+        return self._number(self.read_all(), "temp_c", "poll")
 
     def read_pressure_psia(self) -> float:
-        return float(self.read_all()["pressure_psia"])
+        return self._number(self.read_all(), "pressure_psia", "poll")
 
     def set_flow_sccm(self, flow_sccm: float) -> float:
         """Write the setpoint; returns the setpoint the controller reports back."""
         flow = self._check_flow(flow_sccm)
         values = self._frame(self.query("set_setpoint", setpoint_sccm=flow), "set_setpoint")
-        got = float(values["setpoint_sccm"])
+        got = self._number(values, "setpoint_sccm", "set_setpoint")
         if abs(got - flow) > max(0.01, 1e-3 * abs(flow)):
             raise DeviceError(
                 f"{self.name}: setpoint {flow} sccm not taken, controller reports {got}"

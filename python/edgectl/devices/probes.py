@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,10 @@ class HamiltonArcProbe(SerialDevice):
         status = int(decode_registers(words, regs[f"{key}_status"], m.word_order))
         if status & 0x10:
             raise DeviceError(f"{self.name}: {key} reports sensor error (status 0x{status:02x})")
-        if value != value:
-            raise ProtocolError(f"{self.name}: {key} is NaN (status 0x{status:02x})")
+        if not math.isfinite(value):
+            raise ProtocolError(
+                f"{self.name}: {key} is not finite: {value} (status 0x{status:02x})"
+            )
         return ArcReading((value, unit, status))
 
     def read_primary(self) -> ArcReading:
@@ -143,21 +146,21 @@ class EzoPhProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-ph"
 
     def read_ph(self) -> float:
-        return float(self.read()["ph"])
+        return self._number(self.read(), "ph", "read")
 
 
 class EzoDoProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-do"
 
     def read_do_pct(self) -> float:
-        return float(self.read()["do_pct"])
+        return self._number(self.read(), "do_pct", "read")
 
     def read_do_mg_l(self) -> float:
-        return float(self.read()["do_mg_l"])
+        return self._number(self.read(), "do_mg_l", "read")
 
 
 class EzoRtdProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-rtd"
 
     def read_temp_c(self) -> float:
-        return float(self.read()["temp_c"])
+        return self._number(self.read(), "temp_c", "read")

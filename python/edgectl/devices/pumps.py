@@ -96,7 +96,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         self.query("set_flow", flow=text)
 
     def read_rate_ml_min(self) -> float:
-        return float(self.query("read_flow")["flow_ml_min"])
+        return self._number(self.query("read_flow"), "flow_ml_min", "read_flow")
 
     def set_rpm(self, rpm: float) -> None:
         if not 0 <= rpm <= 9999.99:
@@ -105,7 +105,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         self.query("set_rpm", rpm_x100=round(rpm * 100))
 
     def read_rpm(self) -> float:
-        return float(self.query("read_rpm")["rpm"])
+        return self._number(self.query("read_rpm"), "rpm", "read_rpm")
 
     def start(self) -> None:
         if self.query("start").get("reply") == "-":
@@ -151,10 +151,10 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         return self.query("status")
 
     def read_rpm(self) -> float:
-        return float(self.read_status()["rpm"])
+        return self._number(self.read_status(), "rpm", "status")
 
     def is_running(self) -> bool:
-        return self.read_status()["running"] == 1.0
+        return self._number(self.read_status(), "running", "status") == 1.0
 
     def set_rpm(self, rpm: float) -> None:
         field = self.profile.fields.get("rpm")
@@ -164,7 +164,9 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         self.query("set_rpm", rpm=float(rpm))
 
     def set_rate_ml_min(self, rate_ml_min: float) -> None:
-        ml_per_rev = float(self.read_status()["ml_per_rev"])
+        ml_per_rev = self._number(self.read_status(), "ml_per_rev", "status")
+        if ml_per_rev <= 0.0:
+            raise DeviceError(f"{self.name}: drive reports {ml_per_rev} mL/rev")
         self.set_rpm(round(float(rate_ml_min) / ml_per_rev, 1))
 
     def start(self) -> None:
