@@ -161,6 +161,19 @@ def test_deep_nesting_is_a_config_error(examples: Path) -> None:
         (lambda d: d["loops"]["temp"]["pid"].update(kp="fast"), ["$.loops.temp.pid.kp"]),
         (lambda d: d["loops"]["temp"]["pid"].update(kp=float("inf")), ["$.loops.temp.pid.kp"]),
         (lambda d: d["loops"]["temp"]["pid"].update(kq=1.0), ["$.loops.temp.pid", "kq"]),
+        (lambda d: d["loops"]["ph"].pop("pid"), ["$.loops.ph.pid", "kp"]),
+        (
+            lambda d: d["devices"]["pump_feed"].update(options={"channel": 7}),
+            ["$.devices.pump_feed.options", "channel must be 1-4"],
+        ),
+        (
+            lambda d: d["devices"]["mfc_o2"].update(options={"safe_flow_sccm": -5.0}),
+            ["$.devices.mfc_o2.options", "safe_flow_sccm must be >= 0"],
+        ),
+        (
+            lambda d: d["devices"]["mfc_o2"].update(options={"unit": 3}),
+            ["$.devices.mfc_o2.options.unit", "Expected `str`"],
+        ),
     ],
 )
 def test_build_time_problems_are_refused_at_load(

@@ -9,14 +9,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from edgectl.errors import DeviceError, ProfileError, ProtocolError
+from edgectl.errors import DeviceError, InvalidInputError, ProfileError, ProtocolError
 from edgectl.io.profile import DeviceProfile, load_profile
 from edgectl.io.protocol import LineProtocol
 from edgectl.io.transport import Port
 
-__all__ = ["SerialDevice", "reply_int", "reply_number"]
+__all__ = ["SerialDevice", "check_address", "reply_int", "reply_number"]
 
 log = logging.getLogger(__name__)
+
+
+def check_address(name: str, value: Any, lo: int, hi: int) -> None:
+    """A bus address option (Modbus slave, ProPar node, pump number): a whole number in
+    ``[lo, hi]``, or None for the profile's own."""
+    if value is not None and (isinstance(value, bool) or value not in range(lo, hi + 1)):
+        raise InvalidInputError(f"{name} must be {lo}-{hi}, got {value!r}")
 
 
 def _default_name(url: str) -> str:
@@ -82,6 +89,17 @@ class SerialDevice:
 
     kind: str = ""
     default_profile: str = ""
+
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """Refuse driver options (the ``options`` table of a reactor config's device) that
+        the constructor would refuse, without opening a port: the config loader calls it.
+
+        Raises
+        ------
+        InvalidInputError
+            An option out of its range (names the option and the range).
+        """
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError, ProtocolError
 from edgectl.io.modbus import ModbusProtocol, decode_registers
 from edgectl.io.profile import DeviceProfile
@@ -62,6 +62,10 @@ class HamiltonArcProbe(SerialDevice):
     kind = "probe"
     default_profile = "hamilton/arc-ph"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("slave", options.get("slave"), 1, 247)
+
     def __init__(
         self,
         port: str | Port,
@@ -70,6 +74,7 @@ class HamiltonArcProbe(SerialDevice):
         slave: int | None = None,
         name: str | None = None,
     ) -> None:
+        self.check_options(slave=slave)
         super().__init__(port, profile, name=name, startup=False)
         self.modbus = ModbusProtocol(self.port, self.profile, name=self.name, slave=slave)
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError
 from edgectl.io.profile import DeviceProfile
 from edgectl.io.transport import Port
@@ -69,6 +69,11 @@ class RegloIccPump(_Dosing, SerialDevice):
     kind = "pump"
     default_profile = "ismatec/reglo-icc"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("channel", options.get("channel", 1), 1, 4)
+        check_address("address", options.get("address", 1), 1, 8)
+
     def __init__(
         self,
         port: str | Port,
@@ -78,10 +83,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         address: int = 1,
         name: str | None = None,
     ) -> None:
-        if channel not in (1, 2, 3, 4):
-            raise InvalidInputError(f"channel must be 1-4, got {channel!r}")
-        if address not in range(1, 9):
-            raise InvalidInputError(f"address must be 1-8, got {address!r}")
+        self.check_options(channel=channel, address=address)
         self.channel = channel
         self.address = address
         super().__init__(port, profile, name=name)
@@ -131,6 +133,10 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
     kind = "pump"
     default_profile = "watson-marlow/520du"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("pump number", options.get("pump", 1), 1, 32)
+
     def __init__(
         self,
         port: str | Port,
@@ -139,8 +145,7 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         pump: int = 1,
         name: str | None = None,
     ) -> None:
-        if pump not in range(1, 33):
-            raise InvalidInputError(f"pump number must be 1-32, got {pump!r}")
+        self.check_options(pump=pump)
         self.pump = pump
         super().__init__(port, profile, name=name)
 

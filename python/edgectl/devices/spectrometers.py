@@ -58,6 +58,12 @@ class Spectrometer(SerialDevice):
     kind = "spectrometer"
     default_profile = "generic/spectrometer-ascii"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        ms = options.get("integration_ms")
+        if ms is not None and (isinstance(ms, bool) or ms not in range(1, 600_001)):
+            raise InvalidInputError(f"integration_ms must be 1..600000, got {ms!r}")
+
     def __init__(
         self,
         port: str | Port,
@@ -66,8 +72,7 @@ class Spectrometer(SerialDevice):
         integration_ms: int | None = None,
         name: str | None = None,
     ) -> None:
-        if integration_ms is not None and not 1 <= int(integration_ms) <= 600_000:
-            raise InvalidInputError(f"integration_ms must be 1..600000, got {integration_ms!r}")
+        self.check_options(integration_ms=integration_ms)
         self._wanted_ms = None if integration_ms is None else int(integration_ms)
         self.integration_ms = 0
         self._axis: FloatArray | None = None

@@ -28,6 +28,7 @@ import msgspec
 from edgectl.errors import ConfigError, EdgectlError
 
 if TYPE_CHECKING:
+    from edgectl.devices import SerialDevice
     from edgectl.runtime.reactor_config import ReactorConfig
 
 __all__ = ["MAX_DEPTH", "MAX_MAGNITUDE", "check_raw", "check_values"]
@@ -226,13 +227,14 @@ def _pid_settings(cfg: ReactorConfig, problems: list[str], source: str) -> None:
 def _option_problems(cls: type, options: Mapping[str, Any], key: str) -> list[str]:
     """Driver options: names the driver's constructor takes, values of its declared types."""
     fixed = {"self", "port", "profile", "name"}
+    init: Any = cls.__init__  # type: ignore[misc]
     params = {
         n: p
-        for n, p in inspect.signature(cls.__init__).parameters.items()
+        for n, p in inspect.signature(init).parameters.items()
         if n not in fixed and p.kind is inspect.Parameter.KEYWORD_ONLY
     }
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(init)
     except Exception:  # an unresolvable annotation: check names only
         hints = {}
     problems = []
@@ -258,7 +260,7 @@ def _devices(cfg: ReactorConfig, problems: list[str], base_dir: Path) -> None:
     from edgectl.devices import DRIVERS
     from edgectl.io.profile import find_profile, load_board, load_profile
 
-    classes: dict[str, type] = {}
+    classes: dict[str, type[SerialDevice]] = {}
     for dname, dev in cfg.devices.items():
         key = f"$.devices.{dname}"
         try:
@@ -288,7 +290,13 @@ def _devices(cfg: ReactorConfig, problems: list[str], base_dir: Path) -> None:
                     f"{key}.outputs.{out}: {cls.__name__} has no set_{quantity}()"
                     f" (settable: {', '.join(have) or 'none'})"
                 )
-        problems.extend(_option_problems(cls, dev.options, f"{key}.options"))
+        option_problems = _option_problems(cls, dev.options, f"{key}.options")
+        problems.extend(option_problems)
+        if not option_problems:
+            try:
+                cls.check_options(**dev.options)
+            except EdgectlError as exc:
+                problems.append(f"{key}.options: {exc}")
     for sname, ss in cfg.softsensors.items():
         cls_ = classes.get(ss.spectrometer)
         if cls_ is not None and not callable(getattr(cls_, "acquire", None)):
