@@ -162,6 +162,8 @@ def test_deep_nesting_is_a_config_error(examples: Path) -> None:
         (lambda d: d["loops"]["temp"]["pid"].update(kp=float("inf")), ["$.loops.temp.pid.kp"]),
         (lambda d: d["loops"]["temp"]["pid"].update(kq=1.0), ["$.loops.temp.pid", "kq"]),
         (lambda d: d["loops"]["ph"].pop("pid"), ["$.loops.ph.pid", "kp"]),
+        (lambda d: d.setdefault("run", {}).update(socket="/tmp/" + "s" * 200), ["$.run.socket"]),
+        (lambda d: d["reactor"].update(name="n" * 300), ["$.reactor.name"]),
         (
             lambda d: d["devices"]["pump_feed"].update(options={"channel": 7}),
             ["$.devices.pump_feed.options", "channel must be 1-4"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -336,9 +337,18 @@ def _devices(cfg: ReactorConfig, problems: list[str], base_dir: Path) -> None:
                 )
 
 
+#: Longest Unix socket path the kernel takes (sun_path is 108 bytes with its NUL; margin kept).
+MAX_SOCKET_PATH = 100
+
+
 def check_values(cfg: ReactorConfig, source: str, base_dir: Path) -> None:
     """Every rule of the module docstring; one ConfigError naming ``source`` lists them all."""
     problems: list[str] = []
+    if len(os.fsencode(cfg.run.socket)) > MAX_SOCKET_PATH:
+        problems.append(
+            f"$.run.socket: a Unix socket path has at most {MAX_SOCKET_PATH} bytes,"
+            f" got {len(os.fsencode(cfg.run.socket))}"
+        )
     _one_loop_per_output(cfg, problems)
     _inside_outputs(cfg, problems)
     _one_producer_per_tag(cfg, problems)

@@ -66,7 +66,7 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 # (every other number is finite and |x| <= 1e15: edgectl.runtime.config_checks.check_raw).
 PeriodS = Annotated[float, msgspec.Meta(gt=0.0, le=86_400.0)]
 WindowS = Annotated[float, msgspec.Meta(ge=0.0, le=3_600.0)]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=64)]
 
 
 class ReactorInfo(Struct, frozen=True, kw_only=True):
