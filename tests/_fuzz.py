@@ -278,7 +278,11 @@ def mutator(rng: random.Random, codec: Codec, stats: Stats) -> Callable[[bytes],
             spots = list(_NUMBER.finditer(reply))
             if spots:
                 m = rng.choice(spots)
-                return reply[: m.start()] + _evil_number(rng) + reply[m.end() :]
+                evil = _evil_number(rng)
+                sign = m.group()[:1]
+                if sign in (b"+", b"-") and rng.random() < 0.5 and evil[:1] not in (b"+", b"-"):
+                    evil = sign + evil  # a profile may want the sign (Alicat: [-+][0-9.]+)
+                return reply[: m.start()] + evil + reply[m.end() :]
             kind = "payload"
         if kind == "payload":
             unwrapped = codec.unwrap(reply)

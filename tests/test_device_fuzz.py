@@ -29,6 +29,8 @@ def test_every_driver_is_fuzzed() -> None:
     assert len(FUZZ_DRIVERS) == 13
 
 
+# the per-test timeout (300 s) is for the default run; a long run gets ~0.1 s per case
+@pytest.mark.timeout(max(300.0, CASES * 0.1))
 @pytest.mark.parametrize("profile", FUZZ_DRIVERS)
 def test_replies_cannot_hurt(profile: str) -> None:
     stats = Stats()
