@@ -80,3 +80,18 @@ def test_board_profile_builds_devices_and_closes_safe(factory: MockFactory, boar
     assert factory.pin(12).state == pytest.approx(0.5)
     assert closes_safe(factory, b, {12: 0, 6: 1, 20: 1})  # active-low relays: high = off
     assert b.profile.board.gpiochip == 0
+
+
+def test_simulated_pins_keep_a_bounded_history() -> None:
+    """A 14-day simulated run sets the heater duty every scan: gpiozero's MockPWMPin keeps every
+    change (RSS grew ~1.3 MB per simulated day); SimPWMPin keeps the last HISTORY only."""
+    from edgectl.devices.gpio import SimPWMPin
+
+    factory = MockFactory(pin_class=SimPWMPin)
+    heater = Heater(18, frequency_hz=1.0, pin_factory=factory, name="heater")
+    for k in range(3 * SimPWMPin.HISTORY):
+        heater.set_duty((k % 100) / 100.0)
+    states = factory.pin(18).states
+    assert len(states) == SimPWMPin.HISTORY
+    assert states[-1].state == pytest.approx(((3 * SimPWMPin.HISTORY - 1) % 100) / 100.0)
+    heater.close()

@@ -21,7 +21,7 @@ BASE: dict[str, Any] = {
     "reactor": {"name": "r1", "scan_period_s": 1.0},
     "devices": {
         "probe": {
-            "profile": "atlas/ezo-rtd",
+            "profile": "atlas-scientific/ezo-rtd",
             "port": "sim://probe",
             "readings": {"temp_c": "temp_c"},
         },
@@ -29,14 +29,25 @@ BASE: dict[str, Any] = {
         "pumps": {
             "profile": "ismatec/reglo-icc",
             "port": "sim://pumps",
-            "outputs": {"base_ml_min": "rate_ml_min", "co2_sccm": "flow_sccm"},
+            "outputs": {"base_ml_min": "dose_rate_ml_min"},
+        },
+        "mfc_co2": {
+            "profile": "alicat/mc-series",
+            "port": "sim://mfc-co2",
+            "outputs": {"co2_sccm": "flow_sccm"},
+        },
+        "mfc_o2": {
+            "profile": "alicat/mc-series",
+            "port": "sim://mfc-o2",
+            "outputs": {"o2_sccm": "flow_sccm"},
         },
     },
-    "gpio": {"outputs": {"heater": "heater_pwm"}},
+    "gpio": {"board": "boards/raspberry-pi-5", "outputs": {"heater": "heater"}},
     "outputs": {
         "heater": {"unit": "duty", "min": 0.0, "max": 1.0, "safe": 0.0, "pwm_window_s": 2.0},
         "base_ml_min": {"unit": "mL/min", "min": 0.0, "max": 5.0},
         "co2_sccm": {"unit": "sccm", "min": 0.0, "max": 100.0},
+        "o2_sccm": {"unit": "sccm", "min": 0.0, "max": 100.0},
     },
     "loops": {
         "temp": {
@@ -53,6 +64,7 @@ BASE: dict[str, Any] = {
             "raise_output": "base_ml_min",
             "lower_output": "co2_sccm",
             "deadband_pct": 2.0,
+            "pid": {"kp": 10.0, "ti_s": 600.0},
         },
     },
     "run": {"on_restart": "resume"},
@@ -92,7 +104,8 @@ def test_cascade_loop(tmp_path: Path) -> None:
         "type": "do_cascade",
         "pv": "temp_c",
         "setpoint": 30.0,
-        "stages": [{"output": "co2_sccm", "min": 0.0, "max": 100.0}],
+        "pid": {"kp": 1.0, "ti_s": 300.0},
+        "stages": [{"output": "o2_sccm", "min": 0.0, "max": 100.0}],
     }
     cfg = load_reactor_config(write(tmp_path, data))
     assert isinstance(cfg.loops["do"], CascadeLoop)

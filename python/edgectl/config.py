@@ -61,6 +61,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: TOML syntax error: {exc}") from exc
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{p}: TOML nested too deeply") from None
 
 
 def decode_mapping(data: Mapping[str, Any], type_: type[T], *, source: str = "<config>") -> T:
@@ -75,6 +78,8 @@ def decode_mapping(data: Mapping[str, Any], type_: type[T], *, source: str = "<c
         return msgspec.convert(data, type_, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_explain(data, type_, str(exc))}") from exc
+    except RecursionError:
+        raise ConfigError(f"{source}: $: nested too deeply") from None
 
 
 def load_toml(path: str | Path, type_: type[T]) -> T:

@@ -26,7 +26,7 @@ class MtSicsBalance(SerialDevice):
             raise DeviceError(f"{self.name}: balance busy, no weight available")
         if values.get("unit") not in (None, "g"):
             raise DeviceError(f"{self.name}: balance reports unit {values['unit']!r}, not g")
-        return float(values["mass_g"])
+        return self._number(values, "mass_g", "read_stable" if stable else "read_immediate")
 
     def is_stable(self) -> bool:
         return self.query("read_immediate").get("status") == "S"
@@ -35,7 +35,7 @@ class MtSicsBalance(SerialDevice):
         self.query("zero")
 
     def tare(self) -> float:
-        return float(self.query("tare")["tare_g"])
+        return self._number(self.query("tare"), "tare_g", "tare")
 
     def serial_number(self) -> str:
         return str(self.query("serial_number")["serial"])
@@ -51,7 +51,7 @@ class SartoriusSbiBalance(SerialDevice):
         values = self.query("print")
         if values.get("unit", "g") not in ("g", ""):
             raise DeviceError(f"{self.name}: balance reports unit {values['unit']!r}, not g")
-        mass = float(values["mass_g"])
+        mass = self._number(values, "mass_g", "print")
         return -mass if values.get("sign") == "-" else mass
 
     def is_stable(self) -> bool:

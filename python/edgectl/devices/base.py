@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from edgectl.errors import DeviceError, ProfileError
+from edgectl.errors import DeviceError, InvalidInputError, ProfileError, ProtocolError
 from edgectl.io.profile import DeviceProfile, load_profile
 from edgectl.io.protocol import LineProtocol
 from edgectl.io.transport import Port
 
-__all__ = ["SerialDevice"]
+__all__ = ["SerialDevice", "check_address", "reply_int", "reply_number"]
 
 log = logging.getLogger(__name__)
+
+
+def check_address(name: str, value: Any, lo: int, hi: int) -> None:
+    """A bus address option (Modbus slave, ProPar node, pump number): a whole number in
+    ``[lo, hi]``, or None for the profile's own."""
+    if value is not None and (isinstance(value, bool) or value not in range(lo, hi + 1)):
+        raise InvalidInputError(f"{name} must be {lo}-{hi}, got {value!r}")
 
 
 def _default_name(url: str) -> str:
@@ -22,6 +31,42 @@ def _default_name(url: str) -> str:
     if parsed.scheme == "sim":
         return parsed.netloc or url
     return url
+
+
+def reply_number(values: Mapping[str, Any], key: str, *, device: str, what: str) -> float:
+    """The finite number ``key`` of a parsed reply to ``what``.
+
+    Raises
+    ------
+    ProtocolError
+        The reply has no ``key``, or it is not a number, or not finite (``inf``, ``nan``,
+        ``1e999``): a reading the controller must mark BAD, never use.
+    """
+    if key not in values:
+        raise ProtocolError(f"{device}: reply to {what!r} has no {key}: {dict(values)!r}")
+    raw = values[key]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ProtocolError(
+            f"{device}: reply to {what!r}: {key} is not a number: {raw!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise ProtocolError(f"{device}: reply to {what!r}: {key} is not finite: {raw!r}")
+    return value
+
+
+def reply_int(
+    values: Mapping[str, Any], key: str, *, device: str, what: str, lo: int, hi: int
+) -> int:
+    """The whole number ``key`` of a parsed reply, within ``[lo, hi]``; ProtocolError if not."""
+    value = reply_number(values, key, device=device, what=what)
+    if value != int(value) or not lo <= value <= hi:
+        raise ProtocolError(
+            f"{device}: reply to {what!r}: {key} must be a whole number in [{lo}, {hi}], "
+            f"got {values[key]!r}"
+        )
+    return int(value)
 
 
 class SerialDevice:
@@ -44,6 +89,17 @@ class SerialDevice:
 
     kind: str = ""
     default_profile: str = ""
+
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        """Refuse driver options (the ``options`` table of a reactor config's device) that
+        the constructor would refuse, without opening a port: the config loader calls it.
+
+        Raises
+        ------
+        InvalidInputError
+            An option out of its range (names the option and the range).
+        """
 
     def __init__(
         self,
@@ -105,6 +161,10 @@ class SerialDevice:
         if self.profile.startup.commands and self.port.opens != self._ready_opens:
             self.start_up()
         return self.protocol.query(command, **{**self._format_values(), **values})
+
+    def _number(self, values: Mapping[str, Any], key: str, what: str) -> float:
+        """:func:`reply_number` naming this device."""
+        return reply_number(values, key, device=self.name, what=what)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import InvalidInputError
 from edgectl.io.modbus import ModbusProtocol
 from edgectl.io.profile import DeviceProfile
@@ -26,6 +27,19 @@ class ModbusCirculator(SerialDevice):
     kind = "circulator"
     default_profile = "generic/modbus-circulator"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("slave", options.get("slave"), 1, 247)
+        interval = options.get("min_write_interval_s", 0.0)
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0.0 <= interval <= 86_400.0
+        ):
+            raise InvalidInputError(
+                f"min_write_interval_s must be in [0, 86400] s, got {interval!r}"
+            )
+
     def __init__(
         self,
         port: str | Port,
@@ -35,6 +49,7 @@ class ModbusCirculator(SerialDevice):
         min_write_interval_s: float = 0.0,
         name: str | None = None,
     ) -> None:
+        self.check_options(slave=slave, min_write_interval_s=min_write_interval_s)
         super().__init__(port, profile, name=name, startup=False)
         self.modbus = ModbusProtocol(self.port, self.profile, name=self.name, slave=slave)
         self.min_write_interval_s = min_write_interval_s

@@ -9,17 +9,34 @@ blanket through a zero-cross SSR (period 1-10 s), not for servos.
 
 from __future__ import annotations
 
+import collections
 import math
 from pathlib import Path
 from typing import Any
 
 from gpiozero import DigitalInputDevice, OutputDevice, PWMOutputDevice
 from gpiozero.pins import Factory
+from gpiozero.pins.mock import MockPWMPin
 
 from edgectl.errors import ConfigError, InvalidInputError
 from edgectl.io.profile import BoardProfile, load_board
 
-__all__ = ["Board", "FoamProbe", "Heater", "Relay", "RelayPump", "Valve"]
+__all__ = ["Board", "FoamProbe", "Heater", "Relay", "RelayPump", "SimPWMPin", "Valve"]
+
+
+class SimPWMPin(MockPWMPin):
+    """gpiozero's ``MockPWMPin`` keeping only its last :attr:`HISTORY` state changes.
+
+    ``MockPin`` appends every change to ``states`` for its assertions; a simulated run sets its
+    heater duty every scan, so over a 14-day culture that list grew by ~1.3 MB a day. The pins
+    of simulated runs (``sim://`` plants, ``pin_factory = "mock"``) keep a bounded history.
+    """
+
+    HISTORY = 1000
+
+    def clear_states(self) -> None:
+        super().clear_states()
+        self.states: Any = collections.deque(self.states, maxlen=self.HISTORY)
 
 
 class _GpioDevice:
@@ -257,9 +274,9 @@ class Board:
 
             return LGPIOFactory(chip=board.gpiochip)
         if board.pin_factory == "mock":
-            from gpiozero.pins.mock import MockFactory, MockPWMPin
+            from gpiozero.pins.mock import MockFactory
 
-            return MockFactory(revision=board.revision or None, pin_class=MockPWMPin)
+            return MockFactory(revision=board.revision or None, pin_class=SimPWMPin)
         raise ConfigError(f"board {board.model}: pin factory {board.pin_factory!r} not supported")
 
     def __getitem__(self, key: str) -> Any:

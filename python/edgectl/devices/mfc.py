@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError
 from edgectl.io.profile import DeviceProfile
 from edgectl.io.propar import ProparProtocol
@@ -32,6 +32,14 @@ class MassFlowController(SerialDevice):
 
     def make_safe(self) -> None:
         self.set_flow_sccm(self.safe_flow_sccm)
+
+    @staticmethod
+    def _check_safe(safe_flow_sccm: Any) -> None:
+        flow = safe_flow_sccm
+        if isinstance(flow, bool) or not isinstance(flow, int | float) or not math.isfinite(flow):
+            raise InvalidInputError(f"safe_flow_sccm must be a finite number, got {flow!r}")
+        if flow < 0.0:
+            raise InvalidInputError(f"safe_flow_sccm must be >= 0, got {flow!r}")
 
     @staticmethod
     def _check_flow(flow_sccm: float) -> float:
@@ -64,6 +72,13 @@ class AlicatMfc(MassFlowController):
 
     default_profile = "alicat/mc-series"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        unit = options.get("unit", "A")
+        if not isinstance(unit, str) or len(unit) != 1 or not ("A" <= unit <= "Z"):
+            raise InvalidInputError(f"Alicat unit ID must be one letter A-Z, got {unit!r}")
+        cls._check_safe(options.get("safe_flow_sccm", 0.0))
+
     def __init__(
         self,
         port: str | Port,
@@ -73,8 +88,7 @@ class AlicatMfc(MassFlowController):
         safe_flow_sccm: float = 0.0,
         name: str | None = None,
     ) -> None:
-        if len(unit) != 1 or not unit.isalpha() or not unit.isupper():
-            raise InvalidInputError(f"Alicat unit ID must be one letter A-Z, got {unit!r}")
+        self.check_options(unit=unit, safe_flow_sccm=safe_flow_sccm)
         self.unit = unit
         self.safe_flow_sccm = safe_flow_sccm
         super().__init__(port, profile, name=name)
@@ -96,22 +110,22 @@ class AlicatMfc(MassFlowController):
         return self._frame(self.query("poll"), "poll")
 
     def read_flow_sccm(self) -> float:
-        return float(self.read_all()["mass_flow_sccm"])
+        return self._number(self.read_all(), "mass_flow_sccm", "poll")
 
     def read_setpoint_sccm(self) -> float:
-        return float(self.read_all()["setpoint_sccm"])
+        return self._number(self.read_all(), "setpoint_sccm", "poll")
 
     def read_temp_c(self) -> float:
-        return float(self.read_all()["temp_c"])
+        return self._number(self.read_all(), "temp_c", "poll")
 
     def read_pressure_psia(self) -> float:
-        return float(self.read_all()["pressure_psia"])
+        return self._number(self.read_all(), "pressure_psia", "poll")
 
     def set_flow_sccm(self, flow_sccm: float) -> float:
         """Write the setpoint; returns the setpoint the controller reports back."""
         flow = self._check_flow(flow_sccm)
         values = self._frame(self.query("set_setpoint", setpoint_sccm=flow), "set_setpoint")
-        got = float(values["setpoint_sccm"])
+        got = self._number(values, "setpoint_sccm", "set_setpoint")
         if abs(got - flow) > max(0.01, 1e-3 * abs(flow)):
             raise DeviceError(
                 f"{self.name}: setpoint {flow} sccm not taken, controller reports {got}"
@@ -137,6 +151,11 @@ class BronkhorstMfc(MassFlowController):
 
     default_profile = "bronkhorst/el-flow-propar"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("node", options.get("node"), 1, 247)
+        cls._check_safe(options.get("safe_flow_sccm", 0.0))
+
     def __init__(
         self,
         port: str | Port,
@@ -146,6 +165,7 @@ class BronkhorstMfc(MassFlowController):
         safe_flow_sccm: float = 0.0,
         name: str | None = None,
     ) -> None:
+        self.check_options(node=node, safe_flow_sccm=safe_flow_sccm)
         self.safe_flow_sccm = safe_flow_sccm
         self._node = node
         super().__init__(port, profile, name=name, startup=False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError, ProtocolError
 from edgectl.io.modbus import ModbusProtocol, decode_registers
 from edgectl.io.profile import DeviceProfile
@@ -61,6 +62,10 @@ class HamiltonArcProbe(SerialDevice):
     kind = "probe"
     default_profile = "hamilton/arc-ph"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("slave", options.get("slave"), 1, 247)
+
     def __init__(
         self,
         port: str | Port,
@@ -69,6 +74,7 @@ class HamiltonArcProbe(SerialDevice):
         slave: int | None = None,
         name: str | None = None,
     ) -> None:
+        self.check_options(slave=slave)
         super().__init__(port, profile, name=name, startup=False)
         self.modbus = ModbusProtocol(self.port, self.profile, name=self.name, slave=slave)
 
@@ -82,8 +88,10 @@ class HamiltonArcProbe(SerialDevice):
         status = int(decode_registers(words, regs[f"{key}_status"], m.word_order))
         if status & 0x10:
             raise DeviceError(f"{self.name}: {key} reports sensor error (status 0x{status:02x})")
-        if value != value:
-            raise ProtocolError(f"{self.name}: {key} is NaN (status 0x{status:02x})")
+        if not math.isfinite(value):
+            raise ProtocolError(
+                f"{self.name}: {key} is not finite: {value} (status 0x{status:02x})"
+            )
         return ArcReading((value, unit, status))
 
     def read_primary(self) -> ArcReading:
@@ -143,21 +151,21 @@ class EzoPhProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-ph"
 
     def read_ph(self) -> float:
-        return float(self.read()["ph"])
+        return self._number(self.read(), "ph", "read")
 
 
 class EzoDoProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-do"
 
     def read_do_pct(self) -> float:
-        return float(self.read()["do_pct"])
+        return self._number(self.read(), "do_pct", "read")
 
     def read_do_mg_l(self) -> float:
-        return float(self.read()["do_mg_l"])
+        return self._number(self.read(), "do_mg_l", "read")
 
 
 class EzoRtdProbe(EzoProbe):
     default_profile = "atlas-scientific/ezo-rtd"
 
     def read_temp_c(self) -> float:
-        return float(self.read()["temp_c"])
+        return self._number(self.read(), "temp_c", "read")

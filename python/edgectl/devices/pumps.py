@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edgectl.devices.base import SerialDevice
+from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError
 from edgectl.io.profile import DeviceProfile
 from edgectl.io.transport import Port
@@ -69,6 +69,11 @@ class RegloIccPump(_Dosing, SerialDevice):
     kind = "pump"
     default_profile = "ismatec/reglo-icc"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("channel", options.get("channel", 1), 1, 4)
+        check_address("address", options.get("address", 1), 1, 8)
+
     def __init__(
         self,
         port: str | Port,
@@ -78,10 +83,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         address: int = 1,
         name: str | None = None,
     ) -> None:
-        if channel not in (1, 2, 3, 4):
-            raise InvalidInputError(f"channel must be 1-4, got {channel!r}")
-        if address not in range(1, 9):
-            raise InvalidInputError(f"address must be 1-8, got {address!r}")
+        self.check_options(channel=channel, address=address)
         self.channel = channel
         self.address = address
         super().__init__(port, profile, name=name)
@@ -96,7 +98,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         self.query("set_flow", flow=text)
 
     def read_rate_ml_min(self) -> float:
-        return float(self.query("read_flow")["flow_ml_min"])
+        return self._number(self.query("read_flow"), "flow_ml_min", "read_flow")
 
     def set_rpm(self, rpm: float) -> None:
         if not 0 <= rpm <= 9999.99:
@@ -105,7 +107,7 @@ class RegloIccPump(_Dosing, SerialDevice):
         self.query("set_rpm", rpm_x100=round(rpm * 100))
 
     def read_rpm(self) -> float:
-        return float(self.query("read_rpm")["rpm"])
+        return self._number(self.query("read_rpm"), "rpm", "read_rpm")
 
     def start(self) -> None:
         if self.query("start").get("reply") == "-":
@@ -131,6 +133,10 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
     kind = "pump"
     default_profile = "watson-marlow/520du"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        check_address("pump number", options.get("pump", 1), 1, 32)
+
     def __init__(
         self,
         port: str | Port,
@@ -139,8 +145,7 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         pump: int = 1,
         name: str | None = None,
     ) -> None:
-        if pump not in range(1, 33):
-            raise InvalidInputError(f"pump number must be 1-32, got {pump!r}")
+        self.check_options(pump=pump)
         self.pump = pump
         super().__init__(port, profile, name=name)
 
@@ -151,10 +156,10 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         return self.query("status")
 
     def read_rpm(self) -> float:
-        return float(self.read_status()["rpm"])
+        return self._number(self.read_status(), "rpm", "status")
 
     def is_running(self) -> bool:
-        return self.read_status()["running"] == 1.0
+        return self._number(self.read_status(), "running", "status") == 1.0
 
     def set_rpm(self, rpm: float) -> None:
         field = self.profile.fields.get("rpm")
@@ -164,7 +169,9 @@ class WatsonMarlowPump(_Dosing, SerialDevice):
         self.query("set_rpm", rpm=float(rpm))
 
     def set_rate_ml_min(self, rate_ml_min: float) -> None:
-        ml_per_rev = float(self.read_status()["ml_per_rev"])
+        ml_per_rev = self._number(self.read_status(), "ml_per_rev", "status")
+        if ml_per_rev <= 0.0:
+            raise DeviceError(f"{self.name}: drive reports {ml_per_rev} mL/rev")
         self.set_rpm(round(float(rate_ml_min) / ml_per_rev, 1))
 
     def start(self) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgectl.devices.base import SerialDevice
-from edgectl.errors import DeviceError, InvalidInputError
+from edgectl.devices.base import SerialDevice, reply_int
+from edgectl.errors import DeviceError, InvalidInputError, ProtocolError
 from edgectl.io.profile import DeviceProfile
 from edgectl.io.spectral import SpectralProtocol
 from edgectl.io.transport import Port
@@ -57,6 +58,12 @@ class Spectrometer(SerialDevice):
     kind = "spectrometer"
     default_profile = "generic/spectrometer-ascii"
 
+    @classmethod
+    def check_options(cls, **options: Any) -> None:
+        ms = options.get("integration_ms")
+        if ms is not None and (isinstance(ms, bool) or ms not in range(1, 600_001)):
+            raise InvalidInputError(f"integration_ms must be 1..600000, got {ms!r}")
+
     def __init__(
         self,
         port: str | Port,
@@ -65,8 +72,7 @@ class Spectrometer(SerialDevice):
         integration_ms: int | None = None,
         name: str | None = None,
     ) -> None:
-        if integration_ms is not None and not 1 <= int(integration_ms) <= 600_000:
-            raise InvalidInputError(f"integration_ms must be 1..600000, got {integration_ms!r}")
+        self.check_options(integration_ms=integration_ms)
         self._wanted_ms = None if integration_ms is None else int(integration_ms)
         self.integration_ms = 0
         self._axis: FloatArray | None = None
@@ -91,7 +97,7 @@ class Spectrometer(SerialDevice):
         opens = self.port.opens
         if self._wanted_ms is not None:
             self.protocol.query("set_integration", integration_ms=self._wanted_ms)
-        self.integration_ms = int(self.protocol.query("query_integration")["integration_ms"])
+        self.integration_ms = self._integration(self.protocol.query("query_integration"))
         self._axis = self._read_axis()
         self._ready_opens = opens
 
@@ -133,7 +139,7 @@ class Spectrometer(SerialDevice):
             raise InvalidInputError(f"integration_ms must be 1..600000, got {integration_ms!r}")
         self._check_open()
         self.query("set_integration", integration_ms=ms)
-        got = int(self.query("query_integration")["integration_ms"])
+        got = self._integration(self.query("query_integration"))
         if got != ms:
             raise DeviceError(f"{self.name}: integration time {ms} ms not taken, reports {got}")
         self._wanted_ms = ms
@@ -141,8 +147,15 @@ class Spectrometer(SerialDevice):
         return got
 
     def read_integration_time_ms(self) -> int:
-        self.integration_ms = int(self.query("query_integration")["integration_ms"])
+        self.integration_ms = self._integration(self.query("query_integration"))
         return self.integration_ms
+
+    def _integration(self, values: dict[str, Any]) -> int:
+        """The integration time of a ``query_integration`` reply: a whole number of ms in the
+        instrument's range, else ProtocolError (``INT 1e999`` is not a time)."""
+        return reply_int(
+            values, "integration_ms", device=self.name, what="query_integration", lo=1, hi=600_000
+        )
 
     def acquire(self) -> Spectrum:
         """One spectrum in counts per second of integration, with its sequence number."""
@@ -151,6 +164,9 @@ class Spectrometer(SerialDevice):
             self.profile.commands["acquire"].send, "S", timeout_s=self._timeout("acquire")
         )
         assert self._axis is not None
+        if not np.all(np.isfinite(frame.values)):
+            bad = int(np.count_nonzero(~np.isfinite(frame.values)))
+            raise ProtocolError(f"{self.name}: spectrum {frame.seq} has {bad} non-finite value(s)")
         if frame.values.size != self._axis.size:
             raise DeviceError(
                 f"{self.name}: spectrum has {frame.values.size} points, the axis {self._axis.size}"

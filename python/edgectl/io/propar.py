@@ -13,6 +13,7 @@ the vendor's own client (``bronkhorst-propar``, binary mode).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -360,7 +361,13 @@ class ProparProtocol:
                 f"{self.name}: answer to read {key} is for process {item.process} parameter "
                 f"{item.parameter}: {data.hex()}"
             )
-        return decode_value(p.type, item.value)
+        return self._finite(key, decode_value(p.type, item.value), data)
+
+    def _finite(self, key: str, value: float | int | str, data: bytes) -> float | int | str:
+        """A float parameter that is inf or NaN is a bad reading, never a value."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ProtocolError(f"{self.name}: {key} is not finite ({value}): {data.hex()}")
+        return value
 
     def read_many(self, keys: list[str]) -> dict[str, float | int | str]:
         """Request several parameters in one chained message (one round trip).
@@ -391,7 +398,8 @@ class ProparProtocol:
         if cmd != CMD_SEND or got != want:
             raise ProtocolError(f"{self.name}: unexpected answer to {what}: {data.hex()}")
         return {
-            k: decode_value(p.type, it.value) for k, p, it in zip(keys, params, items, strict=True)
+            k: self._finite(k, decode_value(p.type, it.value), data)
+            for k, p, it in zip(keys, params, items, strict=True)
         }
 
     def write(self, key: str, value: float | int | str) -> None:

@@ -15,6 +15,7 @@ Every error names the device, the command and the bytes received.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,12 @@ class ReplyParser:
                 value = float(text)
                 if field is not None:
                     value = value * field.scale + field.offset
+                if not math.isfinite(value):
+                    # "1e999" is a number to the pattern and inf to float(): never a reading
+                    raise ProtocolError(
+                        f"{self.device}: reply to {self.command!r}: field {key} is not a finite "
+                        f"number: {text!r}"
+                    )
                 out[key] = value
             elif field is not None:
                 raise ProtocolError(

@@ -263,8 +263,9 @@ def open_run(
     hub: Hub | None = None
     try:
         if cfg.plant is not None:
-            from gpiozero.pins.mock import MockFactory, MockPWMPin
+            from gpiozero.pins.mock import MockFactory
 
+            from edgectl.devices.gpio import SimPWMPin
             from edgectl.emulators import reset_emulators, set_plant
 
             plant = (plant_factory or _make_plant)(cfg, path)
@@ -272,7 +273,7 @@ def open_run(
                 plant = _make_plant(cfg, path, seed)
             reset_emulators()
             set_plant(plant)
-            pin_factory = MockFactory(pin_class=MockPWMPin)
+            pin_factory = MockFactory(pin_class=SimPWMPin)  # bounded pin history
         if cfg.gpio is not None and cfg.gpio.pin_factory == "bridge":
             from edgectl.emulators.gpio_bridge import BridgeFactory, bridge_from_env
 

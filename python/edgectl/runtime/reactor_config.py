@@ -64,14 +64,18 @@ __all__ = [
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
+# Bounded quantities: a period beyond a day, a window beyond an hour is a typo, not a setting
+# (every other number is finite and |x| <= 1e15: edgectl.runtime.config_checks.check_raw).
+PeriodS = Annotated[float, msgspec.Meta(gt=0.0, le=86_400.0)]
+WindowS = Annotated[float, msgspec.Meta(ge=0.0, le=3_600.0)]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=64)]
 
 
 class ReactorInfo(Struct, frozen=True, kw_only=True):
     name: Name
     description: str = ""
-    scan_period_s: Positive = 1.0
-    volume_l: Positive = 2.0
+    scan_period_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 1.0
+    volume_l: Annotated[float, msgspec.Meta(gt=0.0, le=10_000.0)] = 2.0
 
 
 class GpioLink(Struct, frozen=True, kw_only=True):
@@ -88,7 +92,7 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
 
     scenario: str = "ecoli_2l"
     config: str = ""  # optional plant TOML, relative to the reactor file
-    seed: int = 0
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
     # accelerated runs keep controller, plant and emulators on one time base
     # (edgectl.runtime.clock.LockstepClock): simulated time waits for whoever is late, so a
     # busy machine slows the run down instead of changing its verdict; false: free-running
@@ -98,8 +102,8 @@ class PlantConfig(Struct, frozen=True, kw_only=True):
 
 class HistorianConfig(Struct, frozen=True, kw_only=True):
     path: str = ""  # default: runs/<reactor name>.db beside the working directory
-    commit_interval_s: Positive = 2.0
-    sample_period_s: Positive = 10.0
+    commit_interval_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 2.0
+    sample_period_s: PeriodS = 10.0
 
 
 class RunConfig(Struct, frozen=True, kw_only=True):
@@ -107,7 +111,7 @@ class RunConfig(Struct, frozen=True, kw_only=True):
     ``hold`` starts with every output safe and every loop in manual."""
 
     on_restart: Literal["resume", "hold"] = "resume"
-    persist_every_scans: Annotated[int, msgspec.Meta(ge=1)] = 10
+    persist_every_scans: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10
     socket: str = ""  # REPL socket; default runs/<reactor name>.sock
 
 
@@ -121,16 +125,16 @@ class DeviceConfig(Struct, frozen=True, kw_only=True):
     profile: str
     port: str
     options: dict[str, Any] = {}
-    poll_period_s: Positive = 1.0
-    max_age_s: Positive = 10.0
+    poll_period_s: PeriodS = 1.0
+    max_age_s: Annotated[float, msgspec.Meta(gt=0.0, le=864_000.0)] = 10.0
     readings: dict[str, str] = {}
     outputs: dict[str, str] = {}
 
 
 class GpioConfig(Struct, frozen=True, kw_only=True):
-    board: str = "raspberrypi/pi5"
+    board: str = "boards/raspberry-pi-5"
     pin_factory: Literal["auto", "mock", "lgpio", "bridge"] = "auto"
-    chip: int = 0
+    chip: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     # pin_factory = "bridge": an emulated rig's GPIO bridge (tcp://127.0.0.1:PORT; default
     # $EDGECTL_GPIO_BRIDGE), see edgectl.emulators.gpio_bridge
     bridge: str = ""
@@ -146,9 +150,12 @@ class OutputConfig(Struct, frozen=True, kw_only=True):
     max: float = 1.0
     safe: float = 0.0
     scale: float = 1.0  # the device receives value × scale (rpm → PWM duty, % → sccm, ...)
-    pwm_window_s: NonNegative = 0.0  # > 0: time-proportioned on/off output (GPIO heaters, pumps)
+    pwm_window_s: WindowS = 0.0  # > 0: time-proportioned on/off output (GPIO heaters, pumps)
 
     def __post_init__(self) -> None:
+        for key in ("min", "max", "safe", "scale"):
+            if not math.isfinite(getattr(self, key)):
+                raise ValueError(f"{key} must be finite, got {getattr(self, key)}")
         if not self.max > self.min:
             raise ValueError(f"max must be > min, got min={self.min} max={self.max}")
         if not self.min <= self.safe <= self.max:
@@ -178,7 +185,7 @@ class _LoopBase(Struct, frozen=True, kw_only=True):
     description: str = ""
     acceptance: Acceptance | None = None
     # A PV that is not GOOD: hold the output this long, then drive the outputs safe.
-    hold_bad_pv_s: NonNegative = 60.0
+    hold_bad_pv_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 60.0
 
 
 class PidLoop(_LoopBase, frozen=True, kw_only=True, tag="pid", tag_field="type"):
@@ -233,10 +240,10 @@ class CascadeLoop(_LoopBase, frozen=True, kw_only=True, tag="do_cascade", tag_fi
     ``<loop>.<output>.failed``); tracking again for ``stage_recover_s`` restores it."""
 
     stages: list[CascadeStage]
-    hysteresis_s: NonNegative = 60.0
+    hysteresis_s: WindowS = 60.0
     stage_tolerance: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.2
-    stage_fault_s: NonNegative = 60.0
-    stage_recover_s: NonNegative = 120.0
+    stage_fault_s: WindowS = 60.0
+    stage_recover_s: WindowS = 120.0
 
     def stage_alarms(self, loop: str) -> list[str]:
         """Names of the automatic stage-failure alarms of this loop."""
@@ -262,8 +269,8 @@ class FoamLoop(Struct, frozen=True, kw_only=True, tag="foam", tag_field="type"):
     probe: str
     output: str
     rate: Positive = 1.0
-    pulse_s: Positive = 2.0
-    pause_s: Positive = 30.0
+    pulse_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 2.0
+    pause_s: PeriodS = 30.0
     mode: Literal["auto", "manual", "off"] = "auto"
     description: str = ""
 
@@ -291,8 +298,8 @@ class SoftSensorConfig(Struct, frozen=True, kw_only=True):
     model: str  # model file, relative to the reactor file
     spectrometer: str  # device name
     tag: str
-    period_s: Positive = 60.0
-    max_age_s: Positive | None = None  # default 3 × period_s
+    period_s: PeriodS = 60.0
+    max_age_s: Annotated[float, msgspec.Meta(gt=0.0, le=864_000.0)] | None = None  # 3 × period_s
     correction: SoftSensorCorrection | None = None
 
 
@@ -306,13 +313,13 @@ class PumpCheck(Struct, frozen=True, kw_only=True):
     output: str
     balance: str
     density_g_ml: Positive = 1.0
-    window_s: Positive = 600.0
+    window_s: PeriodS = 600.0
     min_ratio: Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)] = 0.5
     min_volume_ml: Positive = 1.0
     # the ratio slides through the limit as a stalled window fills: clear only above
     # min_ratio + hysteresis, raise only after delay_s below it (no chatter)
     hysteresis: NonNegative = 0.1
-    delay_s: NonNegative = 60.0
+    delay_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 60.0
     severity: Literal["info", "low", "medium", "high", "critical"] = "high"
 
 
@@ -447,8 +454,19 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
 
 
 def load_reactor_config(path: str | Path) -> ReactorConfig:
-    """Read, validate and cross-check a reactor configuration file."""
+    """Read, validate and cross-check a reactor configuration file.
+
+    Raises
+    ------
+    ConfigError
+        For any problem, naming the file and the key path; no input escapes as another error.
+    """
+    from edgectl.runtime.config_checks import check_raw, check_values
+
+    source = str(path)
     data = read_toml(path)
-    cfg = decode_mapping(data, ReactorConfig, source=str(path))
-    check_references(cfg, str(path))
+    check_raw(data, source)
+    cfg = decode_mapping(data, ReactorConfig, source=source)
+    check_references(cfg, source)
+    check_values(cfg, source, Path(path).parent)
     return cfg
