@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "calibrate",
     "audit",
     "history",
+    "service",
 )
 
 
