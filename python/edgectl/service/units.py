@@ -191,6 +191,7 @@ class _SerialDevice:
     device: str
     port: str
     path: str
+    link: str  # the name under /dev/edgectl/: the port's, if it names one, else the device's
 
 
 def _serial_devices(cfg: ReactorConfig) -> list[_SerialDevice]:
@@ -201,8 +202,23 @@ def _serial_devices(cfg: ReactorConfig) -> list[_SerialDevice]:
             continue
         if not _SAFE_NAME.match(name):
             raise ConfigError(f"$.devices.{name}: the name cannot be a /dev/edgectl/ link")
-        found.append(_SerialDevice(name, dev.port, path))
+        link = path[len("/dev/edgectl/") :] if path.startswith("/dev/edgectl/") else name
+        if not _SAFE_NAME.match(link):
+            raise ConfigError(f"$.devices.{name}.port: {path!r} is not a valid link name")
+        found.append(_SerialDevice(name, dev.port, path, link))
     return found
+
+
+def _rule(device: str, vendor_id: str, product_id: str, serial: str) -> str:
+    match = [
+        'SUBSYSTEM=="tty"',
+        f'ATTRS{{idVendor}}=="{vendor_id}"',
+        f'ATTRS{{idProduct}}=="{product_id}"',
+    ]
+    if serial:
+        match.append(f'ATTRS{{serial}}=="{serial}"')
+    actions = [f'SYMLINK+="edgectl/{device}"', 'GROUP="dialout"', 'MODE="0660"']
+    return ", ".join(match + actions)
 
 
 def render_udev_rules(
@@ -212,11 +228,12 @@ def render_udev_rules(
 ) -> tuple[str, list[str]]:
     """udev rules linking ``/dev/edgectl/<device>`` to each serial device's adapter.
 
-    ``identities`` maps device names to their adapter. Returns the rules text and the names
-    of serial devices without an identity (their rule is left as a commented template).
+    ``identities`` maps link names (a device's name, or the ``X`` of a port
+    ``/dev/edgectl/X`` that several devices share) to their adapter. Returns the rules text
+    and the links without an identity (their rule is left as a commented template).
     """
     serial = _serial_devices(cfg)
-    unknown_names = set(identities) - set(cfg.devices)
+    unknown_names = set(identities) - set(cfg.devices) - {d.link for d in serial}
     if unknown_names:
         raise ConfigError(f"--usb: no device {sorted(unknown_names)[0]!r} in {config_path}")
     lines = [
@@ -229,30 +246,27 @@ def render_udev_rules(
     missing: list[str] = []
     if not serial:
         lines.append("# (no serial devices in this configuration)")
+    done: set[str] = set()
     for dev in serial:
-        ident = identities.get(dev.device)
+        if dev.link in done:  # devices sharing one line (a multichannel pump) share one link
+            continue
+        done.add(dev.link)
+        ident = identities.get(dev.link) or identities.get(dev.device)
+        sharing = [d.device for d in serial if d.link == dev.link]
         lines.append("")
-        lines.append(f"# {dev.device}: port {dev.port}")
-        match = (
-            f'SUBSYSTEM=="tty", ATTRS{{idVendor}}=="{{vid}}", ATTRS{{idProduct}}=="{{pid}}"'
-            f"{{serial}}"
-            f', SYMLINK+="edgectl/{dev.device}", GROUP="dialout", MODE="0660"'
-        )
+        lines.append(f"# {', '.join(sharing)}: port {dev.port}")
         if ident is None:
-            missing.append(dev.device)
+            missing.append(dev.link)
             lines.append(
                 "# USB identity unknown: plug the adapter in and read idVendor, idProduct and"
             )
             lines.append(
                 f"# serial from `udevadm info -a -n {dev.path}`, then rerun"
-                f" `edgectl service install ... --usb {dev.device}=VID:PID:SERIAL`."
+                f" `edgectl service install ... --usb {dev.link}=VID:PID:SERIAL`."
             )
-            lines.append(
-                "# " + match.format(vid="VID", pid="PID", serial=', ATTRS{serial}=="SERIAL"')
-            )
+            lines.append("# " + _rule(dev.link, "VID", "PID", "SERIAL"))
             continue
-        serial_match = f', ATTRS{{serial}}=="{ident.serial}"' if ident.serial else ""
-        lines.append(match.format(vid=ident.vendor_id, pid=ident.product_id, serial=serial_match))
+        lines.append(_rule(dev.link, ident.vendor_id, ident.product_id, ident.serial))
     return "\n".join(lines) + "\n", missing
 
 
@@ -273,7 +287,7 @@ def identities_from_ports(cfg: ReactorConfig, ports: Iterable[Any]) -> dict[str,
         if info is None:
             continue
         serial = info.serial_number or ""
-        found[dev.device] = UsbIdentity(
+        found[dev.link] = UsbIdentity(
             f"{info.vid:04x}",
             f"{info.pid:04x}",
             serial if _SAFE_SERIAL.match(serial or "-") else "",
