@@ -12,7 +12,7 @@ RUN := $(UV) run --no-sync
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install build build-dev run demo lint format test test-rust test-py hil bench check clean
+.PHONY: help setup install build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ check: lint test  ## everything CI runs: lint and every test
 bench: build  ## benchmarks: pytest-benchmark ratios against the peers, then criterion
 	$(RUN) pytest tests/benchmarks --benchmark-enable --benchmark-only -p no:randomly
 	cargo bench -p edgectl-core
+
+pi-wheel: install  ## the aarch64 abi3 wheel for a Raspberry Pi (cross-built from Debian packages)
+	scripts/pi-wheel.sh target/wheels-aarch64
+
+test-aarch64: install  ## Rust core tests and the wheel's Python tests as aarch64, under qemu
+	scripts/test-aarch64.sh
 
 clean:  ## remove build products and environments
 	rm -rf target .venv .tools

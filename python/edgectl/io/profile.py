@@ -244,10 +244,18 @@ class BoardProfile(Struct, frozen=True, kw_only=True):
 
 def profile_root() -> Path:
     """Where ``"vendor/model"`` names are looked up: ``$EDGECTL_PROFILE_DIR`` if set, else the
-    repository's ``firmware_profiles/`` (the wheel does not carry the profiles yet)."""
+    profiles shipped with the package.
+
+    An installed wheel carries them as package data in ``edgectl/firmware_profiles/``; in a
+    checkout that path is a link to the repository's ``firmware_profiles/`` (maturin's
+    ``include`` in pyproject.toml packs them from there), and it is returned resolved.
+    """
     env = os.environ.get("EDGECTL_PROFILE_DIR")
     if env:
         return Path(env)
+    packaged = Path(__file__).resolve().parents[1] / "firmware_profiles"
+    if packaged.is_dir():
+        return packaged.resolve()
     return Path(__file__).resolve().parents[3] / "firmware_profiles"
 
 

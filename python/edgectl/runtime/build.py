@@ -93,9 +93,16 @@ class Run:
     _closed: bool = field(default=False, repr=False)
 
     def run(self, duration_s: float | None = None) -> None:
-        """Scan until ``duration_s`` of clock time has passed (None: until stopped)."""
+        """Scan until ``duration_s`` of clock time has passed (None: until stopped).
+
+        Under systemd (``$NOTIFY_SOCKET``) the service is reported ready after the first scan
+        and its watchdog is fed only while scans complete (:mod:`edgectl.service.notify`).
+        """
+        from edgectl.service.notify import scan_watchdog
+
         until = None if duration_s is None else self.clock.now() + duration_s
-        self.scheduler.run(self.controller.scan, until_s=until)
+        with scan_watchdog(lambda: self.scheduler.stats.scans):
+            self.scheduler.run(self.controller.scan, until_s=until)
 
     def stop(self) -> None:
         self.scheduler.stop()
