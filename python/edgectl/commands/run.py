@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
     )
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        run.stop()
+        # the run stops after the current scan and records why (historian run.stop event)
+        run.controller.request_stop(f"signal {signal.Signals(signum).name}")
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     t0 = time.monotonic()
@@ -107,7 +108,8 @@ def main(args: argparse.Namespace) -> int:
             figures = run.figures()
             summary = run.summary()
         finally:
-            run.close(reason)
+            # an operator's stop or a signal is the reason, unless the run failed
+            run.close(reason if reason != "normal" else (run.controller.stop_reason or reason))
     print(summary)
     print(f"  wall time              {time.monotonic() - t0:.1f} s")
     if args.check and not all(f.ok for f in figures.values()):
