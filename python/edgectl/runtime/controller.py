@@ -40,6 +40,10 @@ from edgectl.runtime.tags import Sample, Tag, TagStore
 
 __all__ = ["Controller", "DeviceHub", "EngineLike", "LoopRuntime", "ScanContext"]
 
+#: the tag that carries the historian's health (2 ok, 1 degraded, 0 failed) and its alarms
+HISTORIAN_HEALTH_TAG = "historian.health"
+_HEALTH_LEVEL = {"ok": 2.0, "degraded": 1.0, "failed": 0.0}
+
 
 @dataclass
 class ScanContext:
@@ -187,8 +191,28 @@ class Controller(ControllerChanges):
             for st in loop.stages
             if st.feedback
         }
+        # the historian's own state is a process alarm: an operator must know when history
+        # is only kept in memory or a spill file, and at once when samples are being lost
+        historian_alarms = {
+            "historian.degraded": AlarmSpec(
+                tag=HISTORIAN_HEALTH_TAG,
+                kind="low",
+                limit=1.5,
+                severity="medium",
+                message="historian: writes to the database fail; samples and events are kept "
+                "in memory and the spill file and replayed when writes succeed",
+            ),
+            "historian.failed": AlarmSpec(
+                tag=HISTORIAN_HEALTH_TAG,
+                kind="low",
+                limit=0.5,
+                severity="high",
+                message="historian: writes fail and memory and the spill file are full; "
+                "samples are being lost (counted exactly in the historian's health)",
+            ),
+        }
         self.alarm_mgr = AlarmManager(
-            {**cfg.alarms, **stall_alarms, **stage_alarms}, cfg.interlocks
+            {**cfg.alarms, **stall_alarms, **stage_alarms, **historian_alarms}, cfg.interlocks
         )
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
@@ -243,6 +267,13 @@ class Controller(ControllerChanges):
             self.tags.define(Tag(f"{check}.delivery", "ratio"))
         for health in self.engine.health:
             self.tags.define(Tag(health, description="cascade stage delivers its command (1/0)"))
+        self.tags.define(
+            Tag(
+                HISTORIAN_HEALTH_TAG,
+                description="historian writing: 2 ok, 1 degraded (kept, not committed), "
+                "0 failed (samples lost)",
+            )
+        )
 
     def _ts(self, now_s: float) -> float:
         return self.time_base_s + now_s
@@ -256,6 +287,9 @@ class Controller(ControllerChanges):
             if self.before_scan is not None:
                 self.before_scan(now_s)
             self.hub.collect(self.tags, now_s)
+            health = getattr(self.historian, "health", None)
+            if health is not None:
+                self.tags.write(HISTORIAN_HEALTH_TAG, _HEALTH_LEVEL[health().state], now_s)
             for name, mon in self.pump_monitors.items():
                 commanded = self.totals.ml.get(mon.spec.output, 0.0)
                 d = mon.update(now_s, commanded, self.tags.read(mon.spec.balance, now_s))
