@@ -56,7 +56,9 @@ SUMMARY_ENV = "EDGECTL_HIL_SUMMARY"
 #: hil-loaded``): the verdicts must not change with the host's load.
 LOAD_ENV = "EDGECTL_HIL_LOAD"
 
-_BUSY_LOOP = "import signal, sys\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nwhile True: pass\n"
+_BUSY_LOOP = (
+    "import signal, sys\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\nwhile True: pass\n"
+)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,6 @@ import numpy as np
 import pytest
 
 from conftest import (
-    wall_budget_s,
     ROOT,
     ControllerProcess,
     Recorder,
@@ -48,6 +47,7 @@ from conftest import (
     controller_config,
     max_sample_gap,
     samples_lost,
+    wall_budget_s,
     write_schedule,
 )
 from edgectl.historian import HistoryReader

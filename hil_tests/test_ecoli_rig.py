@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from conftest import (
-    wall_budget_s,
     HIL_OVERRIDES,
     ControllerProcess,
     Recorder,
@@ -25,6 +24,7 @@ from conftest import (
     clock_speed,
     controller_config,
     max_sample_gap,
+    wall_budget_s,
 )
 from edgectl.historian import HistoryReader
 from edgectl.runtime.reactor_config import load_reactor_config

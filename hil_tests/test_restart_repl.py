@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from conftest import (
-    wall_budget_s,
     HIL_OVERRIDES,
     ControllerProcess,
     Recorder,
@@ -21,6 +20,7 @@ from conftest import (
     bench_for,
     clock_speed,
     controller_config,
+    wall_budget_s,
 )
 from edgectl.historian import HistoryReader
 from edgectl.operator import UserStore

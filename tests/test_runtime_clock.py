@@ -40,7 +40,8 @@ def test_the_lowest_hold_binds_and_is_named() -> None:
     time.sleep(0.15)
     assert clock.now() == 100.0
     held = clock.timing()["held_by"]
-    assert held["io temp"] > 0.0 and held["scan"] > 0.0
+    assert held["io temp"] > 0.0
+    assert held["scan"] > 0.0
 
 
 def test_a_sleeper_wakes_at_its_time_and_reports_its_lateness() -> None:

@@ -115,11 +115,11 @@ class Port:
         remaining = deadline - timebase.monotonic()
         if remaining <= 0:
             return b""
-        if timebase.clock() is not None and not isinstance(ser, serial.Serial):
+        sim = timebase.clock() is not None and not isinstance(ser, serial.Serial)
+        if sim and ser.timeout != remaining:
             # an in-process emulator on simulated time: wait on the clock until the deadline
             # in one read (no tty to reconfigure), not in POLL_S steps
-            if ser.timeout != remaining:
-                ser.timeout = remaining
+            ser.timeout = remaining
         try:
             waiting = ser.in_waiting
             data = ser.read(waiting if waiting > 0 else 1)

@@ -349,6 +349,7 @@ def open_run(
         if lockstep and bridged and plant is None:
             from edgectl.emulators.gpio_bridge import RigClockLink
 
+            assert pin_factory is not None  # a bridged GPIO board made one
             link = RigClockLink(pin_factory, clock, period)
             controller.before_scan = link.before_scan
         if bridge is not None:
@@ -361,7 +362,7 @@ def open_run(
             config_path=str(path),
             resumed_from="controller" if resumed else None,
             time_s=controller.time_base_s + start_s,
-            clock="wall" if speed == 1.0 and not (virtual_clock or paced) else "sim",
+            clock="wall" if speed == 1.0 and not (virtual_clock or lockstep) else "sim",
         )
         historian.record_event(
             "start",

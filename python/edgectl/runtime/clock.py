@@ -307,7 +307,7 @@ class LockstepClock:
         # Wake only the sleepers that a moved hold may let go (each wakes one thread, not
         # every participant: at hundreds of holds per simulated second that is the cost).
         self._cv.notify_all()
-        for g, hold in self._holds.items():
+        for g, _hold in self._holds.items():
             t = g._target
             if t is None:
                 continue
