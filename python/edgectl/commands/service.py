@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgectl.commands._args import plain_text
 from edgectl.errors import ConfigError
 
 __all__ = ["add_parser", "install", "main"]
@@ -31,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "service",
         help="systemd unit and udev rules for running a reactor on a Pi",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from edgectl.commands._args import plain_text
 from edgectl.errors import ConfigError
 
 __all__ = ["add_parser", "main"]
@@ -25,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "users",
         help="add, list or remove the users and roles of a controller",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -340,7 +340,9 @@ def open_run(
             if latest and max(latest) >= controller.time_base_s:
                 controller.time_base_s = max(latest) + 1.0
         if resumed:
-            # continue on the saved time axis: no gap, no repeated timestamps
+            # continue on the saved time axis: no gap, no repeated timestamps; the set-up clock
+            # flows from here (a device's set-up transaction waiting on it ends on its own)
+            getattr(clock, "start", lambda: None)()
             clock = make_clock(start_s)
             if sim_timebase:
                 timebase.use(clock)
