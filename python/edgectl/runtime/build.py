@@ -259,12 +259,24 @@ def open_run(
             return LockstepClock(speed, start_s, hold_until_start=True)
         return ScaledClock(speed, start_s=start_s)
 
-    clock: Any = make_clock()
-    if sim_timebase:
-        timebase.use(clock)
     db_path = Path(db) if db else _default_path(cfg, cfg.historian.path, ".db")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     historian = Historian(db_path, commit_interval_s=cfg.historian.commit_interval_s)
+    saved = historian.load_state("controller")
+    policy = on_restart or cfg.run.on_restart
+    start_s = 0.0
+    if saved is not None and policy == "resume":
+        # a resumed run continues on its saved time axis from its first I/O on: the clock
+        # every device and worker is set up on is the run's own (no gap, no repeated times)
+        start_s = float(saved.get("now_s", 0.0))
+        if cfg.plant is None:
+            # The process (a real rig, or a HIL plant in another process) went on while the
+            # controller was down: resume at the time it is now, not when state was saved.
+            downtime_s = max(0.0, time.time() - float(saved.get("wall_time_s", time.time())))
+            start_s += downtime_s * (1.0 if virtual_clock else speed)
+    clock: Any = make_clock(start_s)
+    if sim_timebase:
+        timebase.use(clock)
     plant = None
     pin_factory = None
     hub: Hub | None = None
@@ -303,8 +315,6 @@ def open_run(
             softsensors=softsensors,
         )
         bridge = SimBridge(plant, cfg, hub, pin_factory) if plant is not None else None
-        saved = historian.load_state("controller")
-        policy = on_restart or cfg.run.on_restart
         resumed = False
         if saved is not None:
             if saved.get("config_hash") != controller.config_hash:
@@ -318,14 +328,7 @@ def open_run(
                 controller.hold_safe()
             if plant is not None and "plant" in saved:
                 plant.restore(bytes.fromhex(saved["plant"]))
-        start_s = 0.0
         if saved and resumed:
-            start_s = float(saved.get("now_s", 0.0))
-            if plant is None:
-                # The process (a real rig, or a HIL plant in another process) went on while the
-                # controller was down: resume at the time it is now, not when state was saved.
-                downtime_s = max(0.0, time.time() - float(saved.get("wall_time_s", time.time())))
-                start_s += downtime_s * (1.0 if virtual_clock else speed)
             # until the first scan, "now" is where the run resumes (a run closed before its
             # first scan stops there, and persists that time)
             controller.now_s = start_s
@@ -339,15 +342,6 @@ def open_run(
             latest = [s.time_s for s in historian.latest().values()]
             if latest and max(latest) >= controller.time_base_s:
                 controller.time_base_s = max(latest) + 1.0
-        if resumed:
-            # continue on the saved time axis: no gap, no repeated timestamps; the set-up clock
-            # flows from here (a device's set-up transaction waiting on it ends on its own)
-            getattr(clock, "start", lambda: None)()
-            clock = make_clock(start_s)
-            if sim_timebase:
-                timebase.use(clock)
-            scheduler.clock = clock
-            hub.set_clock(clock)
         if lockstep and bridged and plant is None:
             from edgectl.emulators.gpio_bridge import RigClockLink
 
