@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import EXAMPLE, Recorder, machine_load, rig_config, wall_budget_s
 from edgectl.historian import HistoryReader
 from edgectl.runtime.reactor_config import load_reactor_config
@@ -86,6 +88,9 @@ def _run(tmp_path: Path, name: str) -> dict[str, Any]:
     return out
 
 
+# two runs of 4.1 h at 600x, one beside four busy loops (and beside EDGECTL_HIL_LOAD's): the
+# time-out guards against a hung run only
+@pytest.mark.timeout(2400)
 def test_same_seed_same_verdict_idle_and_loaded(tmp_path: Path, verdict: Recorder) -> None:
     (tmp_path / "idle").mkdir()
     (tmp_path / "loaded").mkdir()

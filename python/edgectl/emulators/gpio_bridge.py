@@ -7,6 +7,10 @@ line, pins named as gpiozero names them, ``GPIO12``):
 
 ================================  ==========================================================
 ``hello edgectl-gpio 1``          controller → rig, first line after connecting
+``lockstep``                      controller → rig, after ``hello``: this controller runs
+                                  an accelerated clock and will tick; the rig's plant clock
+                                  does not start before the first ``tick`` (set-up time does
+                                  not run the plant ahead of the controller)
 ``out GPIO12 0.35``               controller → rig: the level of an output pin (PWM duty or
                                   0/1), sent on every change and for every output pin after
                                   (re)connecting
@@ -128,9 +132,12 @@ class BridgeFactory(MockFactory):
         Pi revision the mock board reports (gpiozero ``MockFactory``).
     """
 
-    def __init__(self, address: str, *, revision: str | None = None) -> None:
+    def __init__(
+        self, address: str, *, revision: str | None = None, lockstep: bool = False
+    ) -> None:
         super().__init__(revision=revision, pin_class=BridgePin)
         self.address = address
+        self.lockstep = lockstep  # say so after hello: the rig's clock waits for our ticks
         self._host, self._port = parse_bridge_address(address)
         self._lock = threading.Lock()
         self._outputs: dict[str, float] = {}
@@ -154,7 +161,8 @@ class BridgeFactory(MockFactory):
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
-            lines = [_HELLO] + [f"out {n} {_level(v)}" for n, v in self._outputs.items()]
+            lines = [_HELLO] + (["lockstep"] if self.lockstep else [])
+            lines += [f"out {n} {_level(v)}" for n, v in self._outputs.items()]
             sock.sendall(("\n".join(lines) + "\n").encode())
             self._sock = sock
 
@@ -290,6 +298,7 @@ class GpioBridgeServer:
         on_output: Callable[[str, float | None], None] | None = None,
         on_tick: Callable[[float], None] | None = None,
         on_disconnect: Callable[[], None] | None = None,
+        on_lockstep: Callable[[], None] | None = None,
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -301,6 +310,7 @@ class GpioBridgeServer:
         self.on_output = on_output
         self.on_tick = on_tick
         self.on_disconnect = on_disconnect
+        self.on_lockstep = on_lockstep
         self.ticks = 0
         self._lock = threading.Lock()
         self.outputs: dict[str, float] = {}
@@ -362,6 +372,10 @@ class GpioBridgeServer:
                         level = None
                         with self._lock:
                             self.outputs.pop(parts[1], None)
+                    elif parts == ["lockstep"]:
+                        if self.on_lockstep is not None:
+                            self.on_lockstep()
+                        continue
                     elif len(parts) == 2 and parts[0] == "tick":
                         try:
                             t_s = float(parts[1])

@@ -197,6 +197,7 @@ class Rig:
         self._spec_ends: list[tuple[float, str, list[Fault]]] = []
         self._stop = threading.Event()
         self._started = threading.Event()
+        self._await_tick = False  # a lockstep controller said it will tick (bridge)
         self.bridge: GpioBridgeServer | None = None
         self._outputs: dict[str, _OutputPin] = {}
         self._inputs: dict[str, _InputPin] = {}
@@ -248,6 +249,7 @@ class Rig:
             "on_output": self._on_output,
             "on_tick": self.tick,
             "on_disconnect": self._on_disconnect,
+            "on_lockstep": self._on_lockstep,
         }
         if gpio is None or plant_cfg is None:
             # no header to wire, but a controller still keeps the plant clock in lockstep
@@ -283,8 +285,13 @@ class Rig:
                 out.acc += out.level * (now - out.since)
             out.level = level
             out.since = now
-        if self.bridge is not None and not self._started.is_set():
+        if self.bridge is not None and not self._started.is_set() and not self._await_tick:
             self._started.set()
+
+    def _on_lockstep(self) -> None:
+        # a lockstep controller connected: its first tick starts the plant clock, not its
+        # first output level (which comes while it is still setting up)
+        self._await_tick = True
 
     def _apply_outputs(self, start: float, now: float) -> None:
         span = now - start

@@ -296,7 +296,7 @@ def open_run(
         if cfg.gpio is not None and cfg.gpio.pin_factory == "bridge":
             from edgectl.emulators.gpio_bridge import BridgeFactory, bridge_from_env
 
-            pin_factory = BridgeFactory(bridge_from_env(cfg.gpio.bridge))
+            pin_factory = BridgeFactory(bridge_from_env(cfg.gpio.bridge), lockstep=lockstep)
         hub = Hub(cfg, clock=clock, pin_factory=pin_factory)
         scheduler = ScanScheduler(cfg.reactor.scan_period_s, clock)
         engine = Engine(cfg)
