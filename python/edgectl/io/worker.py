@@ -224,12 +224,14 @@ class IoWorker:
             self._stop.clear()
             gate = self._gate
             if gate is not None and self._hold:
-                # from the start the clock waits for the first polls (a scan at their time
-                # goes first), not for this thread to be scheduled
+                # from the start the clock waits for the first polls, not for this thread to
+                # be scheduled: a poll due before the clock's start (a resumed run) is done
+                # before the first scan, which then reads it (bumpless); at a tie (a fresh
+                # run's time 0) the scan goes first
                 with self._lock:
                     first = min((p.next_due for p in self._polls.values()), default=math.inf)
                 if math.isfinite(first):
-                    gate.hold(max(first, self._clock()))
+                    gate.hold(first)
             self._thread = threading.Thread(target=self._run, name=f"io-{self.name}", daemon=True)
             self._thread.start()
         return self

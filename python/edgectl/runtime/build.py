@@ -100,9 +100,12 @@ class Run:
         """
         from edgectl.service.notify import scan_watchdog
 
-        until = None if duration_s is None else self.clock.now() + duration_s
+        # a resumed lockstep run's clock starts a little before its saved time, so that its
+        # devices are read before the first scan (bumpless): the scans start at start_s
+        first = max(self.clock.now(), self.start_s) if self.resumed else self.clock.now()
+        until = None if duration_s is None else first + duration_s
         with scan_watchdog(lambda: self.scheduler.stats.scans):
-            self.scheduler.run(self.controller.scan, until_s=until)
+            self.scheduler.run(self.controller.scan, until_s=until, start_at_s=first)
 
     def stop(self) -> None:
         self.scheduler.stop()
@@ -274,7 +277,9 @@ def open_run(
             # controller was down: resume at the time it is now, not when state was saved.
             downtime_s = max(0.0, time.time() - float(saved.get("wall_time_s", time.time())))
             start_s += downtime_s * (1.0 if virtual_clock else speed)
-    clock: Any = make_clock(start_s)
+    # resumed on a lockstep clock: the devices' first readings come in before the first scan
+    warmup_s = 10.0 * period if (lockstep and start_s > 0.0) else 0.0
+    clock: Any = make_clock(start_s - warmup_s)
     if sim_timebase:
         timebase.use(clock)
     plant = None

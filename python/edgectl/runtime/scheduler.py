@@ -109,16 +109,18 @@ class ScanScheduler:
         *,
         until_s: float | None = None,
         first_dt_s: float | None = None,
+        start_at_s: float | None = None,
     ) -> None:
         """Run scans until ``stop()`` or the clock passes ``until_s``.
 
-        The first scan happens at once and receives ``first_dt_s`` (default: one period).
+        The first scan happens at once (or at ``start_at_s`` on the clock, if later) and
+        receives ``first_dt_s`` (default: one period).
         """
         self._stop = False
         clock = self.clock
         gate = clock.gate("scan", 0, self.period_s) if hasattr(clock, "gate") else None
         wall_per_tick = 1.0 / clock.speed if math.isfinite(clock.speed) else 0.0
-        t0 = clock.now()
+        t0 = clock.now() if start_at_s is None else max(clock.now(), start_at_s)
         k = 0
         last = t0 - (first_dt_s if first_dt_s is not None else self.period_s)
         try:
