@@ -15,30 +15,12 @@ from typing import Any, Final
 
 from edgectl.operator.config import LoopLimits
 from edgectl.operator.errors import RefusedError
+from edgectl.runtime.loops import PID_PARAMS
 
 __all__ = ["Change", "command_of", "validate_loop_change"]
 
-_SETTABLE: Final = frozenset(
-    {
-        "setpoint",
-        "mode",
-        "output",
-        "output_min",
-        "output_max",
-        "kp",
-        "ti_s",
-        "td_s",
-        "b",
-        "c",
-        "n",
-        "tt_s",
-        "rate_limit_per_s",
-        "deadband",
-        "bias",
-        "anti_windup",
-        "action",
-    }
-)
+# what an operator may change on a loop: the PID parameters the loop runtime knows, and these
+_SETTABLE: Final = PID_PARAMS | {"setpoint", "mode", "output", "output_min", "output_max"}
 _MODES: Final = ("auto", "manual", "off")
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "action": ("heating", "cooling"),

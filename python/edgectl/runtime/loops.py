@@ -56,7 +56,7 @@ from edgectl.runtime.tags import Sample
 
 __all__ = ["Engine", "LoopView"]
 
-_PID_PARAMS = frozenset(
+PID_PARAMS = frozenset(
     {
         "kp",
         "ti_s",
@@ -149,7 +149,7 @@ class LoopView:
         s["pv_bad"] = self.pv_bad
         if self.pid is not None:
             d = self.pid.to_dict()
-            s.update({k: d[k] for k in sorted(_PID_PARAMS) if k in d})
+            s.update({k: d[k] for k in sorted(PID_PARAMS) if k in d})
             s["setpoint"] = self.target_setpoint
             s["working_setpoint"] = self.pid.setpoint
             s["sp_ramp_per_min"] = self.sp_ramp_per_min
@@ -267,10 +267,10 @@ class LoopView:
             hi = float(value) if param == "output_max" else self.pid.output_max
             self.pid.set_limits(lo, hi)
             return old
-        if param not in _PID_PARAMS:
+        if param not in PID_PARAMS:
             raise ConfigError(
                 f"loop {self.name!r} has no setting {param!r} (settable: "
-                f"{', '.join(sorted(_PID_PARAMS | {'setpoint', 'mode', 'output'}))})"
+                f"{', '.join(sorted(PID_PARAMS | {'setpoint', 'mode', 'output'}))})"
             )
         old = getattr(self.pid, param)
         setattr(self.pid, param, value)  # the core makes gain changes bumpless
@@ -359,7 +359,7 @@ class LoopView:
                 mon.reset(failed=mon.index in failed)
         if self.pid is not None and "pid" in state:
             saved = dict(state["pid"])
-            for k in _PID_PARAMS | {"setpoint"}:
+            for k in PID_PARAMS | {"setpoint"}:
                 if k in saved and saved[k] is not None:
                     setattr(self.pid, k, saved[k])
             target = state.get("sp_target")
