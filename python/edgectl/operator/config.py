@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 
@@ -39,10 +39,9 @@ __all__ = [
 ]
 
 Role = Literal["viewer", "operator", "engineer", "admin"]
-ROLES: Final[tuple[str, ...]] = ("viewer", "operator", "engineer", "admin")
+ROLES: Final[tuple[str, ...]] = get_args(Role)
 
-# Every right a role can hold. "read" covers every query (tags, trends, loops, alarms, status).
-COMMANDS: Final[tuple[str, ...]] = (
+Command = Literal[
     "read",
     "setpoint",
     "mode",
@@ -55,7 +54,10 @@ COMMANDS: Final[tuple[str, ...]] = (
     "phase_request",
     "add_reference",
     "stop",
-)
+]
+
+# Every right a role can hold. "read" covers every query (tags, trends, loops, alarms, status).
+COMMANDS: Final[tuple[str, ...]] = get_args(Command)
 
 _OPERATOR: Final = (
     "read",
@@ -76,20 +78,6 @@ DEFAULT_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
 }
 DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip")
 
-Command = Literal[
-    "read",
-    "setpoint",
-    "mode",
-    "output",
-    "tune",
-    "stage",
-    "autotune",
-    "ack",
-    "reset_trip",
-    "phase_request",
-    "add_reference",
-    "stop",
-]
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 Span = tuple[float, float]
 
