@@ -65,6 +65,7 @@ from edgectl.config import Struct, decode_mapping, to_builtins
 from edgectl.errors import ConfigError, EdgectlError
 
 __all__ = [
+    "PID_PARAMS",
     "Autotuner",
     "DoCascade",
     "ExponentialFeed",
@@ -94,6 +95,25 @@ __all__ = [
     "tune",
     "ziegler_nichols",
 ]
+
+#: The tuning parameters of a :class:`Pid` that a config or an operator may set (with the
+#: setpoint, mode and output, which are the loop's).
+PID_PARAMS = frozenset(
+    {
+        "kp",
+        "ti_s",
+        "td_s",
+        "b",
+        "c",
+        "n",
+        "tt_s",
+        "rate_limit_per_s",
+        "deadband",
+        "bias",
+        "anti_windup",
+        "action",
+    }
+)
 
 Rule = Literal[
     "simc", "simc_smooth", "amigo_pi", "imc_pid", "ziegler_nichols_pi", "ziegler_nichols_pid"

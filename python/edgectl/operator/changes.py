@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from edgectl.control import PID_PARAMS
 from edgectl.operator.config import LoopLimits
 from edgectl.operator.errors import RefusedError
-from edgectl.runtime.loops import PID_PARAMS
 
 __all__ = ["Change", "command_of", "validate_loop_change"]
 
-# what an operator may change on a loop: the PID parameters the loop runtime knows, and these
+# what an operator may change on a loop: the PID parameters, and these
 _SETTABLE: Final = PID_PARAMS | {"setpoint", "mode", "output", "output_min", "output_max"}
 _MODES: Final = ("auto", "manual", "off")
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgectl.control import (
+    PID_PARAMS,
     DoCascade,
     FoamPulser,
     LoopBank,
@@ -55,23 +56,6 @@ from edgectl.runtime.stagecheck import StageMonitor
 from edgectl.runtime.tags import Sample
 
 __all__ = ["Engine", "LoopView"]
-
-PID_PARAMS = frozenset(
-    {
-        "kp",
-        "ti_s",
-        "td_s",
-        "b",
-        "c",
-        "n",
-        "tt_s",
-        "rate_limit_per_s",
-        "deadband",
-        "bias",
-        "anti_windup",
-        "action",
-    }
-)
 
 
 def _stage_gains(given: Mapping[str, float], base: Pid) -> tuple[float, float] | None:
