@@ -439,16 +439,9 @@ class RigClockLink:
         self.factory = factory
         self.period_s = float(period_s)
         self._sent = -math.inf
-        self.gate: Any = None
-        self.set_clock(clock)
+        self.gate: Any = clock.gate("rig")
         factory.on_tock = self._tock
         factory.on_disconnect = self._released
-
-    def set_clock(self, clock: Any) -> None:
-        """Hold ``clock`` from now on (a resumed run's time axis)."""
-        if self.gate is not None:
-            self.gate.close()
-        self.gate = clock.gate("rig")
 
     def before_scan(self, now_s: float) -> None:
         self._sent = now_s

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgectl import timebase
@@ -136,26 +136,6 @@ class IoWorker:
             self._readings[tag] = Reading(
                 tag, float("nan"), float("-inf"), Quality.BAD, "not polled yet"
             )
-        self._wake.set()
-
-    def set_clock(
-        self, clock: Callable[[], float], speed: float = 1.0, gate: Gate | None = None
-    ) -> None:
-        """Switch to another clock (a resumed run continues on its saved time axis); every
-        reading restarts its age from now."""
-        old_gate, self._gate = self._gate, gate
-        if old_gate is not None:
-            old_gate.poke(math.inf)  # a sleeper on the old clock goes round again
-            old_gate.close()
-        with self._lock:
-            shift = clock() - self._clock()
-            self._clock = clock
-            self._speed = speed if math.isfinite(speed) and speed > 0 else 1.0
-            for tag, r in self._readings.items():
-                if math.isfinite(r.timestamp_s):
-                    self._readings[tag] = replace(r, timestamp_s=r.timestamp_s + shift)
-            for p in self._polls.values():
-                p.next_due = min(p.next_due + shift, self._clock())
         self._wake.set()
 
     # -- scan side (never blocks on I/O, never raises device errors) ---------------------

@@ -76,17 +76,15 @@ class Gate:
     Made by :meth:`LockstepClock.gate`; thread-safe.
 
     ``priority`` orders participants at one instant: the scan (0) sleeping until ``T`` waits
-    for every other participant holding at or before ``T`` (work due before the scan is done
-    first), and another participant sleeping until ``t`` waits while the scan holds at or
-    before ``t`` (a poll due at a scan's time runs after that scan). ``period_s`` is the scan's
-    period (for :meth:`LockstepClock.scan_deadline_after`).
+    for every other participant holding before ``T`` (work due before the scan is done first),
+    and another participant sleeping until ``t`` waits while the scan holds at or before ``t``
+    (at a tie the scan goes first: a poll due at a scan's time runs after that scan).
     """
 
-    def __init__(self, clock: LockstepClock, name: str, priority: int, period_s: float) -> None:
+    def __init__(self, clock: LockstepClock, name: str, priority: int) -> None:
         self.clock = clock
         self.name = name
         self.priority = priority
-        self.period_s = period_s
         self.poked = False  # work was handed in (see poke): an idle sleeper returns at once
         self._cv = threading.Condition(clock._lock)  # this participant's wake-ups
         self._target: float | None = None  # what it sleeps until, while it sleeps
@@ -175,7 +173,7 @@ class LockstepClock:
         # move the simulated schedule, so the scans of a seed fall at the same times every run.
         self._start_gate: Gate | None = None
         if hold_until_start:
-            self._start_gate = Gate(self, "start", 1, 0.0)
+            self._start_gate = Gate(self, "start", 1)
             self._holds[self._start_gate] = float(start_s)
 
     # -- reading ---------------------------------------------------------------------------
@@ -244,28 +242,9 @@ class LockstepClock:
             self._put(gate, None, mono)
 
     # -- participants ----------------------------------------------------------------------
-    def gate(self, name: str, priority: int = 1, period_s: float = 0.0) -> Gate:
+    def gate(self, name: str, priority: int = 1) -> Gate:
         """A new participant (it holds nothing until it says so); see :class:`Gate`."""
-        return Gate(self, name, priority, period_s)
-
-    def scan_deadline_after(self, t_s: float) -> float:
-        """The first scan deadline after ``t_s`` (the scan's hold and period), or infinity when
-        no scan runs: the hold of work due at ``t_s`` that must be done before that scan."""
-        with self._cv:
-            return self._scan_deadline_after(t_s)
-
-    def _scan_deadline_after(self, t_s: float) -> float:
-        # strictly after t_s (by more than rounding): work due at a scan's own time is done
-        # after that scan and before the next one, never in a circular wait with it
-        if not math.isfinite(t_s):
-            return math.inf
-        after = t_s + 1e-6
-        for gate, hold in self._holds.items():
-            if gate.priority == 0 and gate.period_s > 0.0:
-                p = gate.period_s
-                n = 0 if hold > after else math.floor((after - hold) / p) + 1
-                return max(hold + n * p, after)
-        return math.inf
+        return Gate(self, name, priority)
 
     def _may_wake(self, gate: Gate, t_s: float) -> bool:
         # the scan at T waits for other work held before T; other work at t waits for a scan

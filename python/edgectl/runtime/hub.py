@@ -119,13 +119,6 @@ class Hub:
             "hold_transactions": name.startswith("sim://") or name == "gpio",
         }
 
-    def set_clock(self, clock: Clock) -> None:
-        """Move the hub and every worker to ``clock`` (a resumed run's time axis)."""
-        self.clock = clock
-        for name, worker in self.workers.items():
-            t = self._timing(name)
-            worker.set_clock(t["clock"], t["speed"], t["gate"])
-
     def _open_devices(self) -> None:
         # Devices on one port (an RS-485 bus, the channels of a multi-channel pump) share one
         # Port object and one I/O worker, as on the wire: one conversation at a time.

@@ -118,7 +118,7 @@ class ScanScheduler:
         """
         self._stop = False
         clock = self.clock
-        gate = clock.gate("scan", 0, self.period_s) if hasattr(clock, "gate") else None
+        gate = clock.gate("scan", 0) if hasattr(clock, "gate") else None
         wall_per_tick = 1.0 / clock.speed if math.isfinite(clock.speed) else 0.0
         t0 = clock.now() if start_at_s is None else max(clock.now(), start_at_s)
         k = 0
