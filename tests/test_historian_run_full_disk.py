@@ -7,8 +7,6 @@ queued items (``edgectl run`` exited 2).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from _fs import fill, small_tmpfs
 from edgectl.historian import Historian, HistoryReader
 from edgectl.runtime.build import open_run
 
@@ -28,35 +27,8 @@ EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 32 MB tmpfs (the database and its 16 MB spill reservation fit; then it is filled)."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "32m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for size in (1 << 16, 4096, 1):
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\xff" * size) == size:
-                    pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_run_on_a_disk_that_fills_up_prints_its_summary(disk: Path) -> None:

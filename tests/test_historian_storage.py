@@ -7,7 +7,6 @@ writer lock. No sqlite call is mocked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from _fs import fill, small_tmpfs
 from edgectl.errors import InvalidInputError
 from edgectl.historian import Historian, HistorianError, HistorianHealth, HistoryReader
 from edgectl.historian.reader import MAX_IDLE_CONNECTIONS
@@ -32,36 +32,8 @@ NEVER_S = 3600.0  # the writer commits only on flush()/close()
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 768 KB tmpfs: a real file system that fills up."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=768k,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path, "768k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Fill the file system of ``directory`` to the last byte; return the filler file."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        for size in (1 << 16, 4096, 1):
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\xff" * size) == size:
-                    pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def fd_count() -> int:
