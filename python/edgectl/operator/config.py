@@ -58,6 +58,19 @@ Command = Literal[
 
 # Every right a role can hold. "read" covers every query (tags, trends, loops, alarms, status).
 COMMANDS: Final[tuple[str, ...]] = get_args(Command)
+#: the controller's read-only calls a face may make (with the "read" right)
+QUERIES: Final = frozenset(
+    {
+        "info",
+        "read_tags",
+        "trend",
+        "loop_names",
+        "loop_get",
+        "autotune_status",
+        "alarms",
+        "softsensor_status",
+    }
+)
 
 _OPERATOR: Final = (
     "read",

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgectl.errors import EdgectlError
 from edgectl.operator.changes import Change, validate_loop_change
-from edgectl.operator.config import OperatorConfig, users_path
+from edgectl.operator.config import QUERIES, OperatorConfig, users_path
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
 from edgectl.operator.users import Identity, UserStore
 
@@ -225,7 +225,7 @@ class OperatorService:
         """A read (tags, trend, loops, alarms, status): needs the ``read`` right."""
         self.check_running(changing=False)
         self._authorise(user, "read", method, None)
-        if method not in self.controller.QUERIES:
+        if method not in QUERIES:
             raise EdgectlError(f"unknown query {method!r}")
         try:
             return getattr(self.controller, method)(**params)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgectl.errors import EdgectlError
 from edgectl.operator.changes import Change
+from edgectl.operator.config import QUERIES
 from edgectl.operator.errors import AuthenticationError
 from edgectl.operator.users import Identity
 
@@ -24,28 +25,20 @@ class Session:
     """One client of the service: a socket connection or an in-process handle. The methods in
     :attr:`EXPORTED` are what a face may call; each runs as the session's identity."""
 
-    EXPORTED = frozenset(
-        {
-            "whoami",
-            "login",
-            "info",
-            "read_tags",
-            "trend",
-            "loop_names",
-            "loop_get",
-            "autotune_status",
-            "alarms",
-            "softsensor_status",
-            "loop_set",
-            "loop_manual",
-            "autotune_start",
-            "ack",
-            "reset_trip",
-            "phase_request",
-            "add_reference",
-            "stop",
-        }
-    )
+    # the controller's queries (passed through after the "read" right), then the session's own
+    # calls and the changes
+    EXPORTED = QUERIES | {
+        "whoami",
+        "login",
+        "loop_set",
+        "loop_manual",
+        "autotune_start",
+        "ack",
+        "reset_trip",
+        "phase_request",
+        "add_reference",
+        "stop",
+    }
 
     def __init__(self, service: OperatorService, identity: Identity | None, error: str) -> None:
         self.service = service

@@ -118,20 +118,6 @@ class _Totals:
 class Controller(ControllerChanges):
     """Runs one reactor. Build with :func:`edgectl.runtime.build.build_controller`."""
 
-    # the queries the operator service passes through (after checking the "read" right)
-    QUERIES = frozenset(
-        {
-            "info",
-            "read_tags",
-            "trend",
-            "loop_names",
-            "loop_get",
-            "autotune_status",
-            "alarms",
-            "softsensor_status",
-        }
-    )
-
     def __init__(
         self,
         cfg: ReactorConfig,
