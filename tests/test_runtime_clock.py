@@ -113,3 +113,69 @@ def test_bad_speed_rejected() -> None:
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="speed"):
             LockstepClock(bad)
+
+
+def test_a_hold_with_a_wall_limit_lapses_and_time_runs_on_to_the_next_hold() -> None:
+    clock = LockstepClock(1e3, start_s=0.0)
+    tx, scan = clock.gate("io rig"), clock.gate("scan", 0)
+    scan.hold(50.0)
+    t_hold = time.monotonic()
+    tx.hold(10.0, wall_limit_s=0.5)  # a transaction in flight with a device that is silent
+    now = clock.now()
+    assert now <= 10.0 or time.monotonic() - t_hold >= 0.5
+    time.sleep(0.6)
+    # the hold lapsed by itself: time ran on from it and stops at the next one, exactly
+    assert clock.now() == 50.0
+    assert clock.timing()["held_by"]["io rig"] > 0.0
+    tx.hold(None)  # the transaction ends after its hold lapsed: nothing left to release
+    assert clock.now() == 50.0
+
+
+def test_a_rig_transaction_reply_is_taken_within_the_slack_however_late_the_host() -> None:
+    from edgectl.io import IoWorker
+
+    clock = LockstepClock(1e3, start_s=0.0)
+    spans: list[tuple[float, float]] = []
+
+    def slow_read() -> float:
+        t0 = clock.now()
+        time.sleep(0.1)  # a loaded host: 100 s of free-running simulated time
+        spans.append((t0, clock.now()))
+        return 1.0
+
+    gate = clock.gate("io rig")
+    worker = IoWorker("rig", clock=clock.now, speed=1e3, gate=gate, slack_s=1.0)
+    worker.add_poll("x", slow_read, period_s=5.0)  # as the hub does: polls, then start
+    with worker:
+        deadline = time.monotonic() + 60.0
+        while len(spans) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(spans) >= 2
+    for t0, t1 in spans:
+        assert t1 - t0 <= 1.0  # held at the transaction's start + slack until the reply
+
+
+def test_a_silent_rig_device_does_not_hold_the_clock_past_the_wall_limit() -> None:
+    from edgectl.io import IoWorker
+
+    clock = LockstepClock(1e3, start_s=0.0)
+    spans: list[tuple[float, float]] = []
+
+    def silent() -> float:
+        t0 = clock.now()
+        time.sleep(0.3)  # a time-out longer than the hold's wall limit
+        spans.append((t0, clock.now()))
+        raise TimeoutError("no reply")
+
+    gate = clock.gate("io rig")
+    worker = IoWorker(
+        "rig", clock=clock.now, speed=1e3, gate=gate, slack_s=1.0, transaction_wall_s=0.05
+    )
+    worker.add_poll("x", silent, period_s=5.0)
+    with worker:
+        deadline = time.monotonic() + 60.0
+        while not spans and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert spans
+    t0, t1 = spans[0]
+    assert t1 - t0 > 100.0  # the hold lapsed after 0.05 s: the time-out ran on free time

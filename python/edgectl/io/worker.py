@@ -14,8 +14,9 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,11 +80,17 @@ class IoWorker:
         Participant of a :class:`~edgectl.runtime.clock.LockstepClock` (accelerated simulated
         runs): the clock then waits for this worker to start a poll that is due, or a write
         handed in, at most ``slack_s`` clock seconds late, so on a loaded machine readings
-        and writes are not late on the simulated time axis. A transaction in flight does not
-        hold the clock (a silent device times out as it would), unless
-        ``hold_transactions``: for in-process emulators (``sim://``), whose transactions take
-        microseconds of wall time, every poll and write then happens at exactly its time on
-        the simulated axis (deterministic for a seed).
+        and writes are not late on the simulated time axis. A transaction in flight with a
+        device out of process (a pty rig) holds the clock ``slack_s`` after its start, for at
+        most ``transaction_wall_s`` wall seconds: a reply the loaded host delivers late is
+        still taken within ``slack_s`` of simulated time, and a silent device times out as
+        it would (the hold lapses). With ``hold_transactions`` (in-process emulators,
+        ``sim://``, whose transactions take microseconds of wall time) the clock is held
+        through every transaction: every poll and write happens at exactly its time on the
+        simulated axis (deterministic for a seed).
+    transaction_wall_s
+        Wall seconds a transaction in flight may hold the clock (above): more than a live
+        device's reply takes on a loaded machine, at most its time-out.
 
     Examples
     --------
@@ -108,11 +115,13 @@ class IoWorker:
         gate: Gate | None = None,
         slack_s: float = 1.0,
         hold_transactions: bool = False,
+        transaction_wall_s: float = 2.0,
     ) -> None:
         self.name = name
         self._gate = gate
         self._hold = hold_transactions
         self._slack_s = 0.0 if hold_transactions else float(slack_s)
+        self._tx_wall_s = float(transaction_wall_s)
         self.max_age_s = max_age_s
         self._clock = clock
         self._speed = speed if math.isfinite(speed) and speed > 0 else 1.0
@@ -277,7 +286,8 @@ class IoWorker:
                 if self._stop.is_set():
                     return
                 self._drain_writes()
-                self._poll(poll)
+                with self._transaction():
+                    self._poll(poll)
             self.cycles += 1
             if not due:
                 if gate is not None and gate is self._gate:
@@ -294,13 +304,29 @@ class IoWorker:
             latest = list(self._latest.values())
             self._latest.clear()
         for item in latest:
-            self._execute(*item)
+            with self._transaction():
+                self._execute(*item)
         while True:
             try:
                 fn, args, fut = self._writes.get_nowait()
             except queue.Empty:
                 return
-            self._execute(fn, args, fut)
+            with self._transaction():
+                self._execute(fn, args, fut)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A transaction with a device out of process (see ``gate``): the clock waits at
+        ``slack_s`` after its start for its reply, for ``transaction_wall_s`` at most."""
+        gate = self._gate
+        if gate is None or self._hold:
+            yield
+            return
+        gate.hold(self._clock() + self._slack_s, wall_limit_s=self._tx_wall_s)
+        try:
+            yield
+        finally:
+            gate.hold(None)
 
     @staticmethod
     def _execute(fn: Callable[..., Any], args: tuple[Any, ...], fut: Future[Any]) -> None:

@@ -91,9 +91,11 @@ class Gate:
         self._set_wall = 0.0  # monotonic time the hold last changed
         self._reached_wall: float | None = None  # when the clock reached the current hold
 
-    def hold(self, t_s: float | None) -> None:
-        """The clock may not pass ``t_s`` (None: no hold) until the next call."""
-        self.clock._set_hold(self, t_s)
+    def hold(self, t_s: float | None, *, wall_limit_s: float | None = None) -> None:
+        """The clock may not pass ``t_s`` (None: no hold) until the next call, or for at most
+        ``wall_limit_s`` wall seconds from now (then the hold lapses by itself: a transaction
+        with a device that does not answer)."""
+        self.clock._set_hold(self, t_s, wall_limit_s)
 
     def poke(self, hold_s: float) -> None:
         """Work was handed to this participant (from any thread): wake it if it sleeps idle,
@@ -164,6 +166,7 @@ class LockstepClock:
         self._t0 = time.monotonic()
         self._t = float(start_s)
         self._holds: dict[Gate, float] = {}
+        self._expires: dict[Gate, float] = {}  # monotonic time a hold lapses (wall_limit_s)
         self._unblocked_wall = -math.inf  # last time a participant stopped blocking the scan
         self.held_wall_s = 0.0
         self.held_by: dict[str, float] = {}
@@ -187,6 +190,20 @@ class LockstepClock:
             return self._t0 + (t_s - self._start_s) / self.speed
 
     def _advance(self, mono: float) -> float:
+        if self._expires:
+            lapsed = sorted((e, g.name, g) for g, e in self._expires.items() if e <= mono)
+            for at, _name, gate in lapsed:
+                # time passes under the lapsing hold up to its limit, then without it
+                del self._expires[gate]
+                self._advance_to(at)
+                self._holds.pop(gate, None)
+                gate._set_wall = at
+                gate._reached_wall = None
+            if lapsed:
+                self._notify()
+        return self._advance_to(mono)
+
+    def _advance_to(self, mono: float) -> float:
         free = self._start_s + (mono - self._t0) * self.speed
         limit = math.inf
         binding: Gate | None = None
@@ -263,9 +280,11 @@ class LockstepClock:
         # changes until a hold moves, which notifies: wait long (a safety re-check), instead
         # of spinning on wall-clock time-outs that cannot advance the clock.
         held = min((h for g, h in self._holds.items() if g is not gate), default=math.inf)
-        if held < t_s or now >= t_s:
-            return 0.5
-        return min(max((t_s - now) / self.speed, 1e-4), 0.05)
+        wait = 0.5 if held < t_s or now >= t_s else min(max((t_s - now) / self.speed, 1e-4), 0.05)
+        if self._expires:  # re-check when a hold lapses
+            lapse = min(self._expires.values()) - time.monotonic()
+            wait = min(wait, max(lapse, 1e-4))
+        return wait
 
     def _put(self, gate: Gate, t_s: float | None, mono: float) -> None:
         old = self._holds.get(gate)
@@ -273,6 +292,7 @@ class LockstepClock:
             for g, hold in self._holds.items():
                 if g.priority == 0 and old < hold and (t_s is None or t_s >= hold):
                     self._unblocked_wall = mono
+        self._expires.pop(gate, None)
         if t_s is None:
             self._holds.pop(gate, None)
         else:
@@ -297,18 +317,24 @@ class LockstepClock:
             if others >= t and self._may_wake(g, t):
                 g._cv.notify()
 
-    def _set_hold(self, gate: Gate, t_s: float | None) -> None:
+    def _set_hold(self, gate: Gate, t_s: float | None, wall_limit_s: float | None = None) -> None:
         with self._cv:
             mono = time.monotonic()
             self._advance(mono)  # time up to now passes under the old holds
             self._put(gate, None if t_s is None else float(t_s), mono)
+            if t_s is not None and wall_limit_s is not None:
+                self._expires[gate] = mono + max(0.0, float(wall_limit_s))
 
     def _poke(self, gate: Gate, hold_s: float) -> None:
         with self._cv:
             mono = time.monotonic()
             self._advance(mono)
             gate.poked = True
-            self._put(gate, min(self._holds.get(gate, math.inf), float(hold_s)), mono)
+            old = self._holds.get(gate, math.inf)
+            lapse = self._expires.get(gate)
+            self._put(gate, min(old, float(hold_s)), mono)
+            if lapse is not None and float(hold_s) >= old:
+                self._expires[gate] = lapse  # the hold in force is unchanged, so is its limit
 
     def _sleep(self, gate: Gate, t_s: float, hold_s: float, wake_on_poke: bool) -> float:
         with self._cv:
