@@ -94,6 +94,13 @@ def _session_load() -> Iterator[None]:
         yield
 
 
+# Wall-time budgets are guards against a hung run, never pass criteria: on a loaded machine an
+# accelerated run slows down instead of failing, so the guards are many times an idle run's time
+# (a rig or a controller starts in 1–3 s idle; a scenario takes 30–130 s idle).
+SETUP_BUDGET_S = 180.0
+SCENARIO_TIMEOUT_S = 1800.0
+
+
 def wall_budget_s(hours: float, speed: float) -> float:
     """How long to wait for a run of ``hours`` at ``speed``: an accelerated run slows down on
     a loaded machine (its clock waits for whoever is late), so this is a generous timeout
@@ -115,7 +122,11 @@ def hardware_ports() -> dict[str, str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a rig named by EDGECTL_HIL_* the ``hardware`` variants are deselected (not
-    skipped): CI runs every emulated scenario and skips none."""
+    skipped): CI runs every emulated scenario and skips none. A scenario without its own
+    ``timeout`` mark gets ``SCENARIO_TIMEOUT_S`` (pytest-timeout), not the suite's 300 s."""
+    for it in items:
+        if it.get_closest_marker("timeout") is None:
+            it.add_marker(pytest.mark.timeout(SCENARIO_TIMEOUT_S))
     if hardware_ports():
         return
     keep = [it for it in items if "hardware" not in it.keywords]
@@ -273,7 +284,14 @@ def emulated_bench(
 ) -> Iterator[Bench]:
     config = rig_config(log.parent, plant, example) if plant else example
     with log.open("wb") as err:
-        rig = start_rig(config, speed=speed, seed=seed, fault_schedule=schedule, stderr=err)
+        rig = start_rig(
+            config,
+            speed=speed,
+            seed=seed,
+            fault_schedule=schedule,
+            stderr=err,
+            timeout_s=SETUP_BUDGET_S,
+        )
     try:
         gpio = {"pin_factory": "bridge", "bridge": rig.info["gpio_bridge"]}
         yield Bench("emulated", rig.devices, gpio, rig)
@@ -398,7 +416,7 @@ class ControllerProcess:
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    def wait_socket(self, timeout_s: float = 30.0) -> None:
+    def wait_socket(self, timeout_s: float = SETUP_BUDGET_S) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.socket_path.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
