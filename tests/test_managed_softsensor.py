@@ -5,6 +5,7 @@ estimate before it is assimilated (reference softsensor.md §6)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from importlib.resources import files
@@ -13,7 +14,9 @@ import numpy as np
 import pytest
 
 from edgectl import spectra as sp
+from edgectl.cli import main
 from edgectl.errors import InvalidInputError
+from edgectl.historian.softsensor_registry import ModelRegistry, RegistryError
 from edgectl.managed import (
     Cusum,
     DriftMonitor,
@@ -27,7 +30,7 @@ from edgectl.managed import (
 pytest.importorskip("chemotools")
 
 DATA = files("chemotools.datasets") / "data"
-STEPS = [
+STEPS: list[sp.Step] = [
     sp.Region(windows_cm1=((950.0, 1550.0),)),
     sp.SavitzkyGolay(window=15, order=2, deriv=1),
     sp.Snv(ddof=1),
@@ -41,6 +44,7 @@ class Run:
     errors: np.ndarray  # prequential error at each of the 34 references, g/L
     versions_used: list[int]
     monitor: DriftMonitor
+    estimates: list[Estimate]
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +65,11 @@ def feed(axis, xc, yc, xi, hplc) -> Run:
     events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(hplc[:, 0])]
     events += [(i * PERIOD_H, 0, i) for i in range(xi.shape[0])]
     events.sort(key=lambda e: (e[0], e[1]))
-    errors, used = [], []
+    errors, used, estimates = [], [], []
     for t, kind, k in events:
         if kind == 0:
-            mon.on_estimate(m.add_spectrum(t, xi[k]))
+            estimates.append(m.add_spectrum(t, xi[k]))
+            mon.on_estimate(estimates[-1])
             continue
         est = m.estimate_at(t)
         assert est is not None
@@ -74,7 +79,7 @@ def feed(axis, xc, yc, xi, hplc) -> Run:
             Reference(hplc[k, 0], hplc[k, 1], analyser="HPLC"), now_h=max(t, hplc[k, 0])
         )
         mon.on_innovation(t, errors[-1])
-    return Run(m, np.array(errors), used, mon)
+    return Run(m, np.array(errors), used, mon, estimates)
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +227,49 @@ def test_drift_alarm_on_an_interferent_and_not_on_the_clean_run(run, data):
     assert mon.alarm
     assert mon.events[0][1] == "q_drift"
     assert 20.0 <= mon.events[0][0] < 21.0
+
+
+def test_registry_round_trip_and_report(run, tmp_path, capsys):
+    db = tmp_path / "run.db"
+    m = run.estimator
+    with ModelRegistry(db) as reg:
+        reg.record("glucose", m, time_base_s=1000.0)
+        reg.record("glucose", m, time_base_s=1000.0)  # idempotent
+        assert reg.add_estimates("glucose", run.estimates, time_base_s=1000.0) == 1629
+    with ModelRegistry(db) as reg:
+        assert reg.sensors() == ["glucose"]
+        stored = reg.versions("glucose")
+        assert [v.version for v in stored] == [v.version for v in m.versions]
+        for a, b in zip(stored, m.versions, strict=True):
+            assert a.calibration_sha256 == b.calibration_sha256
+            assert a.n_components == b.n_components
+            assert a.released_by == b.released_by
+        back = reg.load_model("glucose", stored[-1].version)
+        x = np.ascontiguousarray(m.spectra[:3])
+        np.testing.assert_allclose(
+            back.predict_batch(x).value, m.versions[-1].sensor.predict_batch(x).value, rtol=1e-12
+        )
+        with pytest.raises(RegistryError, match="no version 99"):
+            reg.load_model("glucose", 99)
+        ests = reg.estimates("glucose")
+        assert len(ests) == 1629
+        assert [e.model_version for e in ests] == [e.model_version for e in run.estimates]
+        assert ests[0].time_s == pytest.approx(1000.0)
+        refs = reg.references("glucose")
+        assert len(refs) == 34
+        assert refs[0].analyser == "HPLC"
+        assert not refs[0].paired
+        assert len(reg.switches("glucose")) == len(m.switches)
+    assert main(["softsensor", "report", str(db), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["glucose"]
+    assert len(rep["versions"]) == len(m.versions)
+    assert sum(v["estimates"] for v in rep["versions"]) == 1629
+    assert rep["rmsep"] == pytest.approx(
+        rmsep(np.array([r.prequential_error for r in m.references[1:]])), rel=1e-9
+    )
+    assert main(["softsensor", "report", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert "soft sensor glucose: " in text
+    assert "not paired" in text
+    assert main(["softsensor", "report", str(db), "--sensor", "lactate"]) == 2
+    assert "no soft sensor 'lactate'" in capsys.readouterr().err

@@ -325,13 +325,15 @@ class Reactor:
         return still
 
     def add_reference(
-        self, sensor: str, value: float, sampled_s: float | None = None
+        self, sensor: str, value: float, sampled_s: float | None = None, analyser: str = ""
     ) -> dict[str, Any]:
         """An at-line reference for soft sensor ``sensor`` (sample drawn at clock time
-        ``sampled_s``, default now): corrects its bias filter if it has one; audited."""
-        out: dict[str, Any] = self._change(
-            "add_reference", sensor=sensor, value=value, sampled_s=sampled_s
-        )
+        ``sampled_s``, default now; measured by ``analyser``): corrects its bias filter if it
+        has one; audited, with you as the person who entered it."""
+        params: dict[str, Any] = {"sensor": sensor, "value": value, "sampled_s": sampled_s}
+        if analyser:
+            params["analyser"] = analyser
+        out: dict[str, Any] = self._change("add_reference", **params)
         return out
 
     def softsensors(self) -> dict[str, Any]:

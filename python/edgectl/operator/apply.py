@@ -170,9 +170,10 @@ class ControllerChanges:
             return self.recipe.phase_name
 
     def preview_reference(
-        self, sensor: str, value: float, sampled_s: float | None
+        self, sensor: str, value: float, sampled_s: float | None, analyser: str = ""
     ) -> dict[str, Any]:
-        """The reference as it will be recorded: value and sample time (clock seconds)."""
+        """The reference as it will be recorded: value, sample time (clock seconds) and the
+        analyser that measured it."""
         with self.lock:
             if self.softsensors is None:
                 raise ConfigError("this reactor has no soft sensors")
@@ -186,7 +187,10 @@ class ControllerChanges:
                 raise ConfigError(
                     f"softsensors.{sensor}: sampled_s {t:g} is after now ({self.now_s:g})"
                 )
-            return {"value": float(value), "sampled_s": t}
+            out: dict[str, Any] = {"value": float(value), "sampled_s": t}
+            if analyser:
+                out["analyser"] = str(analyser)[:80]
+            return out
 
     def apply_change(
         self,
@@ -238,7 +242,13 @@ class ControllerChanges:
             assert self.softsensors is not None
             sensor = str(params["sensor"])
             block = self.softsensors[sensor]
-            out: dict[str, Any] = block.add_reference(value["value"], value["sampled_s"])
+            out: dict[str, Any] = block.add_reference(
+                value["value"],
+                value["sampled_s"],
+                analyser=str(value.get("analyser", "")),
+                entered_by=who,
+                known_s=self.now_s,
+            )
             self._event(
                 self.now_s, "reference", f"softsensors.{sensor}", f"{value['value']:g}", **out
             )
@@ -247,6 +257,34 @@ class ControllerChanges:
             self.request_stop(str(value))
             return None
         raise EdgectlError(f"unknown operator command {command!r}")
+
+    def _recipe_reference(self, result: Any, now_s: float) -> None:
+        """A recipe sample's analysed value (:class:`edgectl.runtime.atline.PendingResult`)
+        goes to its soft sensor, known now, sampled at ``result.sampled_s``; recorded as an
+        event and an automatic audit record (``recipe_reference``; not re-applied on resume:
+        the soft sensor's saved state holds it)."""
+        if self.softsensors is None:
+            return
+        target = f"softsensors.{result.sensor}"
+        out = self.softsensors[result.sensor].add_reference(
+            result.value,
+            result.sampled_s,
+            analyser=result.analyser,
+            entered_by="recipe",
+            known_s=now_s,
+        )
+        self._event(now_s, "reference", target, f"{result.value:g} (recipe sample)", **out)
+        self.deferred_audit.append(
+            {
+                "actor": "edgectl",
+                "action": "recipe_reference",
+                "target": target,
+                "old": None,
+                "new": {k: v for k, v in out.items() if isinstance(v, int | float | str | bool)},
+                "reason": f"recipe sample, {result.analyser}",
+                "time_s": self._ts(now_s),
+            }
+        )
 
     def _apply_loop(self, loop: str, param: str, value: Any) -> Any:
         view = self._loop(loop)

@@ -71,12 +71,14 @@ class Change:
         return cls("phase_request", "recipe.phase", to)
 
     @classmethod
-    def reference(cls, sensor: str, value: float, sampled_s: float | None) -> Change:
+    def reference(
+        cls, sensor: str, value: float, sampled_s: float | None, analyser: str = ""
+    ) -> Change:
         return cls(
             "add_reference",
             f"softsensors.{sensor}",
             value,
-            {"sensor": sensor, "sampled_s": sampled_s},
+            {"sensor": sensor, "sampled_s": sampled_s, "analyser": analyser},
         )
 
     @classmethod

@@ -142,9 +142,14 @@ class Session:
         return self._c(Change.phase(to), reason).result
 
     def add_reference(
-        self, sensor: str, value: float, sampled_s: float | None = None, reason: str = ""
+        self,
+        sensor: str,
+        value: float,
+        sampled_s: float | None = None,
+        reason: str = "",
+        analyser: str = "",
     ) -> Any:
-        return self._c(Change.reference(sensor, value, sampled_s), reason).result
+        return self._c(Change.reference(sensor, value, sampled_s, analyser), reason).result
 
     def stop(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
         return self._c(Change.stop(), reason, signature).result

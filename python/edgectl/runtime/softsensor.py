@@ -216,13 +216,28 @@ class SoftSensorBlock:
 
     # -- references -----------------------------------------------------------------------------
 
-    def add_reference(self, value: float, sampled_s: float) -> dict[str, Any]:
-        """Assimilate an at-line reference of the sample drawn at clock time ``sampled_s``.
+    def add_reference(
+        self,
+        value: float,
+        sampled_s: float,
+        *,
+        analyser: str = "",
+        entered_by: str = "",
+        known_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Assimilate an at-line reference of the sample drawn at clock time ``sampled_s``,
+        known at ``known_s``, measured by ``analyser`` and entered by ``entered_by``.
 
         Without a correction filter the reference is only recorded (with the soft sensor's
         error at that time, for the RMSEP).
         """
         entry: dict[str, Any] = {"value": float(value), "sampled_s": float(sampled_s)}
+        if known_s is not None:
+            entry["known_s"] = float(known_s)
+        if analyser:
+            entry["analyser"] = analyser
+        if entered_by:
+            entry["entered_by"] = entered_by
         last = self.last
         if last is not None and math.isfinite(last.value):
             entry["prediction"] = last.value

@@ -1,0 +1,144 @@
+"""At-line references as first-class data: recipe samples of the CHO example analysed and fed
+to the soft sensor's correction automatically, and ``edgectl sample add`` through the operator
+service, each stored with sampling time, known time, analyser and who entered it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgectl.cli import main
+from edgectl.errors import ConfigError
+from edgectl.historian import HistoryReader
+from edgectl.runtime.atline import AtLineAnalyser
+from edgectl.runtime.build import open_run
+from edgectl.runtime.recipe import Sampling
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "cho-fedbatch-2L.toml"
+SPEED = 3600.0
+
+
+def _config(tmp_path: Path, *, correction: bool = True) -> Path:
+    """The CHO example with absolute paths, a sample 10 min into the batch phase analysed 15 min
+    later, and (optionally) the bias correction on the soft sensor."""
+    text = EXAMPLE.read_text()
+    ex = EXAMPLE.parent
+    text = text.replace(
+        'model = "models/cho-glucose.json"', f'model = "{ex}/models/cho-glucose.json"'
+    )
+    text = text.replace(
+        'config = "cho-fedbatch-2L.plant.toml"', f'config = "{ex}/cho-fedbatch-2L.plant.toml"'
+    )
+    batch = 'name = "batch"\n'
+    assert batch in text
+    text = text.replace(
+        batch,
+        batch + "sampling = [{ every_s = 7200.0, first_s = 600.0, volume_ml = 2.0, "
+        'analyse = { glucose = "glucose_g_l" }, result_delay_s = 900.0, analyser = "YSI" }]\n',
+        1,
+    )
+    if correction:
+        text = text.replace(
+            'tag = "glucose_g_l"\nperiod_s = 300.0\n',
+            'tag = "glucose_g_l"\nperiod_s = 300.0\ncorrection = { kind = "bias_kalman" }\n',
+            1,
+        )
+        assert "bias_kalman" in text
+    p = tmp_path / "cho.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.timeout(120)
+def test_recipe_samples_feed_the_correction_automatically(tmp_path: Path) -> None:
+    run = open_run(_config(tmp_path), speed=SPEED, db=tmp_path / "cho.db", serve_rpc=False)
+    try:
+        sampled_before = run.plant.balances()
+        run.run(2400.0)
+        block = run.controller.softsensors["glucose"]
+        [ref] = block.references
+        truth_taken = run.plant.balances()
+    finally:
+        run.close()
+    assert ref["sampled_s"] == pytest.approx(600.0, abs=run.controller.cfg.reactor.scan_period_s)
+    assert ref["known_s"] >= ref["sampled_s"] + 900.0
+    assert ref["known_s"] < ref["sampled_s"] + 900.0 + 60.0
+    assert ref["analyser"] == "YSI"
+    assert ref["entered_by"] == "recipe"
+    assert ref["accepted"] is True  # assimilated by the bias Kalman filter
+    assert ref["estimate"] is not None
+    assert 0.0 < ref["value"] < 10.0  # the plant's true glucose, g/L
+    assert "error" in ref
+    removed = {k: truth_taken[k] - sampled_before[k] for k in sampled_before}
+    assert any(abs(v - 2.0) < 1e-9 for v in removed.values())  # the 2 mL left the vessel
+    with HistoryReader(tmp_path / "cho.db") as reader:
+        kinds = [(e.kind, e.source) for e in reader.events()]
+        assert ("sample", "recipe") in kinds
+        assert ("reference", "softsensors.glucose") in kinds
+        recs = [a for a in reader.audit.records() if a.action == "recipe_reference"]
+        assert len(recs) == 1
+        assert recs[0].actor == "edgectl"
+        assert recs[0].new_value["analyser"] == "YSI"
+        assert reader.audit.verify().is_intact
+
+
+def test_an_analysed_key_the_plant_does_not_measure_is_named() -> None:
+    a = AtLineAnalyser(lambda ml: {"glucose_g_l": 3.0})
+    step = Sampling(every_s=60.0, analyse={"glucose": "glucose_mm"}, label="daily")
+    with pytest.raises(ConfigError, match=r"analyse\.glucose = 'glucose_mm'.*glucose_g_l"):
+        a.sample(step, 0.0)
+    ok = Sampling(every_s=60.0, analyse={"glucose": "glucose_g_l"}, result_delay_s=30.0)
+    a.sample(ok, 10.0)
+    assert a.due(39.0) == []
+    [r] = a.due(40.0)
+    assert (r.sensor, r.value, r.sampled_s, r.known_s) == ("glucose", 3.0, 10.0, 40.0)
+    assert a.pending == []
+
+
+def test_an_analysed_sensor_must_exist(tmp_path: Path) -> None:
+    p = _config(tmp_path, correction=False)
+    p.write_text(
+        p.read_text().replace(
+            'analyse = { glucose = "glucose_g_l" }, result_delay_s = 900.0',
+            'analyse = { lactate = "lactate_mm" }, result_delay_s = 900.0',
+            1,
+        )
+    )
+    from edgectl.runtime.reactor_config import load_reactor_config
+
+    with pytest.raises(ConfigError, match=r"sampling\[0\]\.analyse\.lactate: no soft sensor"):
+        load_reactor_config(p)
+
+
+@pytest.mark.timeout(60)
+def test_sample_add_goes_through_the_operator_service(tmp_path: Path, capsys) -> None:
+    sock = tmp_path / "cho.sock"
+    cfg = _config(tmp_path, correction=False)
+    run = open_run(cfg, speed=SPEED, db=tmp_path / "cho.db", socket_path=sock)
+    try:
+        run.run(1800.0)
+        argv = ["sample", "add", str(sock), "--tag", "glucose_g_l", "--value", "3.1"]
+        assert (
+            main([*argv, "--taken-at", "1500", "--analyser", "YSI 2950", "--reason", "daily"]) == 0
+        )
+        out = json.loads(capsys.readouterr().out)
+        assert out["sensor"] == "glucose"
+        assert out["value"] == 3.1
+        assert out["analyser"] == "YSI 2950"
+        assert main([*argv[:4], "lactate_g_l", *argv[5:]]) == 2
+        assert "no soft sensor with that name or tag" in capsys.readouterr().err
+        ref = run.controller.softsensors["glucose"].references[-1]
+    finally:
+        run.close()
+    assert ref["sampled_s"] == 1500.0
+    assert ref["analyser"] == "YSI 2950"
+    assert ref["entered_by"]  # the authenticated user, not a claimed name
+    assert ref["known_s"] >= 1800.0
+    with HistoryReader(tmp_path / "cho.db") as reader:
+        [rec] = [a for a in reader.audit.records() if a.action == "add_reference"]
+        assert rec.actor == ref["entered_by"]
+        assert rec.new_value["analyser"] == "YSI 2950"
+        assert rec.reason == "daily"
