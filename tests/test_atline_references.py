@@ -142,3 +142,75 @@ def test_sample_add_goes_through_the_operator_service(tmp_path: Path, capsys) ->
         assert rec.actor == ref["entered_by"]
         assert rec.new_value["analyser"] == "YSI 2950"
         assert rec.reason == "daily"
+
+
+@pytest.mark.timeout(90)
+def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None:
+    from edgectl.operator import RefusedError, UserStore
+    from edgectl.remote import connect
+    from edgectl.spectra import SoftSensor
+
+    model = EXAMPLE.parent / "models" / "cho-glucose.json"
+    doc = json.loads(model.read_text())
+    doc["description"] = "recalibrated (test copy)"
+    new = tmp_path / "cho-glucose-v1.json"
+    new.write_text(json.dumps(doc))
+    SoftSensor.load(new)  # a valid model file
+    sock = tmp_path / "cho.sock"
+    run = open_run(
+        _config(tmp_path, correction=False), speed=SPEED, db=tmp_path / "cho.db", socket_path=sock
+    )
+    try:
+        users = UserStore(tmp_path / "cho.users")
+        users.add("eve", "engineer", "eve's password")
+        users.add("otto", "operator", "otto's password")
+        run.run(900.0)
+        with connect(sock, user="otto", password="otto's password") as r:
+            with pytest.raises(RefusedError, match="no right to 'model_switch'"):
+                r.switch_model(
+                    "glucose", str(new), reason="x", meaning="approved", password="otto's password"
+                )
+        with connect(sock, user="eve", password="eve's password") as r:
+            with pytest.raises(RefusedError, match="e-signature"):
+                r.switch_model("glucose", str(new), reason="better in-line figures")
+            with pytest.raises(RefusedError, match="wrong password"):
+                r.switch_model("glucose", str(new), reason="x", meaning="approved", password="no")
+            out = r.switch_model(
+                "glucose",
+                str(new),
+                reason="better in-line figures",
+                meaning="approved",
+                password="eve's password",
+            )
+            assert out["version"] == 1
+            run.run(1800.0)
+            st = r.softsensors()["glucose"]
+            assert st["model_version"] == 1
+            assert st["last"]["model_version"] == 1
+            back = r.switch_model(
+                "glucose",
+                0,
+                reason="restore previous",
+                meaning="approved",
+                password="eve's password",
+            )
+            assert back["version"] == 0
+            run.run(2700.0)
+            assert r.softsensors()["glucose"]["model_version"] == 0
+    finally:
+        run.close()
+    with HistoryReader(tmp_path / "cho.db") as reader:
+        recs = [a for a in reader.audit.records() if a.action == "model_switch"]
+        assert [(a.actor, a.new_value["version"], a.old_value["version"]) for a in recs] == [
+            ("eve", 1, 0),
+            ("eve", 0, 1),
+        ]
+        assert "e-signed by eve" in recs[0].reason
+        assert recs[0].new_value["sha256"] != recs[0].old_value["sha256"]
+        refused = [a for a in reader.audit.records() if a.action == "refused"]
+        assert len(refused) == 3
+        versions = [s.value for s in reader.samples("glucose_g_l.model", 0.0)]
+        assert versions[0] == 0
+        assert 1 in versions
+        assert versions[-1] == 0
+        assert reader.audit.verify().is_intact

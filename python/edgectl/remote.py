@@ -341,6 +341,22 @@ class Reactor:
         out: dict[str, Any] = self._api.call("softsensor_status")
         return out
 
+    def switch_model(
+        self,
+        sensor: str,
+        model: str | int,
+        *,
+        reason: str | None = None,
+        meaning: str | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        """Release a model file (a new version) or an earlier version number of soft sensor
+        ``sensor``. A critical command by default: e-signed with a reason; audited."""
+        out: dict[str, Any] = self._signed(
+            "model_switch", reason, meaning, password, sensor=sensor, model=model
+        )
+        return out
+
     def stop(
         self,
         *,

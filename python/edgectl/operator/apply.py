@@ -53,7 +53,9 @@ class ControllerChanges:
         raise NotImplementedError
 
     # Audit actions that put a change in force, and so are re-applied on resume
-    _REPLAYED = frozenset({"set", "phase_request", "add_reference", "autotune_applied"})
+    _REPLAYED = frozenset(
+        {"set", "phase_request", "add_reference", "autotune_applied", "model_switch"}
+    )
 
     def replay(self, records: Iterable[Any]) -> list[int]:
         """Re-apply audited changes the saved state does not hold yet (a crash between the
@@ -105,6 +107,8 @@ class ControllerChanges:
         elif r.action == "phase_request" and self.recipe is not None:
             if self.recipe.phase_name == r.old_value:
                 self.recipe.request(str(r.new_value))
+        elif r.action == "model_switch" and self.softsensors is not None:
+            self.softsensors[parts[1]].switch_to(dict(r.new_value))
         elif r.action == "add_reference" and self.softsensors is not None:
             v = r.new_value if isinstance(r.new_value, dict) else {}
             block = self.softsensors[parts[1]]
@@ -192,6 +196,16 @@ class ControllerChanges:
                 out["analyser"] = str(analyser)[:80]
             return out
 
+    def preview_model_switch(self, sensor: str, model: Any) -> tuple[Any, Any]:
+        """(the released model now, the model that will be released): version, source file,
+        SHA-256 of the file, LVs, RMSEC. A file is loaded and checked against the soft sensor
+        (axis, response) here, before the change is audited."""
+        with self.lock:
+            if self.softsensors is None:
+                raise ConfigError("this reactor has no soft sensors")
+            block = self.softsensors[sensor]
+        return block.describe_model(block.model_version), block.stage_model(model)
+
     def apply_change(
         self,
         command: str,
@@ -253,6 +267,18 @@ class ControllerChanges:
                 self.now_s, "reference", f"softsensors.{sensor}", f"{value['value']:g}", **out
             )
             return out
+        if command == "model_switch":
+            assert self.softsensors is not None
+            sensor = str(params["sensor"])
+            old = self.softsensors[sensor].switch_to(value)
+            self._event(
+                self.now_s,
+                "model_switch",
+                f"softsensors.{sensor}",
+                f"model version {old} -> {value['version']} by {who}",
+                **value,
+            )
+            return value
         if command == "stop":
             self.request_stop(str(value))
             return None

@@ -82,6 +82,12 @@ class Change:
         )
 
     @classmethod
+    def model_switch(cls, sensor: str, model: str | int) -> Change:
+        """Release a soft-sensor model: a model file (a new version) or a version number (a
+        version used before, e.g. to restore the previous one)."""
+        return cls("model_switch", f"softsensors.{sensor}.model", model, {"sensor": sensor})
+
+    @classmethod
     def stop(cls) -> Change:
         return cls("stop", "run")
 

@@ -53,6 +53,7 @@ Command = Literal[
     "reset_trip",
     "phase_request",
     "add_reference",
+    "model_switch",
     "stop",
 ]
 
@@ -86,10 +87,10 @@ _OPERATOR: Final = (
 DEFAULT_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "viewer": ("read",),
     "operator": _OPERATOR,
-    "engineer": (*_OPERATOR, "tune", "stage", "autotune"),
+    "engineer": (*_OPERATOR, "tune", "stage", "autotune", "model_switch"),
     "admin": COMMANDS,
 }
-DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip")
+DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip", "model_switch")
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 Span = tuple[float, float]

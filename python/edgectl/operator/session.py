@@ -37,6 +37,7 @@ class Session:
         "reset_trip",
         "phase_request",
         "add_reference",
+        "model_switch",
         "stop",
     }
 
@@ -150,6 +151,17 @@ class Session:
         analyser: str = "",
     ) -> Any:
         return self._c(Change.reference(sensor, value, sampled_s, analyser), reason).result
+
+    def model_switch(
+        self,
+        sensor: str,
+        model: str | int,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Release a model file or an earlier version of soft sensor ``sensor`` (e-signed by
+        default); returns the released version."""
+        return self._c(Change.model_switch(sensor, model), reason, signature).result
 
     def stop(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
         return self._c(Change.stop(), reason, signature).result
