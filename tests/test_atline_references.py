@@ -165,11 +165,13 @@ def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None
         users.add("eve", "engineer", "eve's password")
         users.add("otto", "operator", "otto's password")
         run.run(900.0)
-        with connect(sock, user="otto", password="otto's password") as r:
-            with pytest.raises(RefusedError, match="no right to 'model_switch'"):
-                r.switch_model(
-                    "glucose", str(new), reason="x", meaning="approved", password="otto's password"
-                )
+        with (
+            connect(sock, user="otto", password="otto's password") as r,
+            pytest.raises(RefusedError, match="no right to 'model_switch'"),
+        ):
+            r.switch_model(
+                "glucose", str(new), reason="x", meaning="approved", password="otto's password"
+            )
         with connect(sock, user="eve", password="eve's password") as r:
             with pytest.raises(RefusedError, match="e-signature"):
                 r.switch_model("glucose", str(new), reason="better in-line figures")
@@ -209,7 +211,7 @@ def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None
         assert recs[0].new_value["sha256"] != recs[0].old_value["sha256"]
         refused = [a for a in reader.audit.records() if a.action == "refused"]
         assert len(refused) == 3
-        versions = [s.value for s in reader.samples("glucose_g_l.model", 0.0)]
+        versions = reader.samples("glucose_g_l.model", 0.0).values.tolist()
         assert versions[0] == 0
         assert 1 in versions
         assert versions[-1] == 0
