@@ -211,7 +211,7 @@ def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None
         assert recs[0].new_value["sha256"] != recs[0].old_value["sha256"]
         refused = [a for a in reader.audit.records() if a.action == "refused"]
         assert len(refused) == 3
-        versions = reader.samples("glucose_g_l.model", 0.0).values.tolist()
+        versions = reader.samples("glucose_g_l.model").values.tolist()
         assert versions[0] == 0
         assert 1 in versions
         assert versions[-1] == 0

@@ -185,7 +185,10 @@ class ManagedEstimator:
     """Soft sensor with versioned models recalibrated from the run's own references.
 
     ``wavenumber_cm1`` / ``spectra`` / ``values`` are the off-line calibration set (one response),
-    ``steps`` the pipeline. ``history_h`` bounds the spectra kept for pairing late references.
+    ``steps`` the pipeline. ``history_h`` bounds the spectra kept for pairing late references;
+    ``inline_weight`` repeats each in-line pair in the fit (kept in one CV group);
+    ``max_pairs`` keeps only the latest pairs (a moving window; Kadlec, Gabrys & Strandt,
+    *Comput. Chem. Eng.* 33 (2009) 795, §4.3 on adaptive soft sensors).
     """
 
     wavenumber_cm1: FloatArray
@@ -199,6 +202,8 @@ class ManagedEstimator:
     steady_window_h: float = 10.0 / 60.0
     steady_min_spectra: int = 4
     history_h: float = 48.0
+    inline_weight: int = 1
+    max_pairs: int | None = None
     versions: list[ModelVersion] = field(default_factory=list, init=False)
     released: int = field(default=0, init=False)
     switches: list[tuple[float, int, int, str]] = field(default_factory=list, init=False)
@@ -214,6 +219,8 @@ class ManagedEstimator:
             raise InvalidInputError(
                 f"calibration: {self.values.size} values for spectra of shape {self.spectra.shape}"
             )
+        if not 1 <= self.inline_weight <= 20:
+            raise InvalidInputError(f"inline_weight must be 1…20, got {self.inline_weight}")
         if not 0.0 <= self.release_margin < 1.0:
             raise InvalidInputError(f"release_margin must be in [0, 1), got {self.release_margin}")
         v = self._fit([], fitted_at_h=0.0, parent=None)
@@ -257,17 +264,18 @@ class ManagedEstimator:
         x = self.spectra
         y = self.values
         groups = list(range(y.size))
+        w = self.inline_weight
         if pairs:
-            x = np.vstack([x, np.stack([p.spectrum for p in pairs])])
-            y = np.concatenate([y, [p.reference.value for p in pairs]])
-            groups += [y.size + i for i in range(len(pairs))]
+            x = np.vstack([x, np.repeat(np.stack([p.spectrum for p in pairs]), w, axis=0)])
+            y = np.concatenate([y, np.repeat([p.reference.value for p in pairs], w)])
+            groups += [self.values.size + i for i in range(len(pairs)) for _ in range(w)]
         max_a = max(1, min(self.max_components, len(groups) - 2))
         cv = cross_validate(self.wavenumber_cm1, x, y, self.steps, max_a, cv="loo", groups=groups)
         a = cv.choose_components(self.tolerance)
         sensor = SoftSensor.fit(self.wavenumber_cm1, x, y, self.steps, a, cv=cv)
         inline = None
         if pairs:
-            resid = cv.predictions(a)[self.values.size :, 0] - y[self.values.size :]
+            resid = cv.predictions(a)[self.values.size :: w, 0] - y[self.values.size :: w]
             inline = float(np.sqrt(np.mean(resid**2)))
         return ModelVersion(
             version=len(self.versions),
@@ -357,9 +365,10 @@ class ManagedEstimator:
         )
         err = used.value - ref.value
         self._pairs.append(_Pair(ref, spectrum, err))
-        cand = self._fit(list(self._pairs), fitted_at_h=self.now_h, parent=self.released)
+        used = self._pairs if self.max_pairs is None else self._pairs[-self.max_pairs :]
+        cand = self._fit(list(used), fitted_at_h=self.now_h, parent=self.released)
         self.versions.append(cand)
-        current = float(np.sqrt(np.mean([p.used_error**2 for p in self._pairs])))
+        current = float(np.sqrt(np.mean([p.used_error**2 for p in used])))
         assert cand.inline_rmsecv is not None
         improves = cand.inline_rmsecv < (1.0 - self.release_margin) * current
         if self.auto_release and improves:
