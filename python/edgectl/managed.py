@@ -365,10 +365,10 @@ class ManagedEstimator:
         )
         err = used.value - ref.value
         self._pairs.append(_Pair(ref, spectrum, err))
-        used = self._pairs if self.max_pairs is None else self._pairs[-self.max_pairs :]
-        cand = self._fit(list(used), fitted_at_h=self.now_h, parent=self.released)
+        fit_pairs = self._pairs if self.max_pairs is None else self._pairs[-self.max_pairs :]
+        cand = self._fit(list(fit_pairs), fitted_at_h=self.now_h, parent=self.released)
         self.versions.append(cand)
-        current = float(np.sqrt(np.mean([p.used_error**2 for p in used])))
+        current = float(np.sqrt(np.mean([p.used_error**2 for p in fit_pairs])))
         assert cand.inline_rmsecv is not None
         improves = cand.inline_rmsecv < (1.0 - self.release_margin) * current
         if self.auto_release and improves:
