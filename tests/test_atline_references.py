@@ -216,3 +216,33 @@ def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None
         assert 1 in versions
         assert versions[-1] == 0
         assert reader.audit.verify().is_intact
+
+
+def _drift_run(tmp_path: Path, name: str, fault: bool) -> list[tuple[float, str]]:
+    """Six hours of the CHO example; with ``fault`` an interferent band appears at 2 h.
+    Returns (time from start h, transition) of the ``glucose.drift`` alarm transitions."""
+    db = tmp_path / f"{name}.db"
+    run = open_run(_config(tmp_path, correction=False), speed=SPEED, db=db, serve_rpc=False)
+    try:
+        t0 = run.plant.time_s
+        if fault:
+            run.plant.inject_fault("spectral_interferent", start_s=t0 + 7200.0)
+        run.run(6 * 3600.0)
+    finally:
+        run.close()
+    with HistoryReader(db) as reader:
+        start = reader.runs()[0].started_s
+        return [
+            ((a.time_s - start) / 3600.0, a.transition)
+            for a in reader.alarms()
+            if a.name == "glucose.drift"
+        ]
+
+
+@pytest.mark.timeout(180)
+def test_drift_alarm_on_an_interferent_fault_not_on_a_clean_run(tmp_path: Path) -> None:
+    assert _drift_run(tmp_path, "clean", fault=False) == []
+    raised = _drift_run(tmp_path, "fault", fault=True)
+    assert raised, "no drift alarm with the interferent"
+    assert raised[0][1] == "raise"
+    assert 2.0 <= raised[0][0] < 4.0

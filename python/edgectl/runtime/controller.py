@@ -37,6 +37,7 @@ from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
+from edgectl.runtime.softsensor import drift_alarms
 from edgectl.runtime.tags import Sample, Tag, TagStore
 
 __all__ = ["Controller", "DeviceHub", "EngineLike", "LoopRuntime", "ScanContext"]
@@ -199,7 +200,14 @@ class Controller(ControllerChanges):
             ),
         }
         self.alarm_mgr = AlarmManager(
-            {**cfg.alarms, **stall_alarms, **stage_alarms, **historian_alarms}, cfg.interlocks
+            {
+                **cfg.alarms,
+                **stall_alarms,
+                **stage_alarms,
+                **historian_alarms,
+                **(drift_alarms(cfg) if cfg.softsensors else {}),
+            },
+            cfg.interlocks,
         )
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
         # analyses recipe samples on a simulated plant (set by build.open_run); None: logged only

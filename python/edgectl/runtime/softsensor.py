@@ -16,6 +16,9 @@ or the model). The scan collects finished predictions and writes the tags:
 ``<tag>.status``     0 in model, 1 out of model, 2 invalid spectrum (flat, non-finite),
                      3 saturated detector, 4 acquisition failed
 ``<tag>.model``      the model version that produced the estimate (0: the configured file)
+``<tag>.drift``      the largest drift CUSUM (:class:`edgectl.managed.DriftMonitor`: log Q/Q_lim of
+                     each valid spectrum, reset at a model switch; the references' innovations);
+                     the alarm ``<name>.drift`` is raised above 5 (Page's h for k = 0.5)
 ===================  ===========================================================================
 
 Model versions: a released model is switched with the operator service's ``model_switch``
@@ -48,7 +51,9 @@ from typing import Any
 import numpy as np
 
 from edgectl.errors import ConfigError, EdgectlError, SpectrumShapeError
+from edgectl.managed import Cusum, DriftMonitor, Estimate
 from edgectl.quality import Quality
+from edgectl.runtime.alarms import AlarmSpec
 from edgectl.runtime.reactor_config import ReactorConfig, SoftSensorConfig
 from edgectl.runtime.tags import Tag, TagStore
 from edgectl.spectra import BiasKalman, SoftSensor
@@ -82,7 +87,23 @@ def soft_sensor_tags(ss: SoftSensorConfig) -> list[str]:
         f"{ss.tag}.q",
         f"{ss.tag}.status",
         f"{ss.tag}.model",
+        f"{ss.tag}.drift",
     ]
+
+
+def drift_alarms(cfg: ReactorConfig) -> dict[str, AlarmSpec]:
+    """The ``<name>.drift`` alarm of each soft sensor (on ``<tag>.drift``)."""
+    return {
+        f"{name}.drift": AlarmSpec(
+            tag=f"{ss.tag}.drift",
+            kind="high",
+            limit=Cusum().h,
+            severity="medium",
+            message=f"soft sensor {name}: drift (Q residuals or reference innovations trend "
+            "away from the calibration): check the probe, recalibrate or switch the model",
+        )
+        for name, ss in cfg.softsensors.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,9 @@ class SoftSensorBlock:
             0: (sensor, str(sensor.path or cfg.model), _file_sha256(sensor.path))
         }
         self._staged: dict[str, SoftSensor] = {}
+        r_ref = c.r_reference if c is not None else 0.25
+        rmsec = sensor.rmsec[0] if sensor.rmsec else 1.0
+        self.drift = DriftMonitor(reference_sd=math.sqrt(rmsec**2 + r_ref))
 
     # -- model versions -------------------------------------------------------------------------
 
@@ -292,6 +316,20 @@ class SoftSensorBlock:
         q = Quality.GOOD if good else Quality.BAD
         tags.write(f"{tag}.status", STATUS_CODES[r.status], r.time_s)
         tags.write(f"{tag}.model", r.model_version, r.time_s)
+        model = self.models.get(r.model_version, (self.sensor,))[0]
+        if math.isfinite(r.q) and math.isfinite(r.t2):
+            self.drift.on_estimate(
+                Estimate(
+                    r.time_s / 3600.0,
+                    r.value,
+                    True,
+                    good,
+                    r.t2 / model.t2_limit,
+                    r.q / model.q_limit,
+                    r.model_version,
+                )
+            )
+        tags.write(f"{tag}.drift", self.drift_level(), r.time_s)
         tags.write(f"{tag}.t2", r.t2, r.time_s)
         tags.write(f"{tag}.q", r.q, r.time_s)
         if not math.isfinite(r.value):
@@ -351,8 +389,15 @@ class SoftSensorBlock:
                         estimate=None if est is None else est.value,
                         bias=None if est is None else est.bias,
                     )
+        if "error" in entry:
+            self.drift.on_innovation(float(sampled_s) / 3600.0, entry["error"])
         self.references.append(entry)
         return entry
+
+    def drift_level(self) -> float:
+        """The largest of the drift monitor's CUSUMs (alarm above 5)."""
+        d = self.drift
+        return max(d.q_cusum.s, d.up.s, d.down.s)
 
     def state(self) -> dict[str, Any]:
         """What a resumed run needs: the correction filter (bias learnt from the references so
