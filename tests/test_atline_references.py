@@ -145,7 +145,7 @@ def test_sample_add_goes_through_the_operator_service(tmp_path: Path, capsys) ->
 
 
 @pytest.mark.timeout(90)
-def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None:
+def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path, capsys) -> None:
     from edgectl.operator import RefusedError, UserStore
     from edgectl.remote import connect
     from edgectl.spectra import SoftSensor
@@ -216,6 +216,14 @@ def test_a_model_switch_is_signed_audited_and_restorable(tmp_path: Path) -> None
         assert 1 in versions
         assert versions[-1] == 0
         assert reader.audit.verify().is_intact
+    assert main(["softsensor", "report", str(tmp_path / "cho.db"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["glucose"]
+    assert rep["source"] == "run"
+    assert [(w["from"], w["to"]) for w in rep["switches"]] == [(0, 1), (1, 0)]
+    v1 = next(v for v in rep["versions"] if v["version"] == 1)
+    assert v1["released_by"] == "eve"
+    assert v1["estimates"] >= 1
+    assert sum(v["estimates"] for v in rep["versions"]) == rep["n_estimates"]
 
 
 def _drift_run(tmp_path: Path, name: str, fault: bool) -> list[tuple[float, str]]:

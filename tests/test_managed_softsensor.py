@@ -269,7 +269,7 @@ def test_registry_round_trip_and_report(run, tmp_path, capsys):
     )
     assert main(["softsensor", "report", str(db)]) == 0
     text = capsys.readouterr().out
-    assert "soft sensor glucose: " in text
+    assert "soft sensor glucose (registry): " in text
     assert "not paired" in text
     assert main(["softsensor", "report", str(db), "--sensor", "lactate"]) == 2
     assert "no soft sensor 'lactate'" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from typing import Any
 
 from edgectl.commands._args import not_a_directory, plain_text
 from edgectl.errors import InvalidInputError
+from edgectl.historian import HistoryReader
 from edgectl.historian.softsensor_registry import ModelRegistry
 
 __all__ = ["add_parser", "main", "report"]
@@ -41,22 +42,116 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def report(db: str | Path, sensor: str | None = None) -> dict[str, Any]:
-    """The report as plain data (what ``--json`` prints)."""
+    """The report as plain data (what ``--json`` prints): from the model registry when it
+    holds the sensor, else from the run itself (``<tag>.model``/``.status``/``.q`` samples,
+    ``reference`` events, ``model_switch`` audit records)."""
     path = Path(db)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such historian database")
+    out: dict[str, Any] = {}
     with ModelRegistry(path) as reg:
-        names = reg.sensors()
-        if sensor is not None:
-            if sensor not in names:
-                raise InvalidInputError(
-                    f"{path}: no soft sensor {sensor!r} in the registry (have {names})"
-                )
-            names = [sensor]
-        out: dict[str, Any] = {}
-        for name in names:
+        for name in reg.sensors():
             out[name] = _one(reg, name)
+    for name, tag in _run_sensors(path).items():
+        if name not in out:
+            out[name] = _from_run(path, name, tag)
+    if sensor is not None:
+        if sensor not in out:
+            raise InvalidInputError(
+                f"{path}: no soft sensor {sensor!r} in the registry or the run (have {sorted(out)})"
+            )
+        out = {sensor: out[sensor]}
     return out
+
+
+def _run_sensors(path: Path) -> dict[str, str]:
+    """Soft sensors of the run: name -> tag (from the tags ``<tag>.model``)."""
+    with HistoryReader(path) as reader:
+        infos = reader.tags()
+    found = {}
+    for t in infos:
+        prefix = "soft sensor "
+        if t.name.endswith(".model") and (t.description or "").startswith(prefix):
+            found[(t.description or "")[len(prefix) :]] = t.name[: -len(".model")]
+    return found
+
+
+def _from_run(path: Path, name: str, tag: str) -> dict[str, Any]:
+    with HistoryReader(path) as reader:
+        model = reader.samples(f"{tag}.model")
+        status = dict(zip(*_series(reader, f"{tag}.status"), strict=True))
+        q = dict(zip(*_series(reader, f"{tag}.q"), strict=True))
+        events = reader.events(kind="reference", source=f"softsensors.{name}")
+        audit = [
+            a
+            for a in reader.audit.records()
+            if a.action == "model_switch" and a.target == f"softsensors.{name}.model"
+        ]
+        start = min(r.started_s for r in reader.runs()) if reader.runs() else 0.0
+    versions: dict[int, dict[str, Any]] = {0: {"version": 0}}
+    switches = []
+    for a in audit:
+        for v in (a.old_value, a.new_value):
+            if isinstance(v, dict) and "version" in v:
+                versions.setdefault(int(v["version"]), {}).update(v)
+        new = a.new_value if isinstance(a.new_value, dict) else {}
+        old = a.old_value if isinstance(a.old_value, dict) else {}
+        versions[int(new.get("version", 0))].update(
+            released_by=a.actor, released_at_h=(a.time_s - start) / 3600.0
+        )
+        switches.append(
+            {
+                "at_h": (a.time_s - start) / 3600.0,
+                "from": old.get("version"),
+                "to": new.get("version"),
+                "why": f"{a.actor}: {a.reason}",
+            }
+        )
+    per: dict[int, list[float]] = {v: [] for v in versions}
+    for t, v in zip(model.times_s.tolist(), model.values.tolist(), strict=True):
+        per.setdefault(int(v), []).append(t)
+    rows = []
+    for v in sorted(per):
+        ts = per[v]
+        qs = [q[t] for t in ts if t in q and math.isfinite(q[t])]
+        rows.append(
+            {
+                "version": v,
+                **versions.get(v, {}),
+                "estimates": len(ts),
+                "valid": sum(status.get(t, 2) in (0, 1) for t in ts),
+                "out_of_model": sum(status.get(t) == 1 for t in ts),
+                "median_q": statistics.median(qs) if qs else None,
+            }
+        )
+    refs = []
+    for e in events:
+        d = e.details or {}
+        refs.append(
+            {
+                "taken_at_h": (float(d.get("sampled_s", e.time_s)) - start) / 3600.0,
+                "value": d.get("value"),
+                "error": d.get("error"),
+                "paired": True,
+                "reason": "" if d.get("accepted", True) else str(d.get("reason", "rejected")),
+                "analyser": d.get("analyser", ""),
+                "entered_by": d.get("entered_by", ""),
+            }
+        )
+    errors = [float(r["error"]) for r in refs if isinstance(r["error"], int | float)]
+    return {
+        "source": "run",
+        "versions": rows,
+        "switches": switches,
+        "references": refs,
+        "rmsep": math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else None,
+        "n_estimates": len(model),
+    }
+
+
+def _series(reader: HistoryReader, tag: str) -> tuple[list[float], list[float]]:
+    s = reader.samples(tag)
+    return s.times_s.tolist(), s.values.tolist()
 
 
 def _one(reg: ModelRegistry, name: str) -> dict[str, Any]:
@@ -124,30 +219,26 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
 def _print(rep: dict[str, Any]) -> None:
     for name, r in rep.items():
         print(
-            f"soft sensor {name}: {len(r['versions'])} model versions, {r['n_estimates']} "
-            f"estimates, {len(r['references'])} references, RMSEP {_fmt(r['rmsep'])}"
-        )
-        print(
-            "  version  LV  RMSECV  in-line CV  pairs  estimates  >T²  >Q  med Q/Qlim  "
-            "released  by  calibration sha256"
+            f"soft sensor {name} ({r.get('source', 'registry')}): {len(r['versions'])} model "
+            f"versions, {r['n_estimates']} estimates, {len(r['references'])} references, "
+            f"RMSEP {_fmt(r['rmsep'])}"
         )
         for v in r["versions"]:
-            print(
-                f"  {v['version']:>7}  {v['n_components']:>2}  {v['rmsecv']:>6.2f}  "
-                f"{_fmt(v['inline_rmsecv']):>10}  {v['n_inline']:>5}  {v['estimates']:>9}  "
-                f"{v['beyond_t2']:>3}  {v['beyond_q']:>3}  {_fmt(v['median_q_ratio']):>10}  "
-                f"{_fmt(v['released_at_h'], '.2f'):>8}h  {v['released_by'] or '-'}  "
-                f"{v['calibration_sha256'][:12]}"
+            fields = ", ".join(
+                f"{k} {_fmt(x, 'g') if isinstance(x, float) else x}"
+                for k, x in v.items()
+                if k not in ("version", "pipeline") and x is not None
             )
+            print(f"  v{v['version']}: {fields}")
         print("  switches:")
-        for s in r["switches"]:
-            print(f"    {s['at_h']:8.2f} h  v{s['from']} -> v{s['to']}  {s['why']}")
-        print("  references (taken at, value, estimate - value):")
+        for sw in r["switches"]:
+            print(f"    {sw['at_h']:8.2f} h  v{sw['from']} -> v{sw['to']}  {sw['why']}")
+        print("  references (taken at h, value, estimate - value, analyser, entered by):")
         for ref in r["references"]:
-            note = "" if ref["paired"] else f"  [{ref['reason']}]"
+            note = f"  [{ref['reason']}]" if ref["reason"] and ref["reason"] != "paired" else ""
             print(
-                f"    {ref['taken_at_h']:8.2f} h  {ref['value']:8.3f}  {_fmt(ref['error']):>7}"
-                f"  {ref['analyser']} {ref['entered_by']}{note}"
+                f"    {ref['taken_at_h']:8.2f}  {_fmt(ref['value'], '.3f'):>8}  "
+                f"{_fmt(ref['error']):>7}  {ref['analyser']}  {ref['entered_by']}{note}"
             )
 
 
