@@ -15,12 +15,13 @@ import argparse
 import json
 import math
 import statistics
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from edgectl.commands._args import not_a_directory, plain_text
 from edgectl.errors import InvalidInputError
-from edgectl.historian import HistoryReader
+from edgectl.historian import HistorianError, HistoryReader
 from edgectl.historian.softsensor_registry import ModelRegistry
 
 __all__ = ["add_parser", "main", "report"]
@@ -65,15 +66,28 @@ def report(db: str | Path, sensor: str | None = None) -> dict[str, Any]:
 
 
 def _run_sensors(path: Path) -> dict[str, str]:
-    """Soft sensors of the run: name -> tag (from the tags ``<tag>.model``)."""
-    with HistoryReader(path) as reader:
-        infos = reader.tags()
-    found = {}
-    for t in infos:
-        prefix = "soft sensor "
-        if t.name.endswith(".model") and (t.description or "").startswith(prefix):
-            found[(t.description or "")[len(prefix) :]] = t.name[: -len(".model")]
-    return found
+    """Soft sensors of the run: name -> tag. Tags ``<tag>.model`` mark them; the name comes
+    from the run's configuration file (``[softsensors.<name>] tag``) when it can be read,
+    else the tag stands for it."""
+    try:
+        with HistoryReader(path) as reader:
+            names = {t.name for t in reader.tags()}
+            configs = [r.config_path for r in reader.runs() if r.config_path]
+    except HistorianError:
+        return {}  # a registry written outside a run (ModelRegistry on its own file)
+    tags = sorted(n[: -len(".model")] for n in names if n.endswith(".model"))
+    tags = [t for t in tags if f"{t}.status" in names]
+    by_tag: dict[str, str] = {}
+    for cfg in configs:
+        try:
+            with open(cfg, "rb") as f:
+                doc = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for name, ss in (doc.get("softsensors") or {}).items():
+            if isinstance(ss, dict) and isinstance(ss.get("tag"), str):
+                by_tag.setdefault(ss["tag"], str(name))
+    return {by_tag.get(t, t): t for t in tags}
 
 
 def _from_run(path: Path, name: str, tag: str) -> dict[str, Any]:
