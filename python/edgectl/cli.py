@@ -32,6 +32,8 @@ COMMANDS: tuple[str, ...] = (
     "history",
     "users",
     "service",
+    "softsensor",
+    "sample",
 )
 
 

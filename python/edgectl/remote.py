@@ -325,18 +325,36 @@ class Reactor:
         return still
 
     def add_reference(
-        self, sensor: str, value: float, sampled_s: float | None = None
+        self, sensor: str, value: float, sampled_s: float | None = None, analyser: str = ""
     ) -> dict[str, Any]:
         """An at-line reference for soft sensor ``sensor`` (sample drawn at clock time
-        ``sampled_s``, default now): corrects its bias filter if it has one; audited."""
-        out: dict[str, Any] = self._change(
-            "add_reference", sensor=sensor, value=value, sampled_s=sampled_s
-        )
+        ``sampled_s``, default now; measured by ``analyser``): corrects its bias filter if it
+        has one; audited, with you as the person who entered it."""
+        params: dict[str, Any] = {"sensor": sensor, "value": value, "sampled_s": sampled_s}
+        if analyser:
+            params["analyser"] = analyser
+        out: dict[str, Any] = self._change("add_reference", **params)
         return out
 
     def softsensors(self) -> dict[str, Any]:
         """Status of every soft sensor: counts per spectrum status, last result, last error."""
         out: dict[str, Any] = self._api.call("softsensor_status")
+        return out
+
+    def switch_model(
+        self,
+        sensor: str,
+        model: str | int,
+        *,
+        reason: str | None = None,
+        meaning: str | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        """Release a model file (a new version) or an earlier version number of soft sensor
+        ``sensor``. A critical command by default: e-signed with a reason; audited."""
+        out: dict[str, Any] = self._signed(
+            "model_switch", reason, meaning, password, sensor=sensor, model=model
+        )
         return out
 
     def stop(

@@ -53,7 +53,9 @@ class ControllerChanges:
         raise NotImplementedError
 
     # Audit actions that put a change in force, and so are re-applied on resume
-    _REPLAYED = frozenset({"set", "phase_request", "add_reference", "autotune_applied"})
+    _REPLAYED = frozenset(
+        {"set", "phase_request", "add_reference", "autotune_applied", "model_switch"}
+    )
 
     def replay(self, records: Iterable[Any]) -> list[int]:
         """Re-apply audited changes the saved state does not hold yet (a crash between the
@@ -105,6 +107,8 @@ class ControllerChanges:
         elif r.action == "phase_request" and self.recipe is not None:
             if self.recipe.phase_name == r.old_value:
                 self.recipe.request(str(r.new_value))
+        elif r.action == "model_switch" and self.softsensors is not None:
+            self.softsensors[parts[1]].switch_to(dict(r.new_value))
         elif r.action == "add_reference" and self.softsensors is not None:
             v = r.new_value if isinstance(r.new_value, dict) else {}
             block = self.softsensors[parts[1]]
@@ -170,9 +174,10 @@ class ControllerChanges:
             return self.recipe.phase_name
 
     def preview_reference(
-        self, sensor: str, value: float, sampled_s: float | None
+        self, sensor: str, value: float, sampled_s: float | None, analyser: str = ""
     ) -> dict[str, Any]:
-        """The reference as it will be recorded: value and sample time (clock seconds)."""
+        """The reference as it will be recorded: value, sample time (clock seconds) and the
+        analyser that measured it."""
         with self.lock:
             if self.softsensors is None:
                 raise ConfigError("this reactor has no soft sensors")
@@ -186,7 +191,20 @@ class ControllerChanges:
                 raise ConfigError(
                     f"softsensors.{sensor}: sampled_s {t:g} is after now ({self.now_s:g})"
                 )
-            return {"value": float(value), "sampled_s": t}
+            out: dict[str, Any] = {"value": float(value), "sampled_s": t}
+            if analyser:
+                out["analyser"] = str(analyser)[:80]
+            return out
+
+    def preview_model_switch(self, sensor: str, model: Any) -> tuple[Any, Any]:
+        """(the released model now, the model that will be released): version, source file,
+        SHA-256 of the file, LVs, RMSEC. A file is loaded and checked against the soft sensor
+        (axis, response) here, before the change is audited."""
+        with self.lock:
+            if self.softsensors is None:
+                raise ConfigError("this reactor has no soft sensors")
+            block = self.softsensors[sensor]
+        return block.describe_model(block.model_version), block.stage_model(model)
 
     def apply_change(
         self,
@@ -238,15 +256,61 @@ class ControllerChanges:
             assert self.softsensors is not None
             sensor = str(params["sensor"])
             block = self.softsensors[sensor]
-            out: dict[str, Any] = block.add_reference(value["value"], value["sampled_s"])
+            out: dict[str, Any] = block.add_reference(
+                value["value"],
+                value["sampled_s"],
+                analyser=str(value.get("analyser", "")),
+                entered_by=who,
+                known_s=self.now_s,
+            )
             self._event(
                 self.now_s, "reference", f"softsensors.{sensor}", f"{value['value']:g}", **out
             )
             return out
+        if command == "model_switch":
+            assert self.softsensors is not None
+            sensor = str(params["sensor"])
+            old = self.softsensors[sensor].switch_to(value)
+            self._event(
+                self.now_s,
+                "model_switch",
+                f"softsensors.{sensor}",
+                f"model version {old} -> {value['version']} by {who}",
+                **value,
+            )
+            return value
         if command == "stop":
             self.request_stop(str(value))
             return None
         raise EdgectlError(f"unknown operator command {command!r}")
+
+    def _recipe_reference(self, result: Any, now_s: float) -> None:
+        """A recipe sample's analysed value (:class:`edgectl.runtime.atline.PendingResult`)
+        goes to its soft sensor, known now, sampled at ``result.sampled_s``; recorded as an
+        event and an automatic audit record (``recipe_reference``; not re-applied on resume:
+        the soft sensor's saved state holds it)."""
+        if self.softsensors is None:
+            return
+        target = f"softsensors.{result.sensor}"
+        out = self.softsensors[result.sensor].add_reference(
+            result.value,
+            result.sampled_s,
+            analyser=result.analyser,
+            entered_by="recipe",
+            known_s=now_s,
+        )
+        self._event(now_s, "reference", target, f"{result.value:g} (recipe sample)", **out)
+        self.deferred_audit.append(
+            {
+                "actor": "edgectl",
+                "action": "recipe_reference",
+                "target": target,
+                "old": None,
+                "new": {k: v for k, v in out.items() if isinstance(v, int | float | str | bool)},
+                "reason": f"recipe sample, {result.analyser}",
+                "time_s": self._ts(now_s),
+            }
+        )
 
     def _apply_loop(self, loop: str, param: str, value: Any) -> Any:
         view = self._loop(loop)

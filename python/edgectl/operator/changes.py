@@ -71,13 +71,21 @@ class Change:
         return cls("phase_request", "recipe.phase", to)
 
     @classmethod
-    def reference(cls, sensor: str, value: float, sampled_s: float | None) -> Change:
+    def reference(
+        cls, sensor: str, value: float, sampled_s: float | None, analyser: str = ""
+    ) -> Change:
         return cls(
             "add_reference",
             f"softsensors.{sensor}",
             value,
-            {"sensor": sensor, "sampled_s": sampled_s},
+            {"sensor": sensor, "sampled_s": sampled_s, "analyser": analyser},
         )
+
+    @classmethod
+    def model_switch(cls, sensor: str, model: str | int) -> Change:
+        """Release a soft-sensor model: a model file (a new version) or a version number (a
+        version used before, e.g. to restore the previous one)."""
+        return cls("model_switch", f"softsensors.{sensor}.model", model, {"sensor": sensor})
 
     @classmethod
     def stop(cls) -> Change:

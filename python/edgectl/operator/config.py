@@ -5,7 +5,7 @@ mapping and the limits every operator change is validated against.
 
     [operator]
     users_file = "ecoli-2L.users"          # relative to the config file; default beside the db
-    critical = ["stop", "reset_trip"]      # commands that need an e-signature
+    critical = ["stop", "reset_trip"]      # need an e-signature (default: also model_switch)
     os_users = { lab = "alice" }            # OS user (SO_PEERCRED) → edgectl user
     rights.operator = ["read", "setpoint", "mode", "output", "ack", "phase_request"]
 
@@ -53,6 +53,7 @@ Command = Literal[
     "reset_trip",
     "phase_request",
     "add_reference",
+    "model_switch",
     "stop",
 ]
 
@@ -86,10 +87,10 @@ _OPERATOR: Final = (
 DEFAULT_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "viewer": ("read",),
     "operator": _OPERATOR,
-    "engineer": (*_OPERATOR, "tune", "stage", "autotune"),
+    "engineer": (*_OPERATOR, "tune", "stage", "autotune", "model_switch"),
     "admin": COMMANDS,
 }
-DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip")
+DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip", "model_switch")
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 Span = tuple[float, float]
@@ -127,7 +128,7 @@ class OperatorConfig(Struct, frozen=True, kw_only=True):
 
     users_file: str = ""
     rights: dict[Role, list[Command]] = {}
-    critical: list[Command] = msgspec.field(default_factory=lambda: ["stop", "reset_trip"])
+    critical: list[Command] = msgspec.field(default_factory=lambda: list(DEFAULT_CRITICAL))  # type: ignore[arg-type]
     os_users: dict[str, str] = {}
     loops: dict[str, LoopLimits] = {}
     # a gain without a configured range may move to [configured / span, configured × span]

@@ -402,7 +402,11 @@ class OperatorService:
         if cmd == "phase_request":
             return ctl.preview_phase(str(change.value)), str(change.value)
         if cmd == "add_reference":
-            return None, ctl.preview_reference(str(p["sensor"]), change.value, p.get("sampled_s"))
+            return None, ctl.preview_reference(
+                str(p["sensor"]), change.value, p.get("sampled_s"), str(p.get("analyser") or "")
+            )
+        if cmd == "model_switch":
+            return ctl.preview_model_switch(str(p["sensor"]), change.value)
         if cmd == "stop":
             return None, "stop"
         raise EdgectlError(f"unknown operator command {cmd!r}")

@@ -37,6 +37,7 @@ class Session:
         "reset_trip",
         "phase_request",
         "add_reference",
+        "model_switch",
         "stop",
     }
 
@@ -142,9 +143,25 @@ class Session:
         return self._c(Change.phase(to), reason).result
 
     def add_reference(
-        self, sensor: str, value: float, sampled_s: float | None = None, reason: str = ""
+        self,
+        sensor: str,
+        value: float,
+        sampled_s: float | None = None,
+        reason: str = "",
+        analyser: str = "",
     ) -> Any:
-        return self._c(Change.reference(sensor, value, sampled_s), reason).result
+        return self._c(Change.reference(sensor, value, sampled_s, analyser), reason).result
+
+    def model_switch(
+        self,
+        sensor: str,
+        model: str | int,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Release a model file or an earlier version of soft sensor ``sensor`` (e-signed by
+        default); returns the released version."""
+        return self._c(Change.model_switch(sensor, model), reason, signature).result
 
     def stop(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
         return self._c(Change.stop(), reason, signature).result

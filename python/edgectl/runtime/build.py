@@ -320,6 +320,10 @@ def open_run(
             softsensors=softsensors,
         )
         bridge = SimBridge(plant, cfg, hub, pin_factory) if plant is not None else None
+        if plant is not None and hasattr(plant, "take_sample"):
+            from edgectl.runtime.atline import AtLineAnalyser
+
+            controller.atline = AtLineAnalyser(plant.take_sample)
         resumed = False
         if saved is not None:
             if saved.get("config_hash") != controller.config_hash:

@@ -341,6 +341,20 @@ def _devices(cfg: ReactorConfig, problems: list[str], base_dir: Path) -> None:
 MAX_SOCKET_PATH = 100
 
 
+def _analysed_sensors(cfg: ReactorConfig, problems: list[str]) -> None:
+    """A recipe sample's ``analyse`` names configured soft sensors."""
+    if cfg.recipe is None:
+        return
+    for i, phase in enumerate(cfg.recipe.phases):
+        for j, step in enumerate(phase.sampling):
+            for sensor in step.analyse:
+                if sensor not in cfg.softsensors:
+                    problems.append(
+                        f"$.recipe.phases[{i}].sampling[{j}].analyse.{sensor}: no soft sensor "
+                        f"{sensor!r} (soft sensors: {', '.join(sorted(cfg.softsensors)) or 'none'})"
+                    )
+
+
 def check_values(cfg: ReactorConfig, source: str, base_dir: Path) -> None:
     """Every rule of the module docstring; one ConfigError naming ``source`` lists them all."""
     problems: list[str] = []
@@ -354,5 +368,6 @@ def check_values(cfg: ReactorConfig, source: str, base_dir: Path) -> None:
     _one_producer_per_tag(cfg, problems)
     _pid_settings(cfg, problems, source)
     _devices(cfg, problems, base_dir)
+    _analysed_sensors(cfg, problems)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))

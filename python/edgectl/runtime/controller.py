@@ -32,10 +32,12 @@ import msgspec
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.operator.apply import ControllerChanges
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
+from edgectl.runtime.atline import AtLineAnalyser
 from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
+from edgectl.runtime.softsensor import drift_alarms
 from edgectl.runtime.tags import Sample, Tag, TagStore
 
 __all__ = ["Controller", "DeviceHub", "EngineLike", "LoopRuntime", "ScanContext"]
@@ -198,9 +200,18 @@ class Controller(ControllerChanges):
             ),
         }
         self.alarm_mgr = AlarmManager(
-            {**cfg.alarms, **stall_alarms, **stage_alarms, **historian_alarms}, cfg.interlocks
+            {
+                **cfg.alarms,
+                **stall_alarms,
+                **stage_alarms,
+                **historian_alarms,
+                **(drift_alarms(cfg) if cfg.softsensors else {}),
+            },
+            cfg.interlocks,
         )
         self.recipe = RecipeRunner(cfg.recipe) if cfg.recipe else None
+        # analyses recipe samples on a simulated plant (set by build.open_run); None: logged only
+        self.atline: AtLineAnalyser | None = None
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
         self.outputs: dict[str, float] = dict(self.safe)
         self.totals = _Totals()
@@ -291,6 +302,11 @@ class Controller(ControllerChanges):
                 feed = self.recipe.feed_rate_ml_min(now_s)
                 for s in self.recipe.due_samples(now_s):
                     self._event(now_s, "sample", "recipe", f"{s.label}: {s.volume_ml:g} mL")
+                    if s.analyse and self.atline is not None:
+                        self.atline.sample(s, now_s)
+            if self.atline is not None:
+                for result in self.atline.due(now_s):
+                    self._recipe_reference(result, now_s)
             ctx = ScanContext(
                 now_s,
                 dt_s,

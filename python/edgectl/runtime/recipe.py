@@ -75,12 +75,21 @@ class FeedProfile(Struct, frozen=True, kw_only=True):
 
 
 class Sampling(Struct, frozen=True, kw_only=True):
-    """A sampling event every ``every_s`` seconds in the phase (an at-line sample taken)."""
+    """A sampling event every ``every_s`` seconds in the phase (an at-line sample taken).
+
+    ``analyse`` maps soft-sensor names to what the at-line analyser measures in the sample (a
+    key of the simulated plant's sample, e.g. ``{ glucose = "glucose_g_l" }``); the result is
+    known ``result_delay_s`` after sampling and then goes to that soft sensor as a reference
+    (:mod:`edgectl.runtime.atline`; on a simulated plant only).
+    """
 
     every_s: Positive
     volume_ml: NonNegative = 0.0
     first_s: NonNegative = 0.0
     label: str = "sample"
+    analyse: dict[str, str] = {}
+    result_delay_s: NonNegative = 0.0
+    analyser: str = "at-line"
 
 
 class Phase(Struct, frozen=True, kw_only=True):

@@ -15,7 +15,16 @@ or the model). The scan collects finished predictions and writes the tags:
 ``<tag>.q``          Q residual of the spectrum
 ``<tag>.status``     0 in model, 1 out of model, 2 invalid spectrum (flat, non-finite),
                      3 saturated detector, 4 acquisition failed
+``<tag>.model``      the model version that produced the estimate (0: the configured file)
+``<tag>.drift``      the largest drift CUSUM (:class:`edgectl.managed.DriftMonitor`: log Q/Q_lim of
+                     each valid spectrum, reset at a model switch; the references' innovations);
+                     the alarm ``<name>.drift`` is raised above 5 (Page's h for k = 0.5)
 ===================  ===========================================================================
+
+Model versions: a released model is switched with the operator service's ``model_switch``
+change (e-signed by default): a model file becomes the next version, or an earlier version is
+released again. Each version is kept with its file and SHA-256; the saved state holds them, so
+a resumed run predicts with the version in force.
 
 Guards before the model (softsensor.md §10 item 3): a spectrum whose length or axis differs
 from the model is resampled onto the model axis when the instrument axis covers it (refused at
@@ -30,6 +39,7 @@ as ``Controller.add_reference``, audited); ``<tag>`` is then the corrected estim
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections.abc import Mapping
@@ -41,12 +51,22 @@ from typing import Any
 import numpy as np
 
 from edgectl.errors import ConfigError, EdgectlError, SpectrumShapeError
+from edgectl.managed import Cusum, DriftMonitor, Estimate
 from edgectl.quality import Quality
+from edgectl.runtime.alarms import AlarmSpec
 from edgectl.runtime.reactor_config import ReactorConfig, SoftSensorConfig
 from edgectl.runtime.tags import Tag, TagStore
 from edgectl.spectra import BiasKalman, SoftSensor
 
 __all__ = ["STATUS_CODES", "SoftSensorBlock", "SoftSensorSet", "soft_sensor_tags"]
+
+
+def _file_sha256(path: Path | str | None) -> str:
+    """SHA-256 of a model file ("" when the model has no file)."""
+    if path is None:
+        return ""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
 
 #: ``<tag>.status`` values.
 STATUS_CODES = {
@@ -60,7 +80,30 @@ STATUS_CODES = {
 
 def soft_sensor_tags(ss: SoftSensorConfig) -> list[str]:
     """Every tag one soft sensor writes."""
-    return [ss.tag, f"{ss.tag}.raw", f"{ss.tag}.t2", f"{ss.tag}.q", f"{ss.tag}.status"]
+    return [
+        ss.tag,
+        f"{ss.tag}.raw",
+        f"{ss.tag}.t2",
+        f"{ss.tag}.q",
+        f"{ss.tag}.status",
+        f"{ss.tag}.model",
+        f"{ss.tag}.drift",
+    ]
+
+
+def drift_alarms(cfg: ReactorConfig) -> dict[str, AlarmSpec]:
+    """The ``<name>.drift`` alarm of each soft sensor (on ``<tag>.drift``)."""
+    return {
+        f"{name}.drift": AlarmSpec(
+            tag=f"{ss.tag}.drift",
+            kind="high",
+            limit=Cusum().h,
+            severity="medium",
+            message=f"soft sensor {name}: drift (Q residuals or reference innovations trend "
+            "away from the calibration): check the probe, recalibrate or switch the model",
+        )
+        for name, ss in cfg.softsensors.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -72,6 +115,7 @@ class _Result:
     t2: float
     q: float
     reason: str = ""
+    model_version: int = 0
 
 
 class SoftSensorBlock:
@@ -129,6 +173,78 @@ class SoftSensorBlock:
                 gate_sigma=c.gate_sigma,
             )
         self.references: list[dict[str, Any]] = []
+        # model versions: number -> (model, source file, SHA-256 of the file)
+        self.model_version = 0
+        self.models: dict[int, tuple[SoftSensor, str, str]] = {
+            0: (sensor, str(sensor.path or cfg.model), _file_sha256(sensor.path))
+        }
+        self._staged: dict[str, SoftSensor] = {}
+        r_ref = c.r_reference if c is not None else 0.25
+        rmsec = sensor.rmsec[0] if sensor.rmsec else 1.0
+        self.drift = DriftMonitor(reference_sd=math.sqrt(rmsec**2 + r_ref))
+
+    # -- model versions -------------------------------------------------------------------------
+
+    def describe_model(self, version: int) -> dict[str, Any]:
+        """Version, source file, SHA-256, LVs and RMSEC of a registered version."""
+        sensor, source, sha = self.models[version]
+        return {
+            "version": version,
+            "model": source,
+            "sha256": sha,
+            "n_components": sensor.n_components,
+            "rmsec": sensor.rmsec[0] if sensor.rmsec else None,
+        }
+
+    def stage_model(self, model: Any) -> dict[str, Any]:
+        """Check a release request: an int is a registered version; a str is a model file,
+        loaded and checked against this soft sensor (same axis and response). Returns what
+        :meth:`switch_to` will release."""
+        where = f"softsensors.{self.name}"
+        if isinstance(model, int) and not isinstance(model, bool):
+            if model not in self.models:
+                raise ConfigError(
+                    f"{where}: no model version {model} (versions: {sorted(self.models)})"
+                )
+            return self.describe_model(model)
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"{where}: a model file path or a version number is needed")
+        path = Path(model)
+        sensor = SoftSensor.load(path)
+        base = self.models[0][0]
+        if sensor.target_names != base.target_names or sensor.units != base.units:
+            raise ConfigError(
+                f"{where}: {path} predicts {sensor.target_names} {sensor.units}, this soft "
+                f"sensor {base.target_names} {base.units}"
+            )
+        ax = np.asarray(sensor.wavenumber_cm1)
+        if ax.shape != self.axis.shape or not np.allclose(ax, self.axis, rtol=0.0, atol=1e-6):
+            raise ConfigError(f"{where}: {path} has another wavenumber axis than {self.cfg.model}")
+        sha = _file_sha256(path)
+        for v, (_s, _src, known) in self.models.items():
+            if known == sha:
+                return self.describe_model(v)
+        self._staged[sha] = sensor
+        return {
+            "version": max(self.models) + 1,
+            "model": str(path),
+            "sha256": sha,
+            "n_components": sensor.n_components,
+            "rmsec": sensor.rmsec[0] if sensor.rmsec else None,
+        }
+
+    def switch_to(self, release: Mapping[str, Any]) -> int:
+        """Release the version :meth:`stage_model` described (registering a new file);
+        returns the version released before."""
+        version = int(release["version"])
+        if version not in self.models:
+            sha = str(release["sha256"])
+            sensor = self._staged.pop(sha, None) or SoftSensor.load(str(release["model"]))
+            self.models[version] = (sensor, str(release["model"]), sha)
+        old = self.model_version
+        self.sensor = self.models[version][0]
+        self.model_version = version
+        return old
 
     def check_instrument(self) -> None:
         """Compare the instrument axis with the model axis once: equal, or resampled."""
@@ -159,11 +275,12 @@ class SoftSensorBlock:
         y = np.ascontiguousarray(spec.intensities, dtype=np.float64)
         if not np.all(np.isfinite(y)):
             return _Result(t, spec.seq, "invalid", nan, nan, nan, "non-finite intensities")
+        sensor, version = self.sensor, self.model_version
         try:
-            p = self.sensor.predict(y, wavenumber_cm1=self._resample_from)
+            p = sensor.predict(y, wavenumber_cm1=self._resample_from)
         except EdgectlError as exc:
-            return _Result(t, spec.seq, "invalid", nan, nan, nan, str(exc))
-        return _Result(t, spec.seq, p.status, p.value, p.t2, p.q, p.reason)
+            return _Result(t, spec.seq, "invalid", nan, nan, nan, str(exc), version)
+        return _Result(t, spec.seq, p.status, p.value, p.t2, p.q, p.reason, version)
 
     # -- scan side ------------------------------------------------------------------------------
 
@@ -198,6 +315,21 @@ class SoftSensorBlock:
         good = r.status == "in_model"
         q = Quality.GOOD if good else Quality.BAD
         tags.write(f"{tag}.status", STATUS_CODES[r.status], r.time_s)
+        tags.write(f"{tag}.model", r.model_version, r.time_s)
+        model = self.models.get(r.model_version, (self.sensor,))[0]
+        if math.isfinite(r.q) and math.isfinite(r.t2):
+            self.drift.on_estimate(
+                Estimate(
+                    r.time_s / 3600.0,
+                    r.value,
+                    True,
+                    good,
+                    r.t2 / model.t2_limit,
+                    r.q / model.q_limit,
+                    r.model_version,
+                )
+            )
+        tags.write(f"{tag}.drift", self.drift_level(), r.time_s)
         tags.write(f"{tag}.t2", r.t2, r.time_s)
         tags.write(f"{tag}.q", r.q, r.time_s)
         if not math.isfinite(r.value):
@@ -216,13 +348,28 @@ class SoftSensorBlock:
 
     # -- references -----------------------------------------------------------------------------
 
-    def add_reference(self, value: float, sampled_s: float) -> dict[str, Any]:
-        """Assimilate an at-line reference of the sample drawn at clock time ``sampled_s``.
+    def add_reference(
+        self,
+        value: float,
+        sampled_s: float,
+        *,
+        analyser: str = "",
+        entered_by: str = "",
+        known_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Assimilate an at-line reference of the sample drawn at clock time ``sampled_s``,
+        known at ``known_s``, measured by ``analyser`` and entered by ``entered_by``.
 
         Without a correction filter the reference is only recorded (with the soft sensor's
         error at that time, for the RMSEP).
         """
         entry: dict[str, Any] = {"value": float(value), "sampled_s": float(sampled_s)}
+        if known_s is not None:
+            entry["known_s"] = float(known_s)
+        if analyser:
+            entry["analyser"] = analyser
+        if entered_by:
+            entry["entered_by"] = entered_by
         last = self.last
         if last is not None and math.isfinite(last.value):
             entry["prediction"] = last.value
@@ -242,20 +389,45 @@ class SoftSensorBlock:
                         estimate=None if est is None else est.value,
                         bias=None if est is None else est.bias,
                     )
+        if "error" in entry:
+            self.drift.on_innovation(float(sampled_s) / 3600.0, entry["error"])
         self.references.append(entry)
         return entry
+
+    def drift_level(self) -> float:
+        """The largest of the drift monitor's CUSUMs (alarm above 5)."""
+        d = self.drift
+        return max(d.q_cusum.s, d.up.s, d.down.s)
 
     def state(self) -> dict[str, Any]:
         """What a resumed run needs: the correction filter (bias learnt from the references so
         far) and the references themselves."""
         with self._lock:
             kalman = None if self.kalman is None else self.kalman.state_json()
-        return {"kalman": kalman, "references": list(self.references)}
+        models = {str(v): [src, sha] for v, (_s, src, sha) in self.models.items() if v > 0}
+        return {
+            "kalman": kalman,
+            "references": list(self.references),
+            "model_version": self.model_version,
+            "models": models,
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`state`; a filter state that does not load is reported (the
         correction restarts from its prior) rather than stopping the run."""
         self.references = [dict(r) for r in state.get("references", [])]
+        models = state.get("models", {})
+        if isinstance(models, Mapping):
+            for v, entry in models.items():
+                try:
+                    src, sha = str(entry[0]), str(entry[1])
+                    self.models[int(v)] = (SoftSensor.load(src), src, sha)
+                except (EdgectlError, OSError, ValueError, TypeError, IndexError) as exc:
+                    self.last_error = f"model version {v} not restored: {exc}"
+        version = state.get("model_version", 0)
+        if isinstance(version, int) and version in self.models:
+            self.sensor = self.models[version][0]
+            self.model_version = version
         saved = state.get("kalman")
         if self.kalman is not None and isinstance(saved, str):
             try:
@@ -274,6 +446,8 @@ class SoftSensorBlock:
             "last_error": self.last_error,
             "references": len(self.references),
             "correction": self.cfg.correction is not None,
+            "model_version": self.model_version,
+            "models": {v: self.describe_model(v) for v in sorted(self.models)},
         }
 
 

@@ -39,11 +39,16 @@ pub enum FaultKind {
     SpectrometerDropout,
     /// Head pressure changes by `value` bar (IndPenSim pressure fault).
     PressureStep,
+    /// An unmodelled species appears in the broth (a contaminant's metabolite, antifoam): a
+    /// band of peak intensity `value` (default 0.05, about 2.5 g/L of glucose's strongest
+    /// band) at 1100 cm⁻¹ (inside the glucose region), 15 cm⁻¹ wide, in every spectrum. For
+    /// soft-sensor drift tests.
+    SpectralInterferent,
 }
 
 impl FaultKind {
     /// Every kind with its configuration name.
-    pub const ALL: [(&'static str, FaultKind); 15] = [
+    pub const ALL: [(&'static str, FaultKind); 16] = [
         ("sensor_stuck", FaultKind::SensorStuck),
         ("sensor_drift", FaultKind::SensorDrift),
         ("sensor_offset", FaultKind::SensorOffset),
@@ -59,6 +64,7 @@ impl FaultKind {
         ("power_loss", FaultKind::PowerLoss),
         ("spectrometer_dropout", FaultKind::SpectrometerDropout),
         ("pressure_step", FaultKind::PressureStep),
+        ("spectral_interferent", FaultKind::SpectralInterferent),
     ];
 
     /// Parse a configuration name such as `"pump_stall"`.
@@ -122,6 +128,7 @@ impl FaultKind {
             FaultKind::HeaterStuckOn => 1.0,
             FaultKind::GrowthChange => 0.5,
             FaultKind::SensorDrift => 0.1,
+            FaultKind::SpectralInterferent => 0.05,
             _ => 0.0,
         }
     }
@@ -204,6 +211,8 @@ pub struct Effects {
     pub spectrometer_dropout: bool,
     /// Head-pressure change, bar.
     pub pressure_delta_bar: f64,
+    /// Peak intensity of the unmodelled band in the spectra.
+    pub spectral_interferent: f64,
 }
 
 /// Combine the faults active at `t_s`.
@@ -251,6 +260,7 @@ pub fn effects(faults: &[Fault], t_s: f64) -> Effects {
             FaultKind::PowerLoss => e.power_lost = true,
             FaultKind::SpectrometerDropout => e.spectrometer_dropout = true,
             FaultKind::PressureStep => e.pressure_delta_bar += f.value,
+            FaultKind::SpectralInterferent => e.spectral_interferent += f.value,
         }
     }
     e

@@ -862,11 +862,12 @@ impl Plant {
         }
         let conc = self.spectral_concentrations();
         let dropout = fx.spectrometer_dropout || fx.power_lost;
-        self.spectro.acquire(
+        self.spectro.acquire_with(
             &self.cfg.spectrometer,
             &self.lib,
             &conc,
             dropout,
+            fx.spectral_interferent,
             self.t_s,
             &mut self.rng_spectra,
         );

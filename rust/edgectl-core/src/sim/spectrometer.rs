@@ -80,6 +80,11 @@ const BANDS: [&[(f64, f64, f64)]; 8] = [
     ],
 ];
 
+/// Centre and half width of the `spectral_interferent` fault's band, cm⁻¹.
+pub const INTERFERENT_CM1: f64 = 1100.0;
+/// Half width of the interferent band, cm⁻¹.
+pub const INTERFERENT_WIDTH_CM1: f64 = 15.0;
+
 fn pseudo_voigt(x: f64, c: f64, w: f64) -> f64 {
     let z = (x - c) / w;
     0.5 * (-z * z * std::f64::consts::LN_2).exp() + 0.5 / (1.0 + z * z)
@@ -179,6 +184,22 @@ impl SpectrometerState {
         t_s: f64,
         rng: &mut Rng,
     ) {
+        self.acquire_with(cfg, lib, conc, dropout, 0.0, t_s, rng);
+    }
+
+    /// [`Self::acquire`] with an unmodelled band of peak intensity `interferent` at
+    /// [`INTERFERENT_CM1`] (the `spectral_interferent` fault).
+    #[allow(clippy::too_many_arguments)]
+    pub fn acquire_with(
+        &mut self,
+        cfg: &SpectrometerConfig,
+        lib: &Library,
+        conc: &[f64; 8],
+        dropout: bool,
+        interferent: f64,
+        t_s: f64,
+        rng: &mut Rng,
+    ) {
         for (i, b) in self.baseline.iter_mut().enumerate() {
             let mean = [0.05, 0.0, 0.0, 0.02][i];
             *b = mean + 0.995 * (*b - mean) + cfg.baseline_drift_sd * rng.normal();
@@ -196,6 +217,10 @@ impl SpectrometerState {
                 for (k, comp) in lib.components.iter().enumerate() {
                     let c = if k == 0 { 1.0 } else { conc[k].max(0.0) };
                     s += c * comp[j];
+                }
+                if interferent != 0.0 {
+                    s += interferent
+                        * pseudo_voigt(lib.axis[j], INTERFERENT_CM1, INTERFERENT_WIDTH_CM1);
                 }
                 let x = 2.0 * (lib.axis[j] - a0) / (a1 - a0) - 1.0;
                 let base = self.baseline[0]
