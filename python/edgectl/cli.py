@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "history",
     "users",
     "service",
+    "fleet",
 )
 
 
