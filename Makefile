@@ -12,7 +12,7 @@ RUN := $(UV) run --no-sync
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install proto fleet-demo build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
+.PHONY: help setup install proto fleet-demo fleet-bench build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ check: lint test  ## everything CI runs: lint and every test
 bench: build  ## benchmarks: pytest-benchmark ratios against the peers, then criterion
 	$(RUN) pytest tests/benchmarks --benchmark-enable --benchmark-only -p no:randomly
 	cargo bench -p edgectl-core
+
+fleet-demo: build  ## eight simulated reactors, mosquitto, the collector, PostgreSQL; fleet status
+	$(RUN) python scripts/fleet_demo.py
+
+fleet-bench: build  ## fleet figures: collector ingest, 24 h backlog replay, scan lateness
+	$(RUN) python scripts/fleet_bench.py
 
 pi-wheel: install  ## the aarch64 abi3 wheel for a Raspberry Pi (cross-built from Debian packages)
 	scripts/pi-wheel.sh target/wheels-aarch64

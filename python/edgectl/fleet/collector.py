@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 DAY_MS: Final = 86_400_000
 FLUSH_S: Final = 0.2  # rows are committed at least this often
 FLUSH_ROWS: Final = 20_000  # … or when this many are waiting
+FLUSH_MESSAGES: Final = 400  # … or this many messages (the broker's in-flight window is 1000)
 
 
 def ensure_schema(con: psycopg.Connection[Any]) -> None:
@@ -106,7 +107,7 @@ class Collector:
         self._connected = threading.Event()
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"edgectl-collector-{group}",
+            client_id=f"edgectl-collector-{group}",  # the persistent session's name
             clean_session=False,
             protocol=mqtt.MQTTv311,
             manual_ack=True,
@@ -119,6 +120,8 @@ class Collector:
         c.on_connect = self._on_connect
         c.on_disconnect = lambda *a: self._connected.clear()
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        self.client_id = f"edgectl-collector-{group}"
         self.client = c
 
     # -- running -----------------------------------------------------------------------------
@@ -133,7 +136,11 @@ class Collector:
                 continue
             self.client.loop(0.02)
             now = time.monotonic()
-            if len(self._rows) >= FLUSH_ROWS or now >= next_flush:
+            if (
+                len(self._rows) >= FLUSH_ROWS
+                or len(self._mids) >= FLUSH_MESSAGES
+                or (now >= next_flush)
+            ):
                 self.flush()
                 next_flush = now + FLUSH_S
         self.flush()
@@ -166,6 +173,13 @@ class Collector:
         self._node_updates.clear()
         c.subscribe(f"{NAMESPACE}/{self.group}/#", qos=1)
         self._connected.set()
+
+    def _on_subscribe(self, c: Any, userdata: Any, mid: int, rcs: Any, props: Any) -> None:
+        self.db.execute(
+            "INSERT INTO fleet_collector (client_id, subscribed_at) VALUES (%s, now()) "
+            "ON CONFLICT (client_id) DO UPDATE SET subscribed_at = excluded.subscribed_at",
+            (self.client_id,),
+        )
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -55,7 +55,9 @@ class MqttConfig(Struct, frozen=True, kw_only=True):
         try:
             return Path(self.password_file).read_text().splitlines()[0].strip()
         except (OSError, IndexError) as exc:
-            raise ConfigError(f"{where}: cannot read a password from {self.password_file}: {exc}")
+            raise ConfigError(
+                f"{where}: cannot read a password from {self.password_file}: {exc}"
+            ) from exc
 
 
 class BrokerAddress(msgspec.Struct, frozen=True):

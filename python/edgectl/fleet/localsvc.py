@@ -97,7 +97,7 @@ class LocalMosquitto:
             "persistence true",
             f"persistence_location {self.dir}/",
             "max_queued_messages 0",
-            "max_inflight_messages 100",
+            "max_inflight_messages 1000",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

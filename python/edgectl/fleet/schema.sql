@@ -38,3 +38,8 @@ CREATE TABLE IF NOT EXISTS fleet_lifecycle (
     at      timestamptz NOT NULL,
     note    text NOT NULL DEFAULT ''
 );
+
+CREATE TABLE IF NOT EXISTS fleet_collector (
+    client_id     text PRIMARY KEY,
+    subscribed_at timestamptz NOT NULL     -- its persistent session holds the group from then
+);
