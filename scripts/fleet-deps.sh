@@ -4,6 +4,8 @@
 # not used: edgectl.fleet.localsvc starts private instances on loopback, on free ports, in
 # temporary directories. Runs as root (CI) or through sudo.
 set -euo pipefail
+# dpkg needs the sbin directories (ldconfig, start-stop-daemon); CI's PATH has none of them
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
 pkgs=(mosquitto postgresql-15)
 sudo_=()
@@ -13,7 +15,7 @@ fi
 
 # initdb refuses root: as root, edgectl.fleet.localsvc runs PostgreSQL as this system user
 if [[ $(id -u) -eq 0 ]] && ! getent passwd edgectl-pg >/dev/null; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin edgectl-pg
+    /usr/sbin/useradd --system --no-create-home --shell /usr/sbin/nologin edgectl-pg
 fi
 
 missing=()

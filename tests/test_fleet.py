@@ -162,12 +162,16 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         if p3 is not None:
             p3.terminate()
             p3.wait()
-        time.sleep(0.5)
+
+        def all_offline() -> bool:
+            return all(s["state"] == "offline" for s in fleet_status(dsn))
+
+        # a clean stop sends NDEATH before disconnecting
+        wait_for("every reactor offline", all_offline)
         collector.terminate()
         collector.wait()
     status = {s["reactor"]: s for s in fleet_status(dsn)}
     assert sorted(status) == names
-    assert status["r1"]["state"] == "offline"  # a clean stop sends NDEATH before disconnecting
     out = edgectl("fleet", "status", "--db", dsn).communicate()[0].decode()
     assert "r3" in out
     assert "offline" in out

@@ -54,7 +54,7 @@ def ensure_schema(con: psycopg.Connection[Any]) -> None:
     """Create the fleet tables when missing (idempotent)."""
     sql = resources.files("edgectl.fleet").joinpath("schema.sql").read_text()
     with con.transaction():
-        con.execute(sql)  # type: ignore[arg-type]  # a fixed script from the package
+        con.execute(sql.encode())  # a fixed script shipped in the package
 
 
 @dataclass
@@ -186,7 +186,7 @@ class Collector:
     def _on_message(self, c: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.messages += 1
         try:
-            self._handle(msg.topic, msg.payload)
+            self._handle(msg.topic, bytes(msg.payload))
         except (SparkplugError, ValueError) as exc:
             log.warning("collector: %s: %s", msg.topic, exc)
         if msg.qos > 0:
@@ -263,6 +263,8 @@ class Collector:
             row = self.db.execute(
                 "SELECT online, bdseq FROM fleet_node WHERE reactor = %s FOR UPDATE", (reactor,)
             ).fetchone()
+            if row is not None and row[0] == (kind == "birth") and row[1] == bdseq:
+                return  # delivered again (not acknowledged before a collector restart)
             if kind == "death" and row is not None and row[1] != bdseq:
                 # a stale will of an earlier session: that session's death is already known
                 note = f"NDEATH bdSeq {bdseq} of an earlier session (current {row[1]})"

@@ -27,6 +27,8 @@ __all__ = ["LocalMosquitto", "LocalPostgres", "ensure_installed", "free_port"]
 PG_BIN: Final = Path("/usr/lib/postgresql/15/bin")
 MOSQUITTO: Final = Path("/usr/sbin/mosquitto")
 PG_USER: Final = "edgectl-pg"
+# absolute: CI's PATH has no sbin directory
+RUNUSER: Final = "/usr/sbin/runuser"
 DEPS_SCRIPT: Final = Path(__file__).resolve().parents[3] / "scripts" / "fleet-deps.sh"
 
 
@@ -160,7 +162,7 @@ class LocalPostgres:
 
     def _cmd(self, *args: str) -> list[str]:
         if os.geteuid() == 0:
-            return ["runuser", "-u", PG_USER, "--", *args]
+            return [RUNUSER, "-u", PG_USER, "--", *args]
         return list(args)
 
     @property

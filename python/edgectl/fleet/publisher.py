@@ -476,7 +476,7 @@ class EdgePublisher:
     def _on_message(self, c: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         p = Payload()
         try:
-            p.ParseFromString(msg.payload)
+            p.ParseFromString(bytes(msg.payload))
         except Exception:  # a malformed command: logged, not answered (no id to answer)
             log.warning("%s: undecodable command on %s", self.node, msg.topic)
             return
