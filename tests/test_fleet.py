@@ -11,8 +11,11 @@ A real controller with ``[mqtt]`` answers NCMD commands through its operator ser
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import tomllib
@@ -37,14 +40,17 @@ from tests._fleet import (
 )
 
 from edgectl.config import to_toml_text
+from edgectl.errors import ConfigError
 from edgectl.fleet.collector import Collector, fleet_status
-from edgectl.fleet.config import MqttConfig
+from edgectl.fleet.config import MqttConfig, parse_broker_url
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres
 from edgectl.fleet.publisher import EdgePublisher, cursor_path_of, read_cursor
 from edgectl.fleet.sparkplug import Payload, metric_quality, parse_topic, quality_code, topic
+from edgectl.historian import Historian
 from edgectl.operator import UserStore
 from edgectl.quality import Quality
 from edgectl.runtime.build import open_run
+from edgectl.runtime.reactor_config import load_reactor_config
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +73,25 @@ def test_topics_and_quality_round_trip() -> None:
             m.properties.values.add(type=3, int_value=quality_code(q))
     decoded = Payload.FromString(p.SerializeToString())
     assert [metric_quality(m) for m in decoded.metrics] == list(Quality)
+
+
+def test_mqtt_section_errors_name_the_key(tmp_path: Path) -> None:
+    data = tomllib.loads((ROOT / "examples" / "ecoli-fedbatch-2L.toml").read_text())
+    data["mqtt"] = {"broker": "http://broker.lab:80"}
+    cfg = tmp_path / "reactor.toml"
+    cfg.write_text(to_toml_text(data))
+    with pytest.raises(ConfigError, match=r"mqtt.*not mqtt://host"):
+        load_reactor_config(cfg)
+    data["mqtt"] = {"broker": "mqtt://broker.lab", "group": "a/b"}
+    cfg.write_text(to_toml_text(data))
+    with pytest.raises(ConfigError, match=r"\$\.mqtt\.group"):
+        load_reactor_config(cfg)
+    data["mqtt"] = {"broker": "mqtts://broker.lab", "deadband": {"ph": 0.01}}
+    cfg.write_text(to_toml_text(data))
+    mq = load_reactor_config(cfg).mqtt
+    assert mq is not None
+    assert mq.deadband == {"ph": 0.01}
+    assert parse_broker_url(mq.broker).port == 8883
 
 
 def _collector_subscribed(dsn: str) -> bool:
@@ -258,3 +283,101 @@ def test_ncmd_goes_through_the_operator_service(
         col_thread.join(30)
         col.close()
     assert os.path.exists(cursor_path_of(tmp_path / "run.db"))
+
+
+def test_deadband_reports_by_exception_and_carries_quality(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_deadband")
+    group = "deadband"
+    with Historian(tmp_path / "db.db") as h:
+        h.register_tag("ph", unit="pH")
+        h.register_tag("temp_c", unit="degC")
+        for i, (ph, q) in enumerate(
+            [(7.0, "good"), (7.01, "good"), (7.02, "good"), (7.2, "good"), (7.21, "uncertain"),
+             (7.22, "uncertain"), (math.nan, "good"), (7.23, "stale")]
+        ):  # fmt: skip
+            h.record("ph", ph, 1000.0 + i, q)
+            h.record("temp_c", 37.0 + i * 0.001, 1000.0 + i)
+    col = Collector(broker.url, dsn, group=group)
+    th = threading.Thread(target=col.run, daemon=True)
+    th.start()
+    try:
+        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        cfg = MqttConfig(broker=broker.url, group=group, deadband={"ph": 0.1})
+        with EdgePublisher(cfg, tmp_path / "db.db", node="db1") as pub:
+            wait_for("the backlog", lambda: pub.stats.cursor >= 16)
+            wait_for("the rows", lambda: count_rows(dsn, "db1") >= 13)
+            assert pub.stats.samples_skipped == 3
+    finally:
+        col.stop()
+        th.join(30)
+        col.close()
+    ph = [(t, v, q) for tag, t, v, q in collector_rows(dsn, "db1") if tag == "ph"]
+    # 7.01, 7.02 inside the band; 7.2 moved; 7.21 changed quality; 7.22 not; NaN; stale
+    assert ph == [
+        (1_000_000, 7.0, 0),
+        (1_003_000, 7.2, 0),
+        (1_004_000, 7.21, 1),
+        (1_006_000, None, 2),
+        (1_007_000, 7.23, 3),
+    ]
+    assert count_rows(dsn, "db1") == 8 + 5  # temp_c has no deadband: every sample
+    with psycopg.connect(dsn) as con:
+        units = dict(con.execute("SELECT name, unit FROM fleet_tag").fetchall())
+    assert units == {"ph": "pH", "temp_c": "degC"}
+
+
+def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
+    acl = (ROOT / "examples" / "fleet" / "mosquitto.acl").read_text()
+    broker = LocalMosquitto(
+        tempfile.mkdtemp(prefix="edgectl-mqtt-"),
+        passwords={"collector": "c-pass", "r01": "r01-pass", "r02": "r02-pass"},
+        acl=acl,
+    ).start()
+    pw = tmp_path / "r01.mqtt"
+    pw.write_text("r01-pass\n")
+    got: list[str] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watch")
+    watcher.username_pw_set("collector", "c-pass")
+    watcher.on_message = lambda c, u, m: got.append(m.topic)
+    try:
+        watcher.connect("127.0.0.1", broker.port)
+        watcher.subscribe("spBv1.0/process-dev/#", qos=1)
+        watcher.loop_start()
+        with Historian(tmp_path / "r01.db") as h:
+            h.record("ph", 7.0, 1.0)
+        cfg = MqttConfig(
+            broker=broker.url, group="process-dev", node="r01", username="r01",
+            password_file=str(pw),
+        )  # fmt: skip
+        with EdgePublisher(cfg, tmp_path / "r01.db") as pub:
+            wait_for("r01's sample acknowledged", lambda: pub.stats.cursor >= 1)
+        # r01 cannot speak for r02: mosquitto drops it (the watcher sees only r01's topics)
+        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
+        rogue.username_pw_set("r01", "r01-pass")
+        rogue.connect("127.0.0.1", broker.port)
+        rogue.loop_start()
+        rogue.publish("spBv1.0/process-dev/DDATA/r02/vessel", b"", qos=1).wait_for_publish(10)
+        rogue.publish("spBv1.0/process-dev/NDATA/r01", b"", qos=1).wait_for_publish(10)
+        wait_for("r01's own NDATA", lambda: "spBv1.0/process-dev/NDATA/r01" in got)
+        rogue.loop_stop()
+        rogue.disconnect()
+        assert "spBv1.0/process-dev/DDATA/r02/vessel" not in got
+        assert {t.split("/")[3] for t in got} == {"r01"}
+        assert "spBv1.0/process-dev/DBIRTH/r01/vessel" in got
+        # a wrong password: the broker refuses the connection
+        bad = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bad")
+        bad.username_pw_set("r01", "wrong")
+        codes: list[Any] = []
+        bad.on_connect = lambda c, u, f, rc, p: codes.append(rc)
+        bad.connect("127.0.0.1", broker.port)
+        bad.loop_start()
+        wait_for("the broker's answer", lambda: bool(codes))
+        bad.loop_stop()
+        assert codes[0].is_failure
+    finally:
+        watcher.loop_stop()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)

@@ -48,6 +48,9 @@ class MqttConfig(Struct, frozen=True, kw_only=True):
     poll_s: Annotated[float, msgspec.Meta(gt=0.0, le=60.0)] = 0.2
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
 
+    def __post_init__(self) -> None:
+        parse_broker_url(self.broker, "broker")  # msgspec names the key path: $.mqtt.broker
+
     def password(self, where: str = "$.mqtt.password_file") -> str:
         """The broker password (first line of ``password_file``; empty without one)."""
         if not self.password_file:
