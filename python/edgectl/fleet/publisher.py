@@ -309,7 +309,10 @@ class EdgePublisher:
             self._publish_rows(c, rows, tags, last, historical_to=backlog_end)
         # stopping: wait a little for the last acknowledgements
         deadline = time.monotonic() + 2.0
-        while self._pending and time.monotonic() < deadline and self._connected.is_set():
+        while time.monotonic() < deadline and self._connected.is_set():
+            with self._lock:
+                if all(mid in self._acked_mids for mid in self._pending):
+                    break
             c.loop(0.05)
 
     def _next_seq(self) -> int:
@@ -341,11 +344,12 @@ class EdgePublisher:
                 m = nb.metrics.add()
                 m.name, m.datatype, m.timestamp = name, DATATYPE[dtype], now_ms
                 _set_value(m, dtype, value)
-            c.publish(topic(g, "NBIRTH", n), nb.SerializeToString(), qos=0)
+            # QoS 1 (the spec says 0): a collector's persistent session then gets every birth
+            c.publish(topic(g, "NBIRTH", n), nb.SerializeToString(), qos=1)
         else:
             dd = Payload()
             dd.timestamp, dd.seq = now_ms, self._next_seq()
-            c.publish(topic(g, "DDEATH", n, self.cfg.device), dd.SerializeToString(), qos=0)
+            c.publish(topic(g, "DDEATH", n, self.cfg.device), dd.SerializeToString(), qos=1)
         db = Payload()
         db.timestamp, db.seq = now_ms, self._next_seq()
         for tag_id, (name, unit) in tags.items():
