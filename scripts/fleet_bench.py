@@ -28,9 +28,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from tests._fleet import SeededReactor, new_database  # noqa: E402
+from _fleet import SeededReactor, new_database  # noqa: E402
 
 from edgectl.fleet.collector import Collector  # noqa: E402
 from edgectl.fleet.config import MqttConfig  # noqa: E402

@@ -26,7 +26,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from tests._fleet import (
+
+from _fleet import (
     ROOT,
     SeededReactor,
     checksum,
@@ -38,7 +39,6 @@ from tests._fleet import (
     services,
     wait_for,
 )
-
 from edgectl.config import to_toml_text
 from edgectl.errors import ConfigError
 from edgectl.fleet.collector import Collector, fleet_status

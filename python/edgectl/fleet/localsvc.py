@@ -4,7 +4,8 @@ Each runs from Debian's binaries (``scripts/fleet-deps.sh`` installs them when m
 free port of 127.0.0.1, with all its files in a directory the caller owns (a temporary one in
 tests), and is stopped by :meth:`stop`. Nothing of the machine's own services is used. As
 root, PostgreSQL runs as the system user ``edgectl-pg`` (``initdb`` refuses root; the script
-creates the user) and mosquitto as ``mosquitto``.
+creates the user; the child's uid is set by :class:`subprocess.Popen`) and mosquitto drops to
+``mosquitto`` by itself.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+import psycopg
 
 from edgectl.errors import EdgectlError
 
@@ -27,8 +30,6 @@ __all__ = ["LocalMosquitto", "LocalPostgres", "ensure_installed", "free_port"]
 PG_BIN: Final = Path("/usr/lib/postgresql/15/bin")
 MOSQUITTO: Final = Path("/usr/sbin/mosquitto")
 PG_USER: Final = "edgectl-pg"
-# absolute: CI's PATH has no sbin directory
-RUNUSER: Final = "/usr/sbin/runuser"
 DEPS_SCRIPT: Final = Path(__file__).resolve().parents[3] / "scripts" / "fleet-deps.sh"
 
 
@@ -160,10 +161,12 @@ class LocalPostgres:
         self.log = self.dir / "postgres.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _cmd(self, *args: str) -> list[str]:
-        if os.geteuid() == 0:
-            return [RUNUSER, "-u", PG_USER, "--", *args]
-        return list(args)
+    def _as_pg_user(self) -> dict[str, Any]:
+        """Popen arguments that run a child as ``edgectl-pg`` when this process is root."""
+        if os.geteuid() != 0:
+            return {}
+        pw = pwd.getpwnam(PG_USER)
+        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
     @property
     def dsn(self) -> str:
@@ -174,42 +177,41 @@ class LocalPostgres:
         self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             _owned_by(self.dir, PG_USER)
+        as_user = self._as_pg_user()
         if not (self.data / "PG_VERSION").exists():
+            initdb = [str(PG_BIN / "initdb"), "-D", str(self.data), "--auth=trust", "--no-sync"]
             subprocess.run(
-                self._cmd(
-                    str(PG_BIN / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "--auth=trust",
-                    "--no-sync",
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                ),
+                [*initdb, "-E", "UTF8", "--locale=C.UTF-8"],
                 check=True,
                 capture_output=True,
+                cwd=self.dir,
+                **as_user,
             )
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.dir),
+            "shared_buffers": "64MB",
+        }
+        if not self.durable:
+            settings |= {"fsync": "off", "synchronous_commit": "off"}
+        args = [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        for k, v in settings.items():
+            args += ["-c", f"{k}={v}"]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                self._cmd(
-                    str(PG_BIN / "postgres"),
-                    "-D",
-                    str(self.data),
-                    "-p",
-                    str(self.port),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    f"unix_socket_directories={self.dir}",
-                    *([] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off"]),
-                    "-c",
-                    "shared_buffers=64MB",
-                ),
-                stdout=log,
-                stderr=log,
-            )
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir, **as_user)
         _wait_port(self.port, self.proc, "postgres", self.log)
-        return self
+        # the port opens before recovery ends ("the database system is starting up")
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                psycopg.connect(self.dsn, connect_timeout=5).close()
+                return self
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise EdgectlError(
+                        f"postgres not ready: {self.log.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
