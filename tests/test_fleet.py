@@ -359,6 +359,7 @@ def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
         rogue.username_pw_set("r01", "r01-pass")
         rogue.connect("127.0.0.1", broker.port)
         rogue.loop_start()
+        wait_for("the rogue's connection", rogue.is_connected)
         rogue.publish("spBv1.0/process-dev/DDATA/r02/vessel", b"", qos=1).wait_for_publish(10)
         rogue.publish("spBv1.0/process-dev/NDATA/r01", b"", qos=1).wait_for_publish(10)
         wait_for("r01's own NDATA", lambda: "spBv1.0/process-dev/NDATA/r01" in got)
