@@ -157,11 +157,20 @@ def count_rows(dsn: str, reactor: str) -> int:
     return int(row[0]) if row else 0
 
 
-def edgectl(*args: str) -> subprocess.Popen[bytes]:
-    """``edgectl ARGS`` as a child process (its output to a pipe)."""
-    return subprocess.Popen(
+def edgectl(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """``edgectl ARGS`` as a child process, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edgectl.cli", *args], stdout=out, stderr=out, cwd=ROOT
+        )
+
+
+def edgectl_output(*args: str) -> str:
+    """The standard output of ``edgectl ARGS`` (which must succeed)."""
+    return subprocess.run(
         [sys.executable, "-m", "edgectl.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        check=True,
+        capture_output=True,
+        text=True,
         cwd=ROOT,
-    )
+    ).stdout

@@ -34,6 +34,7 @@ from _fleet import (
     collector_rows,
     count_rows,
     edgectl,
+    edgectl_output,
     historian_rows,
     new_database,
     services,
@@ -117,7 +118,8 @@ def test_fleet_outages_lose_and_duplicate_nothing(
     broker, pg = fleet_services
     dsn = new_database(pg, "fleet_outages")
     group = "outages"
-    collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group)
+    log = tmp_path / "children.log"
+    collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log)
     wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
     names = ["r1", "r2", "r3"]
     reactors = {n: SeededReactor(tmp_path / f"{n}.db", seed=i) for i, n in enumerate(names)}
@@ -144,18 +146,20 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         collector.send_signal(signal.SIGKILL)
         collector.wait()
         time.sleep(1.0)
-        collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group)
+        collector = edgectl(
+            "collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log
+        )
         # 3. r3 has a backlog (never published); its publisher is killed -9 mid-replay
         cursor3 = cursor_path_of(reactors["r3"].path)
         p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3")  # fmt: skip
+                     "--group", group, "--node", "r3", log=log)  # fmt: skip
         wait_for("r3 replaying", lambda: read_cursor(cursor3)["sample_id"] > 0)
         p3.send_signal(signal.SIGKILL)
         p3.wait()
         mid_replay = read_cursor(cursor3)["sample_id"]
         assert 0 < mid_replay < backlog3  # killed in the middle of its backlog
         p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3")  # fmt: skip
+                     "--group", group, "--node", "r3", log=log)  # fmt: skip
     finally:
         for r in reactors.values():
             r.stop()
@@ -197,7 +201,7 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         collector.wait()
     status = {s["reactor"]: s for s in fleet_status(dsn)}
     assert sorted(status) == names
-    out = edgectl("fleet", "status", "--db", dsn).communicate()[0].decode()
+    out = edgectl_output("fleet", "status", "--db", dsn)
     assert "r3" in out
     assert "offline" in out
 
