@@ -208,25 +208,21 @@ class Collector:
             bdseq = next((m.long_value for m in p.metrics if m.name == "bdSeq"), -1)
             self._lifecycle(reactor, "death", int(bdseq), p.timestamp)
         elif t.kind == "DBIRTH":
+            # rows already received keep the names they were resolved to on arrival
             aliases = self._aliases.setdefault((reactor, t.device), {})
+            tags = []
             for m in p.metrics:
-                unit = next(
-                    (
-                        v.string_value
-                        for k, v in zip(m.properties.keys, m.properties.values, strict=False)
-                        if k == "engUnit"
-                    ),
-                    "",
+                props = zip(m.properties.keys, m.properties.values, strict=False)
+                unit = next((v.string_value for k, v in props if k == "engUnit"), "")
+                aliases[m.alias] = m.name
+                tags.append((reactor, t.device, m.alias, m.name, unit))
+            with self.db.transaction(), self.db.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO fleet_tag (reactor, device, alias, name, unit) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (reactor, device, alias) DO "
+                    "UPDATE SET name = excluded.name, unit = excluded.unit",
+                    tags,
                 )
-                if aliases.get(m.alias) != m.name:
-                    aliases[m.alias] = m.name
-                    self.flush()  # earlier rows keep the aliases they were sent with
-                    self.db.execute(
-                        "INSERT INTO fleet_tag (reactor, device, alias, name, unit) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (reactor, device, alias) DO "
-                        "UPDATE SET name = excluded.name, unit = excluded.unit",
-                        (reactor, t.device, m.alias, m.name, unit),
-                    )
         elif t.kind == "DDATA":
             aliases = self._aliases.get((reactor, t.device), {})
             last_ms = 0
