@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _fleet import SeededReactor, new_database  # noqa: E402
-
 from edgectl.fleet.collector import Collector  # noqa: E402
 from edgectl.fleet.config import MqttConfig  # noqa: E402
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres, ensure_installed  # noqa: E402
@@ -194,15 +193,19 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--replay-tags", type=int, default=40)
     ap.add_argument("--lateness-s", type=float, default=20.0)
+    ap.add_argument("--only", choices=["ingest", "replay", "lateness"], help="one benchmark")
     args = ap.parse_args()
     ensure_installed()
     work = Path(tempfile.mkdtemp(prefix="edgectl-bench-"))
     broker = LocalMosquitto(tempfile.mkdtemp(prefix="edgectl-mqtt-")).start()
     pg = LocalPostgres(tempfile.mkdtemp(prefix="edgectl-pg-"), durable=True).start()
     try:
-        ingest(broker, pg, args.reactors, args.tags, args.seconds)
-        replay(broker, pg, args.hours, args.replay_tags, work)
-        lateness(broker, work, args.lateness_s)
+        if args.only in (None, "ingest"):
+            ingest(broker, pg, args.reactors, args.tags, args.seconds)
+        if args.only in (None, "replay"):
+            replay(broker, pg, args.hours, args.replay_tags, work)
+        if args.only in (None, "lateness"):
+            lateness(broker, work, args.lateness_s)
     finally:
         broker.stop()
         pg.remove()

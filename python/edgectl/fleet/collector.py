@@ -45,9 +45,9 @@ __all__ = ["Collector", "CollectorStats", "ensure_schema", "fleet_status"]
 log = logging.getLogger(__name__)
 
 DAY_MS: Final = 86_400_000
-FLUSH_S: Final = 0.2  # rows are committed at least this often
+FLUSH_S: Final = 0.5  # rows are committed at least this often
 FLUSH_ROWS: Final = 20_000  # … or when this many are waiting
-FLUSH_MESSAGES: Final = 400  # … or this many messages (the broker's in-flight window is 1000)
+FLUSH_MESSAGES: Final = 800  # … or this many messages (the broker's in-flight window is 1000)
 
 
 def ensure_schema(con: psycopg.Connection[Any]) -> None:
@@ -330,25 +330,29 @@ class Collector:
                 self.stats.rows_inserted += max(cur.rowcount, 0)
             self.stats.flushes += 1
         if updates:
-            with self.db.transaction():
-                for reactor, upd in updates.items():
-                    self.db.execute(
-                        "INSERT INTO fleet_node (reactor, grp, online, since) "
-                        "VALUES (%s, %s, true, now()) ON CONFLICT (reactor) DO NOTHING",
-                        (reactor, self.group),
-                    )
-                    if "last_sample_ms" in upd:
-                        self.db.execute(
-                            "UPDATE fleet_node SET last_sample_ms = GREATEST(last_sample_ms, "
-                            "%s), last_data_at = now() WHERE reactor = %s",
-                            (upd["last_sample_ms"], reactor),
-                        )
-                    if "phase" in upd or "alarms" in upd:
-                        self.db.execute(
-                            "UPDATE fleet_node SET phase = COALESCE(%s, phase), "
-                            "alarms = COALESCE(%s, alarms) WHERE reactor = %s",
-                            (upd.get("phase"), upd.get("alarms"), reactor),
-                        )
+            # one upsert per reactor, sent in a pipeline (psycopg's executemany)
+            params = [
+                (
+                    reactor,
+                    self.group,
+                    upd.get("last_sample_ms", 0),
+                    "last_sample_ms" in upd,
+                    upd.get("phase"),
+                    upd.get("alarms"),
+                )
+                for reactor, upd in updates.items()
+            ]
+            with self.db.transaction(), self.db.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO fleet_node AS n (reactor, grp, online, since, last_sample_ms, "
+                    "last_data_at, phase, alarms) VALUES (%s, %s, true, now(), %s, "
+                    "CASE WHEN %s THEN now() END, %s, %s) ON CONFLICT (reactor) DO UPDATE SET "
+                    "last_sample_ms = GREATEST(n.last_sample_ms, excluded.last_sample_ms), "
+                    "last_data_at = COALESCE(excluded.last_data_at, n.last_data_at), "
+                    "phase = COALESCE(excluded.phase, n.phase), "
+                    "alarms = COALESCE(excluded.alarms, n.alarms)",
+                    params,
+                )
         for mid in mids:
             self.client.ack(mid, 1)
 
