@@ -12,7 +12,7 @@ RUN := $(UV) run --no-sync
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
+.PHONY: help setup install proto fleet-demo fleet-bench build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,10 +27,19 @@ $(UV):
 
 install: .venv/.synced  ## create .venv with every dependency group (uv.lock, frozen)
 
-build: install  ## build the optimised extension into .venv (what tests and the main job use)
+# the Sparkplug B payload classes, compiled from the shipped official .proto (edgectl.fleet)
+PROTO_OUT := python/edgectl/fleet/sparkplug_b_pb2.py
+$(PROTO_OUT): python/edgectl/fleet/proto/sparkplug_b.proto .venv/.synced
+	$(RUN) python -m grpc_tools.protoc --proto_path=python/edgectl/fleet/proto \
+	    --python_out=python/edgectl/fleet --plugin=protoc-gen-mypy=.venv/bin/protoc-gen-mypy \
+	    --mypy_out=python/edgectl/fleet $<
+
+proto: $(PROTO_OUT)  ## compile the Sparkplug B protobuf schema (part of build)
+
+build: install proto  ## build the optimised extension into .venv (what tests and the main job use)
 	$(RUN) maturin develop --uv --release
 
-build-dev: install  ## quick debug build of the extension into .venv
+build-dev: install proto  ## quick debug build of the extension into .venv
 	$(RUN) maturin develop --uv
 
 run: build  ## set up, then run the main job on the simulated plant
@@ -65,6 +74,12 @@ check: lint test  ## everything CI runs: lint and every test
 bench: build  ## benchmarks: pytest-benchmark ratios against the peers, then criterion
 	$(RUN) pytest tests/benchmarks --benchmark-enable --benchmark-only -p no:randomly
 	cargo bench -p edgectl-core
+
+fleet-demo: build  ## eight simulated reactors, mosquitto, the collector, PostgreSQL; fleet status
+	$(RUN) python scripts/fleet_demo.py
+
+fleet-bench: build  ## fleet figures: collector ingest, 24 h backlog replay, scan lateness
+	$(RUN) python scripts/fleet_bench.py
 
 pi-wheel: install  ## the aarch64 abi3 wheel for a Raspberry Pi (cross-built from Debian packages)
 	scripts/pi-wheel.sh target/wheels-aarch64

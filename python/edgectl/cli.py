@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "service",
     "softsensor",
     "sample",
+    "fleet",
 )
 
 

@@ -90,6 +90,7 @@ class Run:
     plant: Any = None
     resumed: bool = False
     start_s: float = 0.0
+    publisher: Any = None  # edgectl.fleet.publisher.EdgePublisher with [mqtt]
     _closed: bool = field(default=False, repr=False)
 
     def run(self, duration_s: float | None = None) -> None:
@@ -196,6 +197,8 @@ class Run:
         finally:
             if self.rpc is not None:
                 self.rpc.close()
+            if self.publisher is not None:
+                self.publisher.stop()
             self.hub.close()
             # the run stops on its own time axis (an accelerated run is not wall time)
             ctl = self.controller
@@ -383,9 +386,16 @@ def open_run(
             given = str(socket_path) if socket_path else cfg.run.socket
             sock = _default_path(cfg, given, ".sock")
             rpc = RpcServer(sock, service).start()
-        return Run(
+        run = Run(
             cfg, path, controller, hub, historian, scheduler, clock, rpc, plant, resumed, start_s
         )
+        if cfg.mqtt is not None:  # its own thread and read connection: the scan never waits
+            from edgectl.fleet.publisher import EdgePublisher
+
+            run.publisher = EdgePublisher(
+                cfg.mqtt, historian.path, node=cfg.reactor.name, service=service
+            ).start()
+        return run
     except BaseException:
         if hub is not None:
             hub.close()

@@ -33,6 +33,7 @@ import msgspec
 
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
+from edgectl.fleet.config import MqttConfig
 from edgectl.operator.config import OperatorConfig
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
@@ -339,6 +340,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     pump_checks: dict[str, PumpCheck] = {}
     recipe: Recipe | None = None
     operator: OperatorConfig = OperatorConfig()
+    mqtt: MqttConfig | None = None  # the fleet publisher (edgectl.fleet)
 
     def tag_names(self) -> set[str]:
         """Every tag the configuration creates: device readings, extra tags, soft sensors,

@@ -1,0 +1,179 @@
+"""Helpers of the fleet tests: private mosquitto + PostgreSQL, seeded reactors, checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres, ensure_installed
+from edgectl.historian import Historian, Quality
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def services() -> Iterator[tuple[LocalMosquitto, LocalPostgres]]:
+    """A broker and a database server, installed if missing, stopped and removed after."""
+    ensure_installed()
+    mq_dir = tempfile.mkdtemp(prefix="edgectl-mqtt-")
+    pg_dir = tempfile.mkdtemp(prefix="edgectl-pg-")
+    broker = LocalMosquitto(mq_dir).start()
+    pg = LocalPostgres(pg_dir).start()
+    try:
+        yield broker, pg
+    finally:
+        broker.stop()
+        pg.remove()
+        subprocess.run(["rm", "-rf", mq_dir], check=False)
+
+
+def new_database(pg: LocalPostgres, name: str) -> str:
+    """A fresh database on ``pg``; its DSN."""
+    with psycopg.connect(pg.dsn, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        con.execute(f'CREATE DATABASE "{name}"')
+    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+def wait_for(what: str, cond: Callable[[], bool], limit_s: float = 180.0) -> None:
+    """Poll ``cond`` until true; fail naming ``what`` after ``limit_s`` (a liveness bound, not a
+    speed assertion)."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+TAGS = {"temp_c": "degC", "ph": "pH", "do_pct": "%", "feed_ml_min": "mL/min", "od600": "AU"}
+
+
+class SeededReactor:
+    """A reactor's recording side: a real :class:`Historian` written by a scan-like thread on
+    an accelerated time axis (1 s of process time per ``period_s`` of wall time), seeded values
+    with some UNCERTAIN, BAD (non-finite) and STALE samples."""
+
+    def __init__(self, path: Path, seed: int, *, period_s: float = 0.01) -> None:
+        self.path = path
+        self.h = Historian(path, commit_interval_s=0.2)
+        for tag, unit in TAGS.items():
+            self.h.register_tag(tag, unit=unit)
+        self.rng = random.Random(seed)
+        self.t_s = 1_790_000_000.0 + seed * 0.001  # a wall-like axis, distinct per reactor
+        self.period_s = period_s
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.late_s: list[float] = []
+
+    def prefill(self, n_scans: int) -> int:
+        """Record ``n_scans`` scans at once (a backlog); returns the samples written."""
+        for i in range(n_scans):
+            self.t_s += 1.0
+            self.h.record_scan(self.t_s, {tag: 20.0 + self.rng.random() for tag in TAGS})
+            if i % 2000 == 1999:
+                self.h.flush()  # within the writer's in-memory bound: nothing dropped
+        self.h.flush()
+        assert self.h.health().n_dropped == 0
+        return len(historian_rows(self.path))
+
+    def start(self) -> SeededReactor:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        values = {"temp_c": 37.0, "ph": 7.0, "do_pct": 40.0, "feed_ml_min": 0.5, "od600": 0.1}
+        next_s = time.monotonic()
+        while not self._stop.is_set():
+            self.t_s += 1.0
+            scan: dict[str, Any] = {}
+            for tag in TAGS:
+                values[tag] += self.rng.gauss(0.0, 0.01)
+                u = self.rng.random()
+                if u < 0.01:
+                    scan[tag] = (math.nan, Quality.BAD)
+                elif u < 0.03:
+                    scan[tag] = (values[tag], Quality.UNCERTAIN)
+                elif u < 0.04:
+                    scan[tag] = (values[tag], Quality.STALE)
+                else:
+                    scan[tag] = values[tag]
+            self.h.record_scan(self.t_s, scan)
+            self.scans += 1
+            next_s += self.period_s
+            delay = next_s - time.monotonic()
+            self.late_s.append(max(0.0, -delay))
+            if delay > 0:
+                self._stop.wait(delay)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.h.close()
+
+
+def historian_rows(path: Path) -> list[tuple[str, int, float | None, int]]:
+    """(tag, t_ms, value, quality) of every sample, as the publisher sends them."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT tag.name, s.t, s.value, s.quality FROM sample s JOIN tag ON tag.id = s.tag_id"
+        ).fetchall()
+    finally:
+        con.close()
+    return sorted((n, round(t * 1000.0), v, q) for n, t, v, q in rows)
+
+
+def collector_rows(dsn: str, reactor: str) -> list[tuple[str, int, float | None, int]]:
+    with psycopg.connect(dsn) as con:
+        rows = con.execute(
+            "SELECT tag, t_ms, value, quality FROM fleet_sample WHERE reactor = %s",
+            (reactor,),
+        ).fetchall()
+    return sorted((str(a), int(b), c, int(d)) for a, b, c, d in rows)
+
+
+def checksum(rows: list[tuple[str, int, float | None, int]]) -> str:
+    h = hashlib.sha256()
+    for tag, t_ms, value, q in rows:
+        h.update(f"{tag}|{t_ms}|{value!r}|{q}\n".encode())
+    return h.hexdigest()
+
+
+def count_rows(dsn: str, reactor: str) -> int:
+    with psycopg.connect(dsn) as con:
+        row = con.execute(
+            "SELECT COUNT(*) FROM fleet_sample WHERE reactor = %s", (reactor,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def edgectl(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """``edgectl ARGS`` as a child process, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edgectl.cli", *args], stdout=out, stderr=out, cwd=ROOT
+        )
+
+
+def edgectl_output(*args: str) -> str:
+    """The standard output of ``edgectl ARGS`` (which must succeed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgectl.cli", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout

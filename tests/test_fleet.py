@@ -1,0 +1,388 @@
+"""The fleet against a real mosquitto and a real PostgreSQL 15 (private instances on loopback,
+started by :mod:`edgectl.fleet.localsvc`; ``scripts/fleet-deps.sh`` installs them if missing).
+
+Seeded reactors record into real historians while their publishers send Sparkplug B; the broker
+is stopped and restarted, the collector killed -9 and restarted, one publisher killed -9 in the
+middle of its backlog replay and restarted. At the end every reactor's rows in PostgreSQL equal
+its own historian's, by count and checksum, and each outage's death and re-birth is recorded.
+A real controller with ``[mqtt]`` answers NCMD commands through its operator service.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+
+from _fleet import (
+    ROOT,
+    SeededReactor,
+    checksum,
+    collector_rows,
+    count_rows,
+    edgectl,
+    edgectl_output,
+    historian_rows,
+    new_database,
+    services,
+    wait_for,
+)
+from edgectl.config import to_toml_text
+from edgectl.errors import ConfigError
+from edgectl.fleet.collector import Collector, fleet_status
+from edgectl.fleet.config import MqttConfig, parse_broker_url
+from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres
+from edgectl.fleet.publisher import EdgePublisher, cursor_path_of, read_cursor
+from edgectl.fleet.sparkplug import Payload, metric_quality, parse_topic, quality_code, topic
+from edgectl.historian import Historian
+from edgectl.operator import UserStore
+from edgectl.quality import Quality
+from edgectl.runtime.build import open_run
+from edgectl.runtime.reactor_config import load_reactor_config
+
+
+@pytest.fixture(scope="module")
+def fleet_services() -> Iterator[tuple[LocalMosquitto, LocalPostgres]]:
+    yield from services()
+
+
+def test_topics_and_quality_round_trip() -> None:
+    t = topic("lab", "DDATA", "r01", "vessel")
+    assert t == "spBv1.0/lab/DDATA/r01/vessel"
+    assert parse_topic(t).device == "vessel"
+    assert parse_topic("spBv1.0/lab/NDEATH/r01").kind == "NDEATH"
+    with pytest.raises(ValueError, match="not a Sparkplug B topic"):
+        parse_topic("spBv1.0/lab/BOGUS/r01")
+    p = Payload()
+    for q in Quality:
+        m = p.metrics.add()
+        if q is not Quality.GOOD:
+            m.properties.keys.append("Quality")
+            m.properties.values.add(type=3, int_value=quality_code(q))
+    decoded = Payload.FromString(p.SerializeToString())
+    assert [metric_quality(m) for m in decoded.metrics] == list(Quality)
+
+
+def test_mqtt_section_errors_name_the_key(tmp_path: Path) -> None:
+    data = tomllib.loads((ROOT / "examples" / "ecoli-fedbatch-2L.toml").read_text())
+    data["mqtt"] = {"broker": "http://broker.lab:80"}
+    cfg = tmp_path / "reactor.toml"
+    cfg.write_text(to_toml_text(data))
+    with pytest.raises(ConfigError, match=r"mqtt.*not mqtt://host"):
+        load_reactor_config(cfg)
+    data["mqtt"] = {"broker": "mqtt://broker.lab", "group": "a/b"}
+    cfg.write_text(to_toml_text(data))
+    with pytest.raises(ConfigError, match=r"\$\.mqtt\.group"):
+        load_reactor_config(cfg)
+    data["mqtt"] = {"broker": "mqtts://broker.lab", "deadband": {"ph": 0.01}}
+    cfg.write_text(to_toml_text(data))
+    mq = load_reactor_config(cfg).mqtt
+    assert mq is not None
+    assert mq.deadband == {"ph": 0.01}
+    assert parse_broker_url(mq.broker).port == 8883
+
+
+def _collector_subscribed(dsn: str) -> bool:
+    try:
+        with psycopg.connect(dsn) as con:
+            return bool(con.execute("SELECT COUNT(*) FROM fleet_collector").fetchone()[0])  # type: ignore[index]
+    except psycopg.Error:
+        return False
+
+
+def _lifecycle(dsn: str, reactor: str) -> list[str]:
+    with psycopg.connect(dsn) as con:
+        rows = con.execute(
+            "SELECT kind FROM fleet_lifecycle WHERE reactor = %s ORDER BY id", (reactor,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.mark.slow
+def test_fleet_outages_lose_and_duplicate_nothing(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_outages")
+    group = "outages"
+    log = tmp_path / "children.log"
+    collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log)
+    wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+    names = ["r1", "r2", "r3"]
+    reactors = {n: SeededReactor(tmp_path / f"{n}.db", seed=i) for i, n in enumerate(names)}
+    backlog3 = reactors["r3"].prefill(30_000)  # r3 has not reached the broker for a while
+    for r in reactors.values():
+        r.start()
+    pubs = {
+        n: EdgePublisher(
+            MqttConfig(broker=broker.url, group=group, batch=200), reactors[n].path, node=n
+        ).start()
+        for n in ("r1", "r2")
+    }
+    p3: Any = None
+    try:
+        wait_for("r1's first rows", lambda: count_rows(dsn, "r1") > 500)
+        # 1. the broker goes away; the reactors keep recording
+        broker.stop()
+        scans = reactors["r1"].scans
+        time.sleep(2.0)
+        assert reactors["r1"].scans > scans  # recording never waits for the network
+        broker.start()
+        wait_for("r1 reconnected", lambda: pubs["r1"].stats.connects >= 2)
+        # 2. the collector is killed -9 and restarted
+        collector.send_signal(signal.SIGKILL)
+        collector.wait()
+        time.sleep(1.0)
+        collector = edgectl(
+            "collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log
+        )
+        # 3. r3 has a backlog (never published); its publisher is killed -9 mid-replay
+        cursor3 = cursor_path_of(reactors["r3"].path)
+        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
+                     "--group", group, "--node", "r3", log=log)  # fmt: skip
+        wait_for("r3 replaying", lambda: read_cursor(cursor3)["sample_id"] > 0)
+        p3.send_signal(signal.SIGKILL)
+        p3.wait()
+        mid_replay = read_cursor(cursor3)["sample_id"]
+        assert 0 < mid_replay < backlog3  # killed in the middle of its backlog
+        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
+                     "--group", group, "--node", "r3", log=log)  # fmt: skip
+    finally:
+        for r in reactors.values():
+            r.stop()
+    try:
+        for n in names:
+            want = len(historian_rows(reactors[n].path))
+            wait_for(f"{n}: {want} rows", lambda n=n, want=want: count_rows(dsn, n) >= want)
+        for n in names:
+            mine, theirs = historian_rows(reactors[n].path), collector_rows(dsn, n)
+            assert len(theirs) == len(mine), n
+            assert checksum(theirs) == checksum(mine), n
+        # the backlog went as historical data; each outage left a death and a re-birth
+        with psycopg.connect(dsn) as con:
+            hist = con.execute(
+                "SELECT COUNT(*) FILTER (WHERE historical), COUNT(*) FROM fleet_sample "
+                "WHERE reactor = 'r3'"
+            ).fetchone()
+        assert hist is not None
+        assert hist[0] >= backlog3
+        for n in ("r1", "r2"):
+            kinds = _lifecycle(dsn, n)
+            assert kinds.count("birth") >= 2, (n, kinds)
+            assert kinds.count("death") >= 1, (n, kinds)
+        kinds3 = _lifecycle(dsn, "r3")
+        assert kinds3[:3] == ["birth", "death", "birth"], kinds3  # NDEATH: the will of kill -9
+    finally:
+        for p in pubs.values():
+            p.stop()
+        if p3 is not None:
+            p3.terminate()
+            p3.wait()
+
+        def all_offline() -> bool:
+            return all(s["state"] == "offline" for s in fleet_status(dsn))
+
+        # a clean stop sends NDEATH before disconnecting
+        wait_for("every reactor offline", all_offline)
+        collector.terminate()
+        collector.wait()
+    status = {s["reactor"]: s for s in fleet_status(dsn)}
+    assert sorted(status) == names
+    out = edgectl_output("fleet", "status", "--db", dsn)
+    assert "r3" in out
+    assert "offline" in out
+
+
+def _command(url: str, group: str, node: str, **fields: str) -> dict[str, Any]:
+    """Send one NCMD and wait for the node's ``Command/result``."""
+    answers: list[dict[str, Any]] = []
+    got = threading.Event()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        for m in Payload.FromString(msg.payload).metrics:
+            if m.name == "Command/result" and m.string_value:
+                a = json.loads(m.string_value)
+                if a.get("id") == fields["id"]:
+                    answers.append(a)
+                    got.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"scada-{fields['id']}")
+    c.on_message = on_message
+    c.connect("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    c.subscribe(topic(group, "NDATA", node), qos=1)
+    c.loop_start()
+    try:
+        time.sleep(0.3)
+        p = Payload()
+        for k, v in fields.items():
+            m = p.metrics.add()
+            m.name, m.datatype, m.string_value = f"Command/{k}", 12, v
+        c.publish(topic(group, "NCMD", node), p.SerializeToString(), qos=1)
+        assert got.wait(60.0), "no Command/result"
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return answers[0]
+
+
+def test_ncmd_goes_through_the_operator_service(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_commands")
+    group = "commands"
+    data = tomllib.loads((ROOT / "examples" / "ecoli-fedbatch-2L.toml").read_text())
+    data["mqtt"] = {"broker": broker.url, "group": group, "node": "ecoli-1"}
+    cfg = tmp_path / "reactor.toml"
+    cfg.write_text(to_toml_text(data))
+    store = UserStore(tmp_path / "run.users")
+    store.add("alice", "operator", "correct horse", full_name="Alice")
+    store.add("victor", "viewer", "viewer pass", full_name="Victor")
+    col = Collector(broker.url, dsn, group=group)
+    col_thread = threading.Thread(target=col.run, daemon=True)
+    col_thread.start()
+    wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+    run = open_run(cfg, speed=600.0, db=tmp_path / "run.db", socket_path=tmp_path / "run.sock")
+    scan = threading.Thread(target=run.run, daemon=True)
+    scan.start()
+    try:
+        assert run.publisher is not None
+        wait_for("the controller's birth", lambda: run.publisher.stats.connects >= 1)
+        params = json.dumps({"loop": "temp", "param": "setpoint", "value": 36.5})
+        wrong = _command(broker.url, group, "ecoli-1", id="c1", user="alice",
+                         password="wrong", method="loop_set", params=params)  # fmt: skip
+        assert not wrong["ok"]
+        assert "refused" in wrong["error"]
+        viewer = _command(broker.url, group, "ecoli-1", id="c2", user="victor",
+                          password="viewer pass", method="loop_set", params=params)  # fmt: skip
+        assert not viewer["ok"]
+        good = _command(broker.url, group, "ecoli-1", id="c3", user="alice",
+                        password="correct horse", method="loop_set", params=params,
+                        reason="fleet test")  # fmt: skip
+        assert good["ok"], good
+        assert run.controller.loop_get("temp")["setpoint"] == 36.5
+        actions = [(r.actor, r.action) for r in run.historian.audit.records()]
+        assert ("alice", "login_failed") in actions
+        assert ("victor", "refused") in actions
+        assert any(a == "alice" and act != "login_failed" for a, act in actions)
+        wait_for("the controller's samples", lambda: count_rows(dsn, "ecoli-1") > 0)
+    finally:
+        run.stop()
+        scan.join(30)
+        run.close()
+        col.stop()
+        col_thread.join(30)
+        col.close()
+    assert os.path.exists(cursor_path_of(tmp_path / "run.db"))
+
+
+def test_deadband_reports_by_exception_and_carries_quality(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_deadband")
+    group = "deadband"
+    with Historian(tmp_path / "db.db") as h:
+        h.register_tag("ph", unit="pH")
+        h.register_tag("temp_c", unit="degC")
+        for i, (ph, q) in enumerate(
+            [(7.0, "good"), (7.01, "good"), (7.02, "good"), (7.2, "good"), (7.21, "uncertain"),
+             (7.22, "uncertain"), (math.nan, "good"), (7.23, "stale")]
+        ):  # fmt: skip
+            h.record("ph", ph, 1000.0 + i, q)
+            h.record("temp_c", 37.0 + i * 0.001, 1000.0 + i)
+    col = Collector(broker.url, dsn, group=group)
+    th = threading.Thread(target=col.run, daemon=True)
+    th.start()
+    try:
+        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        cfg = MqttConfig(broker=broker.url, group=group, deadband={"ph": 0.1})
+        with EdgePublisher(cfg, tmp_path / "db.db", node="db1") as pub:
+            wait_for("the backlog", lambda: pub.stats.cursor >= 16)
+            wait_for("the rows", lambda: count_rows(dsn, "db1") >= 13)
+            assert pub.stats.samples_skipped == 3
+    finally:
+        col.stop()
+        th.join(30)
+        col.close()
+    ph = [(t, v, q) for tag, t, v, q in collector_rows(dsn, "db1") if tag == "ph"]
+    # 7.01, 7.02 inside the band; 7.2 moved; 7.21 changed quality; 7.22 not; NaN; stale
+    assert ph == [
+        (1_000_000, 7.0, 0),
+        (1_003_000, 7.2, 0),
+        (1_004_000, 7.21, 1),
+        (1_006_000, None, 2),
+        (1_007_000, 7.23, 3),
+    ]
+    assert count_rows(dsn, "db1") == 8 + 5  # temp_c has no deadband: every sample
+    with psycopg.connect(dsn) as con:
+        units = dict(con.execute("SELECT name, unit FROM fleet_tag").fetchall())
+    assert units == {"ph": "pH", "temp_c": "degC"}
+
+
+def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
+    acl = (ROOT / "examples" / "fleet" / "mosquitto.acl").read_text()
+    broker = LocalMosquitto(
+        tempfile.mkdtemp(prefix="edgectl-mqtt-"),
+        passwords={"collector": "c-pass", "r01": "r01-pass", "r02": "r02-pass"},
+        acl=acl,
+    ).start()
+    pw = tmp_path / "r01.mqtt"
+    pw.write_text("r01-pass\n")
+    got: list[str] = []
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watch")
+    watcher.username_pw_set("collector", "c-pass")
+    watcher.on_message = lambda c, u, m: got.append(m.topic)
+    try:
+        watcher.connect("127.0.0.1", broker.port)
+        watcher.subscribe("spBv1.0/process-dev/#", qos=1)
+        watcher.loop_start()
+        with Historian(tmp_path / "r01.db") as h:
+            h.record("ph", 7.0, 1.0)
+        cfg = MqttConfig(
+            broker=broker.url, group="process-dev", node="r01", username="r01",
+            password_file=str(pw),
+        )  # fmt: skip
+        with EdgePublisher(cfg, tmp_path / "r01.db") as pub:
+            wait_for("r01's sample acknowledged", lambda: pub.stats.cursor >= 1)
+        # r01 cannot speak for r02: mosquitto drops it (the watcher sees only r01's topics)
+        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
+        rogue.username_pw_set("r01", "r01-pass")
+        rogue.connect("127.0.0.1", broker.port)
+        rogue.loop_start()
+        wait_for("the rogue's connection", rogue.is_connected)
+        rogue.publish("spBv1.0/process-dev/DDATA/r02/vessel", b"", qos=1).wait_for_publish(10)
+        rogue.publish("spBv1.0/process-dev/NDATA/r01", b"", qos=1).wait_for_publish(10)
+        wait_for("r01's own NDATA", lambda: "spBv1.0/process-dev/NDATA/r01" in got)
+        rogue.loop_stop()
+        rogue.disconnect()
+        assert "spBv1.0/process-dev/DDATA/r02/vessel" not in got
+        assert {t.split("/")[3] for t in got} == {"r01"}
+        assert "spBv1.0/process-dev/DBIRTH/r01/vessel" in got
+        # a wrong password: the broker refuses the connection
+        bad = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bad")
+        bad.username_pw_set("r01", "wrong")
+        codes: list[Any] = []
+        bad.on_connect = lambda c, u, f, rc, p: codes.append(rc)
+        bad.connect("127.0.0.1", broker.port)
+        bad.loop_start()
+        wait_for("the broker's answer", lambda: bool(codes))
+        bad.loop_stop()
+        assert codes[0].is_failure
+    finally:
+        watcher.loop_stop()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)
