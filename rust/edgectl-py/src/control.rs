@@ -104,7 +104,8 @@ impl PyPidComponents {
 /// n : float
 ///     Derivative filter divisor (inf = unfiltered).
 /// tt_s : float or None
-///     Anti-windup tracking time in s; None = sqrt(Ti*Td), or Ti when Td = 0.
+///     Anti-windup tracking time in s; None = sqrt(Ti*Td), or Ti/2 when Td = 0
+///     (Astrom & Hagglund 2006, with the Ziegler-Nichols ratio Td = Ti/4).
 /// output_min, output_max : float
 ///     Output limits (asymmetric allowed).
 /// rate_limit_per_s : float

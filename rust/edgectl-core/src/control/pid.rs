@@ -147,7 +147,8 @@ pub struct PidSettings {
     pub b: f64,
     /// Setpoint weight of the derivative term (0 = D on measurement, no kick on setpoint steps).
     pub c: f64,
-    /// Anti-windup tracking time Tt in s; `None` = √(Ti·Td), or Ti when Td = 0 (reference §1).
+    /// Anti-windup tracking time Tt in s; `None` = √(Ti·Td), or Ti/2 when Td = 0 (see
+    /// [`PidSettings::tracking_time_s`]).
     pub tt_s: Option<f64>,
     /// Lower output limit.
     pub output_min: f64,
@@ -293,12 +294,20 @@ impl PidSettings {
         self.ti_s.is_finite()
     }
 
-    /// Tracking time actually used: `tt_s`, or √(Ti·Td), or Ti when Td = 0 (reference §1).
+    /// Tracking time actually used: `tt_s`, or √(Ti·Td), or Ti/2 when Td = 0.
+    ///
+    /// Åström & Hägglund (*Advanced PID Control*, ISA 2006, §3.5 "Integrator windup"): Tt should
+    /// lie between Td and Ti, and Tt = √(Ti·Td) is their rule of thumb. For a PI (Td = 0) the
+    /// rule is applied with the Ziegler–Nichols ratio Td = Ti/4 (Ziegler & Nichols 1942, Trans.
+    /// ASME 64:759: Ti = Tu/2, Td = Tu/8), giving Tt = √(Ti·Ti/4) = Ti/2 **[derived]**. While the
+    /// output sits at a limit the tracked integral settles where v − u_lim = K·e·Tt/Ti, so the
+    /// earlier default Tt = Ti (Modelica LimPID's Ni = 0.9 is close to it) left I at the limit,
+    /// as clamping does, and overshot like simple-pid; Ti/2 leaves half of P as the excess.
     pub fn tracking_time_s(&self) -> f64 {
         match self.tt_s {
             Some(tt) => tt,
             None if self.td_s > 0.0 => (self.ti_s * self.td_s).sqrt(),
-            None => self.ti_s,
+            None => 0.5 * self.ti_s,
         }
     }
 
@@ -849,7 +858,7 @@ mod tests {
             ti_s: 100.0,
             ..PidSettings::default()
         };
-        assert_eq!(pi.tracking_time_s(), 100.0);
+        assert_eq!(pi.tracking_time_s(), 50.0, "PI: Ti/2");
         let pid = PidSettings {
             ti_s: 100.0,
             td_s: 25.0,
