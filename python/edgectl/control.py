@@ -126,8 +126,8 @@ class PidSettings(Struct, frozen=True, kw_only=True):
     The field names are the keyword arguments of :class:`Pid`, so
     ``Pid(**to_builtins(settings))`` and :meth:`build` give the same controller.
     ``ti_s = inf`` (or 0) means no integral action; ``tt_s = None`` picks the tracking time
-    √(Ti·Td), or Ti/2 without derivative action (Åström & Hägglund 2006 with the
-    Ziegler–Nichols ratio Td = Ti/4; see ``PidSettings::tracking_time_s`` in the core).
+    √(Ti·max(Td, dt_s)) (Åström & Hägglund 2006: the geometric mean of the bounds of Tt; see
+    ``PidSettings::tracking_time_s`` in the core).
     """
 
     kp: Annotated[float, msgspec.Meta(ge=0.0)]
