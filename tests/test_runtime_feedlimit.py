@@ -150,3 +150,22 @@ def test_bad_limits_are_config_errors(limits: dict[str, float], message: str) ->
         decode_mapping(data, Recipe, source="r.toml")
     assert message in str(info.value)
     assert "limits" in str(info.value)
+
+
+def test_summary_line_from_limit_events() -> None:
+    from types import SimpleNamespace
+
+    from edgectl.runtime.summary import limitation_summary
+
+    def ev(t_h: float, msg: str, kind: str = "limit") -> SimpleNamespace:
+        return SimpleNamespace(kind=kind, message=msg, time_s=1000.0 + t_h * 3600.0)
+
+    events = [
+        ev(1.0, "phase went on", kind="phase"),
+        ev(12.0, "do limitation: DO 20.0 % < 27 % with do at its top stage for 120 s; ..."),
+        ev(12.5, "do limitation cleared; feed factor 0.80 recovers"),
+        ev(20.0, "titrant limitation: base_ml_min at its maximum for 120 s; ..."),
+    ]
+    line = limitation_summary(events, 1000.0, 24 * 3600.0)
+    assert line == "do 1× 0.50 h (12.000–12.500); titrant 1× 4.00 h (20.000–active at end)"
+    assert limitation_summary(events[:1], 1000.0, 3600.0) == "none"

@@ -394,17 +394,9 @@ class Controller(ControllerChanges):
         return VesselState(do_pct, top, base, volume_l, fed_ml)
 
     def _limit_event(self, ev: LimitEvent) -> None:
-        """A feed limitation started or ended: an event and a low alarm the summary lists."""
-        self._event(ev.time_s, "limit", "recipe", ev.message, factor=ev.factor)
-        self.historian.record_alarm(
-            f"feed_limit.{ev.kind}",
-            "raise" if ev.active else "clear",
-            severity="low",
-            message=ev.message,
-            value=ev.factor,
-            actor=None,
-            time_s=self._ts(ev.time_s),
-        )
+        """A feed limitation started or ended: a ``limit`` event (the summary's "feed
+        limitation" line); not an alarm, since limiting the feed is the plan working."""
+        self._event(ev.time_s, "limit", "recipe", ev.message, factor=ev.factor, kind=ev.kind)
 
     def _event(self, now_s: float, kind: str, source: str, message: str, **details: Any) -> None:
         self.historian.record_event(
