@@ -16,7 +16,7 @@ from edgectl.runtime.recipe import Recipe, RecipeRunner
 from edgectl.runtime.spike import Spike, SpikeDetector
 from edgectl.runtime.tags import Sample
 
-SPIKE = Spike(rise=25.0, rate_per_min=10.0, window_s=600.0, hold_s=300.0, arm_below=40.0)
+SPIKE = Spike(rise=25.0, rate_per_min=10.0, hold_s=300.0, arm_below=40.0)
 EXHAUSTION_S = 10 * 3600.0
 
 
@@ -97,7 +97,7 @@ def _fields(s: Spike) -> dict[str, float | str]:
 
 
 def test_a_bad_reading_or_a_fall_back_restarts_the_hold() -> None:
-    det = SpikeDetector(Spike(rise=20.0, rate_per_min=5.0, window_s=300.0, hold_s=60.0))
+    det = SpikeDetector(Spike(rise=20.0, rate_per_min=5.0, hold_s=60.0))  # rise within 240 s
     good = Quality.GOOD
     for t in range(0, 300, 10):
         assert not det.update({"do_pct": Sample(30.0, t, good)}, t)
@@ -157,7 +157,7 @@ def test_recipe_transition_on_a_confirmed_spike() -> None:
     assert change is not None
     assert (change.from_phase, change.to_phase) == ("batch", "fed-batch")
     assert EXHAUSTION_S < change.time_s < EXHAUSTION_S + 600.0
-    assert change.reason.startswith("confirmed do_pct spike: +25")
+    assert change.reason == "confirmed do_pct spike: +25 at >= 10/min, held 300 s"
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_recipe_transition_on_a_confirmed_spike() -> None:
         ({"rise": 0.0}, "rise"),
         ({"rate_per_min": -1.0}, "rate_per_min"),
         ({"hold_s": -5.0}, "hold_s"),
-        ({"window": 3.0}, "window"),
+        ({"window_s": 3.0}, "window_s"),
     ],
 )
 def test_bad_spike_settings_are_config_errors(spike: dict[str, float], message: str) -> None:

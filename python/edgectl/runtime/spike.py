@@ -7,10 +7,10 @@ probe the same DO response with feed pulses). A plain ``do_pct > 60 for 60 s`` a
 overshoots of a DO cascade early in the batch, when few cells consume little oxygen. This detector
 asks for what the exhaustion spike has and an early overshoot lacks:
 
-- **size**: the value has risen at least ``rise`` above its minimum over the trailing
-  ``window_s`` (the baseline) — so a falling signal (the initial descent from air saturation,
-  where the trailing minimum *is* the present value) can never qualify;
-- **rate**: that rise came at least as fast as ``rate_per_min`` (baseline to now);
+- **size and rate**: the value has risen at least ``rise`` above its minimum over the last
+  ``rise / rate_per_min`` minutes (the baseline), i.e. by ``rise`` at ``rate_per_min`` or faster
+  on average — so a falling signal (the initial descent from air saturation, where the trailing
+  minimum *is* the present value) can never qualify, nor can a slow drift up;
 - **held**: the value stays at or above baseline + ``rise`` for ``hold_s`` without a bad reading;
 - **armed**: only after the value has once been at or below ``arm_below`` (the culture took the
   DO down to its control range) and ``min_phase_s`` after the phase began (a minimum batch time).
@@ -47,16 +47,20 @@ class Spike(Struct, frozen=True, kw_only=True):
     tag: str = "do_pct"
     rise: _Positive = 20.0
     rate_per_min: _Positive = 5.0
-    window_s: _Positive = 600.0
     hold_s: _NonNegative = 60.0
     min_phase_s: _NonNegative = 0.0
     arm_below: float = math.inf
 
     def __str__(self) -> str:
         return (
-            f"{self.tag} spike: +{self.rise:g} over the {self.window_s:g} s minimum at"
-            f" >= {self.rate_per_min:g}/min, held {self.hold_s:g} s"
+            f"{self.tag} spike: +{self.rise:g} at >= {self.rate_per_min:g}/min,"
+            f" held {self.hold_s:g} s"
         )
+
+    @property
+    def rise_time_s(self) -> float:
+        """The longest the rise may take (s): ``rise / rate_per_min`` minutes."""
+        return 60.0 * self.rise / self.rate_per_min
 
 
 class SpikeDetector:
@@ -89,7 +93,7 @@ class SpikeDetector:
             return False
         v = sample.value
         win = self._window
-        while win and win[0][0] < now_s - sp.window_s:
+        while win and win[0][0] < now_s - sp.rise_time_s:
             win.popleft()
         win.append((now_s, v))
         if v <= sp.arm_below:
@@ -102,12 +106,9 @@ class SpikeDetector:
                 self._drop_candidate()  # fell back: an overshoot, not exhaustion
             else:
                 return now_s - self.since_s >= sp.hold_s
-        t_min, v_min = min(win, key=lambda tv: (tv[1], -tv[0]))
-        risen = v - v_min
-        if risen < sp.rise or now_s <= t_min:
-            return False
-        if risen / ((now_s - t_min) / 60.0) < sp.rate_per_min:
-            return False  # a slow drift up (a culture slowing down) is not the spike
+        v_min = min(tv[1] for tv in win)
+        if v - v_min < sp.rise:
+            return False  # no rise, or one too slow (a culture slowing down) to be the spike
         self.baseline = v_min
         self.since_s = now_s
         return sp.hold_s == 0.0
