@@ -396,7 +396,7 @@ class Controller(ControllerChanges):
     def _limit_event(self, ev: LimitEvent) -> None:
         """A feed limitation started or ended: a ``limit`` event (the summary's "feed
         limitation" line); not an alarm, since limiting the feed is the plan working."""
-        self._event(ev.time_s, "limit", "recipe", ev.message, factor=ev.factor, kind=ev.kind)
+        self._event(ev.time_s, "limit", "recipe", ev.message, factor=ev.factor, limitation=ev.kind)
 
     def _event(self, now_s: float, kind: str, source: str, message: str, **details: Any) -> None:
         self.historian.record_event(
