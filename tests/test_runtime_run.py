@@ -210,3 +210,35 @@ def test_a_run_shorter_than_settle_s_is_not_judged(tmp_path: Path) -> None:
         assert all(f.judged and f.n_samples > 0 for f in run.figures().values())
     finally:
         run.close()
+
+
+def test_feed_volume_limitation_is_an_event_and_in_the_summary(tmp_path: Path) -> None:
+    # The fed-batch phase with its volume limit just above the start (2 L − the 5 mL sample
+    # drawn on entry): feed and base bring the volume up to it, the feed stops, and the
+    # limitation is a `limit` event and the summary's "feed limitation" line.
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data["recipe"]["start"] = "fed-batch"
+    fed = next(p for p in data["recipe"]["phases"] if p["name"] == "fed-batch")
+    fed["feed"]["limits"]["max_volume_l"] = 1.997
+    path = tmp_path / "reactor.toml"
+    path.write_text(to_toml_text(data), encoding="utf-8")
+    run = open_run(path, speed=SPEED, db=tmp_path / "run.db", socket_path=tmp_path / "run.sock")
+    try:
+        for _ in range(12):
+            run.run(600.0)
+            limiter = run.controller.recipe.limiter if run.controller.recipe else None
+            if limiter is not None and limiter.active["volume"]:
+                break
+        assert limiter is not None
+        assert limiter.active["volume"]
+        run.run(60.0)
+        assert run.controller.outputs["feed_ml_min"] == 0.0
+        run.historian.flush()
+        limits = [e.message for e in run.historian.events() if e.kind == "limit"]
+        assert limits
+        assert limits[0].startswith("volume limitation: volume 1.997 L >= 1.997 L")
+        line = next(ln for ln in run.summary().splitlines() if "feed limitation" in ln)
+        assert "volume 1×" in line
+        assert "active at end" in line
+    finally:
+        run.close()

@@ -124,7 +124,9 @@ class Pid:
     n: float
     tt_s: float | None
     @property
-    def tracking_time_s(self) -> float: ...
+    def tracking_time_s(self) -> float | None:
+        """Tracking time of the last update in s: ``tt_s``, else √(Ti·max(Td, dt_s)); None
+        before the first update of a PI without ``tt_s`` (its default depends on ``dt_s``)."""
     output_min: float
     output_max: float
     rate_limit_per_s: float

@@ -126,7 +126,8 @@ class PidSettings(Struct, frozen=True, kw_only=True):
     The field names are the keyword arguments of :class:`Pid`, so
     ``Pid(**to_builtins(settings))`` and :meth:`build` give the same controller.
     ``ti_s = inf`` (or 0) means no integral action; ``tt_s = None`` picks the tracking time
-    √(Ti·Td), or Ti without derivative action.
+    √(Ti·max(Td, dt_s)) (Åström & Hägglund 2006: the geometric mean of the bounds of Tt; see
+    ``PidSettings::tracking_time_s`` in the core).
     """
 
     kp: Annotated[float, msgspec.Meta(ge=0.0)]

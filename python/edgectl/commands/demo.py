@@ -197,7 +197,7 @@ def run_demo(rule: str = "simc", seed: int = 1, band_k: float = 0.2) -> DemoRepo
 
     # 2. Bumpless hand-over from the relay (manual at its bias), settle at 30 °C, step to 37 °C.
     #    Tracking time = fitted dead time: the integral unwinds quickly while the heater is
-    #    saturated during the 7 K step (the default Tt = Ti of a PI winds up for minutes).
+    #    saturated during the 7 K step (tt_s set to the fitted dead time).
     pid = pid_from_tuning(
         tuning, setpoint=30.0, output_min=0.0, output_max=100.0, tt_s=model.dead_time_s
     )

@@ -140,6 +140,7 @@ class Run:
             Volume,
             alarm_spans,
             culture_run_uids,
+            limitation_summary,
             phase_timeline,
             sampled_volume_ml,
         )
@@ -169,6 +170,10 @@ class Run:
             "simulated time": f"{info['time_s'] / 3600.0:.2f} h",
             "doses": ", ".join(f"{k} {v:.1f} mL" for k, v in info["totals_ml"].items()) or "-",
         }
+        if any(
+            p.feed is not None and p.feed.limits for p in getattr(self.cfg.recipe, "phases", [])
+        ):
+            extra["feed limitation"] = limitation_summary(events, base, info["time_s"])
         return format_summary(
             figures,
             info,

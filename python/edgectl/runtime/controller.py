@@ -31,10 +31,12 @@ import msgspec
 
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.operator.apply import ControllerChanges
+from edgectl.quality import Quality
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
 from edgectl.runtime.atline import AtLineAnalyser
+from edgectl.runtime.feedlimit import FeedLimits, LimitEvent, VesselState
 from edgectl.runtime.pumpcheck import PumpMonitor
-from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
+from edgectl.runtime.reactor_config import CascadeLoop, FeedLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
 from edgectl.runtime.scheduler import ScanScheduler
 from edgectl.runtime.softsensor import drift_alarms
@@ -215,6 +217,11 @@ class Controller(ControllerChanges):
         self.safe = {name: o.safe for name, o in cfg.outputs.items()}
         self.outputs: dict[str, float] = dict(self.safe)
         self.totals = _Totals()
+        self._sampled_ml = 0.0  # broth drawn by the recipe's sampling events
+        # the recipe's feed pump output (the first feed loop's): its total is "feed delivered"
+        self.feed_output = next(
+            (lp.output for lp in cfg.loops.values() if isinstance(lp, FeedLoop)), ""
+        )
         self._next_sample_s = -math.inf
         self._scans_since_persist = 0
         self.now_s = 0.0
@@ -296,14 +303,21 @@ class Controller(ControllerChanges):
             samples = self.tags.snapshot(now_s)
             feed = None
             if self.recipe is not None:
-                change = self.recipe.update(samples, now_s)
+                limits = self.recipe.limiter.limits if self.recipe.limiter else FeedLimits()
+                vessel = self._vessel(limits, samples)
+                change = self.recipe.update(samples, now_s, vessel)
                 if change is not None:
                     self._on_phase_change(change)
-                feed = self.recipe.feed_rate_ml_min(now_s)
                 for s in self.recipe.due_samples(now_s):
+                    self._sampled_ml += s.volume_ml
                     self._event(now_s, "sample", "recipe", f"{s.label}: {s.volume_ml:g} mL")
                     if s.analyse and self.atline is not None:
                         self.atline.sample(s, now_s)
+                if self.recipe.limiter is not None:
+                    vessel = self._vessel(self.recipe.limiter.limits, samples)
+                    for ev in self.recipe.watch_vessel(vessel, now_s):
+                        self._limit_event(ev)
+                feed = self.recipe.feed_rate_ml_min(now_s)
             if self.atline is not None:
                 for result in self.atline.due(now_s):
                     self._recipe_reference(result, now_s)
@@ -377,6 +391,29 @@ class Controller(ControllerChanges):
             if unit == "mL/min":
                 self.totals.ml[name] = self.totals.ml.get(name, 0.0) + value * dt_s / 60.0
 
+    def _vessel(self, lim: FeedLimits, samples: Mapping[str, Sample]) -> VesselState:
+        """What the feed limiter watches: DO and its cascade's stage, the base pump, the volume."""
+        do_pct, top = math.nan, False
+        if lim.do_loop is not None and lim.do_loop in self.cfg.loops:
+            s = samples.get(getattr(self.cfg.loops[lim.do_loop], "pv", ""))
+            if s is not None and s.quality is Quality.GOOD:
+                do_pct = s.value
+            cas = getattr(self.loops.get(lim.do_loop), "cascade", None)
+            top = cas is not None and cas.active == len(cas.stages) - 1
+        base = False
+        if lim.base_output is not None and lim.base_output in self.cfg.outputs:
+            hi = self.cfg.outputs[lim.base_output].max
+            base = self.outputs.get(lim.base_output, 0.0) >= hi - 1e-9 * max(1.0, abs(hi))
+        dosed_ml = sum(self.totals.ml.values())
+        volume_l = self.cfg.reactor.volume_l + (dosed_ml - self._sampled_ml) / 1000.0
+        fed_ml = self.totals.ml.get(self.feed_output, 0.0) if self.feed_output else math.nan
+        return VesselState(do_pct, top, base, volume_l, fed_ml)
+
+    def _limit_event(self, ev: LimitEvent) -> None:
+        """A feed limitation started or ended: a ``limit`` event (the summary's "feed
+        limitation" line); not an alarm, since limiting the feed is the plan working."""
+        self._event(ev.time_s, "limit", "recipe", ev.message, factor=ev.factor, limitation=ev.kind)
+
     def _event(self, now_s: float, kind: str, source: str, message: str, **details: Any) -> None:
         self.historian.record_event(
             kind, message, source=source, details=details or None, time_s=self._ts(now_s)
@@ -432,6 +469,7 @@ class Controller(ControllerChanges):
             "loops": {name: loop.state() for name, loop in self.loops.items()},
             "outputs": dict(self.outputs),
             "totals_ml": dict(self.totals.ml),
+            "sampled_ml": self._sampled_ml,
             "softsensors": self.softsensors.state() if self.softsensors is not None else {},
             **(self.extra_state() if self.extra_state is not None else {}),
         }
@@ -453,6 +491,7 @@ class Controller(ControllerChanges):
             {k: float(v) for k, v in state.get("outputs", {}).items() if k in self.outputs}
         )
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
+        self._sampled_ml = float(state.get("sampled_ml", 0.0))
         if self.softsensors is not None:
             self.softsensors.restore(state.get("softsensors", {}))
         saved_seq = state.get("operator_seq")

@@ -443,9 +443,22 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
                         f"$.recipe.phases[{i}]: unknown loop or output {target!r}"
                         f" (loops: {sorted(loops)})"
                     )
+            lim = phase.feed.limits if phase.feed is not None else None
+            if lim is not None and lim.do_loop is not None and lim.do_loop not in loops:
+                problems.append(
+                    f"$.recipe.phases[{i}].feed.limits.do_loop: unknown loop {lim.do_loop!r}"
+                    f" (loops: {sorted(loops)})"
+                )
+            if lim is not None and lim.base_output is not None and lim.base_output not in outputs:
+                problems.append(
+                    f"$.recipe.phases[{i}].feed.limits.base_output: unknown output"
+                    f" {lim.base_output!r} (outputs: {sorted(outputs)})"
+                )
             for j, t in enumerate(phase.transitions):
                 if t.when is not None:
                     need(f"$.recipe.phases[{i}].transitions[{j}].when.tag", "tag", t.when.tag)
+                if t.spike is not None:
+                    need(f"$.recipe.phases[{i}].transitions[{j}].spike.tag", "tag", t.spike.tag)
     delivered = {o for d in cfg.devices.values() for o in d.outputs}
     if cfg.gpio:
         delivered |= set(cfg.gpio.outputs)

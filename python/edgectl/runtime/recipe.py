@@ -18,6 +18,8 @@ import msgspec
 from edgectl.config import Struct
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.runtime.conditions import Condition, ConditionTimer
+from edgectl.runtime.feedlimit import FeedLimiter, FeedLimits, LimitEvent, VesselState
+from edgectl.runtime.spike import Spike, SpikeDetector
 from edgectl.runtime.tags import Sample
 
 __all__ = [
@@ -36,12 +38,24 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 
 class Transition(Struct, frozen=True, kw_only=True):
     """Leave the phase for ``to`` when any given trigger fires: ``after_s`` in the phase,
-    ``when`` a tag condition held, or (``operator = true``) an operator's request."""
+    ``when`` a tag condition held, a confirmed ``spike`` (:class:`~edgectl.runtime.spike.Spike`,
+    the DO spike of substrate exhaustion), the working volume reaching ``volume_l`` (L), the feed
+    delivered reaching ``fed_ml`` (mL, since the run began), or (``operator = true``) an
+    operator's request. The last ones end a culture: a transition to a harvest phase."""
 
     to: str
     after_s: NonNegative | None = None
     when: Condition | None = None
+    spike: Spike | None = None
+    volume_l: Positive | None = None
+    fed_ml: Positive | None = None
     operator: bool = False
+
+    def has_trigger(self) -> bool:
+        """True when at least one trigger is given."""
+        return self.operator or any(
+            x is not None for x in (self.after_s, self.when, self.spike, self.volume_l, self.fed_ml)
+        )
 
 
 class FeedProfile(Struct, frozen=True, kw_only=True):
@@ -49,7 +63,8 @@ class FeedProfile(Struct, frozen=True, kw_only=True):
 
     ``constant``: ``rate_ml_min``. ``exponential``: F(t) = (μ/Y_xs + m)·X0·V0/S_f·e^(μt) with
     ``mu_set_h`` [1/h], ``yield_xs_g_g``, ``maintenance_g_g_h``, ``x0_g_l``, ``v0_l`` and
-    ``feed_conc_g_l``; capped at ``max_rate_ml_min``.
+    ``feed_conc_g_l``; capped at ``max_rate_ml_min``. ``limits`` steps the feed back while the
+    vessel cannot take it (:mod:`edgectl.runtime.feedlimit`).
     """
 
     kind: Literal["constant", "exponential"]
@@ -61,6 +76,7 @@ class FeedProfile(Struct, frozen=True, kw_only=True):
     v0_l: NonNegative = 0.0
     feed_conc_g_l: Positive = 500.0
     max_rate_ml_min: Positive = 1e9
+    limits: FeedLimits | None = None
 
     def rate_at(self, t_in_phase_s: float) -> float:
         """Feed rate in mL/min ``t_in_phase_s`` seconds after the phase started."""
@@ -123,9 +139,10 @@ class Recipe(Struct, frozen=True, kw_only=True):
                     raise ValueError(
                         f"phases[{i}].transitions[{j}].to: unknown phase {t.to!r} (phases: {names})"
                     )
-                if t.after_s is None and t.when is None and not t.operator:
+                if not t.has_trigger():
                     raise ValueError(
-                        f"phases[{i}].transitions[{j}]: needs after_s, when or operator = true"
+                        f"phases[{i}].transitions[{j}]: needs after_s, when, spike, volume_l,"
+                        " fed_ml or operator = true"
                     )
         if self.start and self.start not in names:
             raise ValueError(f"start: unknown phase {self.start!r}")
@@ -155,8 +172,11 @@ class RecipeRunner:
     phase_name: str = ""
     entered_s: float = 0.0
     _timers: list[ConditionTimer] = field(default_factory=list)
+    _spikes: list[SpikeDetector | None] = field(default_factory=list)
     _next_sample_s: list[float] = field(default_factory=list)
     _requested: str | None = None
+    #: the feed limiter of the present phase (None: its feed has no ``limits``)
+    limiter: FeedLimiter | None = None
 
     def __post_init__(self) -> None:
         if not self.phase_name:
@@ -172,8 +192,15 @@ class RecipeRunner:
         self.entered_s = now_s
         p = self.phase
         self._timers = [ConditionTimer(t.when) if t.when else _NEVER for t in p.transitions]
+        self._spikes = [SpikeDetector(t.spike, now_s) if t.spike else None for t in p.transitions]
         self._next_sample_s = [now_s + s.first_s for s in p.sampling]
         self._requested = None
+        limits = p.feed.limits if p.feed is not None else None
+        self.limiter = FeedLimiter(limits) if limits is not None else None
+
+    def watch_vessel(self, vessel: VesselState, now_s: float) -> list[LimitEvent]:
+        """Let the phase's feed limiter look at the vessel; the limitations started or ended."""
+        return [] if self.limiter is None else self.limiter.update(vessel, now_s)
 
     def request(self, to: str) -> None:
         """Operator asks for phase ``to``; refused unless an operator transition leads there."""
@@ -185,17 +212,29 @@ class RecipeRunner:
             )
         self._requested = to
 
-    def update(self, samples: Mapping[str, Sample], now_s: float) -> PhaseChange | None:
-        """Check transitions (in declaration order); enter the next phase when one fires."""
+    def update(
+        self, samples: Mapping[str, Sample], now_s: float, vessel: VesselState | None = None
+    ) -> PhaseChange | None:
+        """Check transitions (in declaration order); enter the next phase when one fires.
+
+        ``vessel`` (volume, feed delivered) is what the ``volume_l`` and ``fed_ml`` end
+        conditions look at; without it they never fire."""
         in_phase = now_s - self.entered_s
-        for t, timer in zip(self.phase.transitions, self._timers, strict=True):
+        v = vessel if vessel is not None else VesselState()
+        for t, timer, spike in zip(self.phase.transitions, self._timers, self._spikes, strict=True):
             reason = None
             if t.operator and self._requested == t.to:
                 reason = "operator request"
             elif t.when is not None and timer.update(samples, now_s):
                 reason = f"condition {t.when}"
+            elif spike is not None and spike.update(samples, now_s):
+                reason = f"confirmed {spike.spike}"
             elif t.after_s is not None and in_phase >= t.after_s:
                 reason = f"{t.after_s:g} s in phase"
+            elif t.volume_l is not None and v.volume_l >= t.volume_l:
+                reason = f"volume {v.volume_l:.3f} L >= {t.volume_l:g} L"
+            elif t.fed_ml is not None and v.fed_ml >= t.fed_ml:
+                reason = f"feed delivered {v.fed_ml:.1f} mL >= {t.fed_ml:g} mL"
             if reason:
                 change = PhaseChange(self.phase_name, t.to, now_s, reason)
                 self._enter(t.to, now_s)
@@ -205,7 +244,10 @@ class RecipeRunner:
     def feed_rate_ml_min(self, now_s: float) -> float | None:
         """The phase's feed rate now, or None when the phase has no feed profile."""
         feed = self.phase.feed
-        return None if feed is None else feed.rate_at(now_s - self.entered_s)
+        if feed is None:
+            return None
+        rate = feed.rate_at(now_s - self.entered_s)
+        return rate if self.limiter is None else self.limiter.limit(rate)
 
     def due_samples(self, now_s: float) -> list[Sampling]:
         """Sampling events due at ``now_s`` (each returned once per period)."""
@@ -223,6 +265,7 @@ class RecipeRunner:
             "phase": self.phase_name,
             "entered_s": self.entered_s,
             "next_sample_s": list(self._next_sample_s),
+            "feed_limiter": None if self.limiter is None else self.limiter.state(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -236,6 +279,9 @@ class RecipeRunner:
         saved = [float(x) for x in state.get("next_sample_s", [])]
         if len(saved) == len(self._next_sample_s):
             self._next_sample_s = saved
+        limiter = state.get("feed_limiter")
+        if self.limiter is not None and isinstance(limiter, dict):
+            self.limiter.restore(limiter)
 
 
 class _Never(ConditionTimer):

@@ -30,6 +30,7 @@ __all__ = [
     "alarm_spans",
     "culture_run_uids",
     "format_summary",
+    "limitation_summary",
     "loop_figures",
     "phase_timeline",
     "sampled_volume_ml",
@@ -206,6 +207,38 @@ def culture_run_uids(runs: Sequence[Any]) -> set[str]:
         if run.resumed_from is None:
             break
     return uids
+
+
+def limitation_summary(events: Iterable[Any], time_base_s: float, end_s: float) -> str:
+    """Feed limitations from the recipe's ``limit`` events (``"<kind> limitation: ..."`` and
+    ``"<kind> limitation cleared; ..."``): per kind the count, the time limited in all and the
+    first intervals in hours; ``"none"`` without any."""
+    open_: dict[str, float] = {}
+    spans: dict[str, list[tuple[float, float | None]]] = {}
+    for ev in events:
+        if ev.kind != "limit":
+            continue
+        kind, _, rest = ev.message.partition(" limitation")
+        t = float(ev.time_s) - time_base_s
+        if rest.startswith(" cleared"):
+            if kind in open_:
+                spans.setdefault(kind, []).append((open_.pop(kind), t))
+        elif kind not in open_:
+            open_[kind] = t
+    for kind, t in open_.items():
+        spans.setdefault(kind, []).append((t, None))
+    if not spans:
+        return "none"
+    parts = []
+    for kind, ss in spans.items():
+        total_h = sum((end_s if b is None else b) - a for a, b in ss) / 3600.0
+        shown = ", ".join(
+            f"{_h(a)}–{'active at end' if b is None else _h(b)}"
+            for a, b in ss[:MAX_ALARM_INTERVALS]
+        )
+        more = f", … {len(ss) - MAX_ALARM_INTERVALS} more" if len(ss) > MAX_ALARM_INTERVALS else ""
+        parts.append(f"{kind} {len(ss)}× {total_h:.2f} h ({shown}{more})")
+    return "; ".join(parts)
 
 
 def sampled_volume_ml(events: Iterable[Any]) -> float:

@@ -104,7 +104,8 @@ impl PyPidComponents {
 /// n : float
 ///     Derivative filter divisor (inf = unfiltered).
 /// tt_s : float or None
-///     Anti-windup tracking time in s; None = sqrt(Ti*Td), or Ti when Td = 0.
+///     Anti-windup tracking time in s; None = sqrt(Ti*max(Td, dt_s)) (Astrom & Hagglund
+///     2006: the geometric mean of the bounds of Tt; see `tracking_time_s`).
 /// output_min, output_max : float
 ///     Output limits (asymmetric allowed).
 /// rate_limit_per_s : float
@@ -309,8 +310,8 @@ impl PyPid {
         check(self.inner.set_tt(v))
     }
     #[getter]
-    fn tracking_time_s(&self) -> f64 {
-        self.inner.settings().tracking_time_s()
+    fn tracking_time_s(&self) -> Option<f64> {
+        self.inner.tracking_time_s()
     }
     #[getter]
     fn output_min(&self) -> f64 {

@@ -147,7 +147,8 @@ pub struct PidSettings {
     pub b: f64,
     /// Setpoint weight of the derivative term (0 = D on measurement, no kick on setpoint steps).
     pub c: f64,
-    /// Anti-windup tracking time Tt in s; `None` = √(Ti·Td), or Ti when Td = 0 (reference §1).
+    /// Anti-windup tracking time Tt in s; `None` = √(Ti·max(Td, h)) with h the update's step
+    /// (see [`PidSettings::tracking_time_s`]).
     pub tt_s: Option<f64>,
     /// Lower output limit.
     pub output_min: f64,
@@ -293,12 +294,20 @@ impl PidSettings {
         self.ti_s.is_finite()
     }
 
-    /// Tracking time actually used: `tt_s`, or √(Ti·Td), or Ti when Td = 0 (reference §1).
-    pub fn tracking_time_s(&self) -> f64 {
+    /// Tracking time used with a step of `h_s` seconds: `tt_s`, else √(Ti·max(Td, h)).
+    ///
+    /// Åström & Hägglund (*Advanced PID Control*, ISA 2006, §3.5 "Integrator windup"): Tt should
+    /// lie between Td and Ti, and their rule of thumb is the geometric mean Tt = √(Ti·Td). For a
+    /// PI (Td = 0) the lower bound becomes the smallest tracking time the discrete algorithm
+    /// accepts, the step h (Tt ≥ h, reference §2), and the same geometric mean of the bounds
+    /// gives Tt = √(Ti·h) **[derived]**. While the output sits at a limit the tracked integral
+    /// settles where v − u_lim = K·e·Tt/Ti: the earlier PI default Tt = Ti left I at the limit,
+    /// as clamping does, and overshot like simple-pid (8.0 K against 7.9 K in the saturation
+    /// scenario); √(Ti·h) leaves a fraction √(h/Ti) of P (Ti = 60 s, h = 1 s: 13 %).
+    pub fn tracking_time_s(&self, h_s: f64) -> f64 {
         match self.tt_s {
             Some(tt) => tt,
-            None if self.td_s > 0.0 => (self.ti_s * self.td_s).sqrt(),
-            None => self.ti_s,
+            None => (self.ti_s * self.td_s.max(h_s)).sqrt(),
         }
     }
 
@@ -372,6 +381,7 @@ pub struct Pid {
     r_old: f64,
     u_prev: f64,
     e_last: f64,
+    h_last: Option<f64>,
     seeded: bool,
     pending_bumpless: bool,
     last: Components,
@@ -393,6 +403,7 @@ impl Pid {
             r_old: 0.0,
             u_prev: u0,
             e_last: 0.0,
+            h_last: None,
             seeded: false,
             pending_bumpless: false,
             last: Components {
@@ -512,7 +523,7 @@ impl Pid {
                     let inc = s.k * h / s.ti_s * e_t;
                     match s.anti_windup {
                         AntiWindup::BackCalculation => {
-                            let ar = (h / s.tracking_time_s()).min(1.0);
+                            let ar = (h / s.tracking_time_s(h)).min(1.0);
                             let integrated = i_used + inc;
                             let next = integrated + ar * (ua - v);
                             // Anti-windup never drives the integral across zero (Brewblox §7.8).
@@ -549,6 +560,7 @@ impl Pid {
         self.r_old = r;
         self.u_prev = u;
         self.e_last = e;
+        self.h_last = Some(h);
         self.seeded = true;
         self.pending_bumpless = false;
         self.last = Components {
@@ -567,6 +579,17 @@ impl Pid {
     /// Components of the last update.
     pub fn components(&self) -> Components {
         self.last
+    }
+
+    /// Tracking time of the last update; before the first one `tt_s`, or √(Ti·Td) with Td > 0,
+    /// or `None` (a PI's default depends on the step).
+    pub fn tracking_time_s(&self) -> Option<f64> {
+        match (self.s.tt_s, self.h_last) {
+            (Some(tt), _) => Some(tt),
+            (None, Some(h)) => Some(self.s.tracking_time_s(h)),
+            (None, None) if self.s.td_s > 0.0 => Some(self.s.tracking_time_s(0.0)),
+            (None, None) => None,
+        }
     }
 
     /// Output of the last update (or the initial output).
@@ -849,18 +872,27 @@ mod tests {
             ti_s: 100.0,
             ..PidSettings::default()
         };
-        assert_eq!(pi.tracking_time_s(), 100.0);
+        // PI: √(Ti·h), the geometric mean of the bounds h ≤ Tt ≤ Ti.
+        assert_eq!(pi.tracking_time_s(1.0), 10.0);
+        assert_eq!(pi.tracking_time_s(4.0), 20.0);
         let pid = PidSettings {
             ti_s: 100.0,
             td_s: 25.0,
             ..PidSettings::default()
         };
-        assert_eq!(pid.tracking_time_s(), 50.0);
+        assert_eq!(pid.tracking_time_s(1.0), 50.0);
+        // Td below the step: the step is the lower bound.
+        assert_eq!(pid.tracking_time_s(100.0), 100.0);
         let set = PidSettings {
             tt_s: Some(7.0),
-            ..pid
+            ..pid.clone()
         };
-        assert_eq!(set.tracking_time_s(), 7.0);
+        assert_eq!(set.tracking_time_s(1.0), 7.0);
+        let mut p = Pid::new(pi).unwrap();
+        assert_eq!(p.tracking_time_s(), None, "a PI's Tt depends on the step");
+        p.update(0.0, 4.0).unwrap();
+        assert_eq!(p.tracking_time_s(), Some(20.0));
+        assert_eq!(Pid::new(pid).unwrap().tracking_time_s(), Some(50.0));
     }
 
     #[test]
