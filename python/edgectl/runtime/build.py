@@ -90,6 +90,7 @@ class Run:
     plant: Any = None
     resumed: bool = False
     start_s: float = 0.0
+    faces: list[Any] = field(default_factory=list)  # servers of the lab faces (OPC UA)
     _closed: bool = field(default=False, repr=False)
 
     def run(self, duration_s: float | None = None) -> None:
@@ -194,6 +195,8 @@ class Run:
                 )
             self.controller.persist()
         finally:
+            for face in self.faces:
+                face.close()
             if self.rpc is not None:
                 self.rpc.close()
             self.hub.close()
@@ -285,6 +288,7 @@ def open_run(
     plant = None
     pin_factory = None
     hub: Hub | None = None
+    faces: list[Any] = []
     try:
         if cfg.plant is not None:
             from gpiozero.pins.mock import MockFactory
@@ -379,10 +383,29 @@ def open_run(
             given = str(socket_path) if socket_path else cfg.run.socket
             sock = _default_path(cfg, given, ".sock")
             rpc = RpcServer(sock, service).start()
+        if cfg.opcua.enabled:  # the OPC UA LADS face (edgectl.lab), a client of the service
+            from edgectl.lab.config import pki_path
+            from edgectl.lab.opcua_server import OpcUaServer
+
+            pki = pki_path(path.parent, cfg.opcua.pki_dir, historian.path)
+            faces.append(OpcUaServer(service, cfg.opcua, pki).start())
         return Run(
-            cfg, path, controller, hub, historian, scheduler, clock, rpc, plant, resumed, start_s
+            cfg,
+            path,
+            controller,
+            hub,
+            historian,
+            scheduler,
+            clock,
+            rpc,
+            plant,
+            resumed,
+            start_s,
+            faces=faces,
         )
     except BaseException:
+        for face in faces:
+            face.close()
         if hub is not None:
             hub.close()
         historian.close("failed to start")

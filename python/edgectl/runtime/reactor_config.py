@@ -34,6 +34,7 @@ import msgspec
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
 from edgectl.operator.config import OperatorConfig
+from edgectl.lab.config import OpcUaConfig
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
 
@@ -339,6 +340,7 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     pump_checks: dict[str, PumpCheck] = {}
     recipe: Recipe | None = None
     operator: OperatorConfig = OperatorConfig()
+    opcua: OpcUaConfig = OpcUaConfig()  # the OPC UA LADS face (edgectl.lab), off by default
 
     def tag_names(self) -> set[str]:
         """Every tag the configuration creates: device readings, extra tags, soft sensors,
