@@ -106,7 +106,9 @@ async def _client(
 ) -> Client:
     client = Client(lab.url, timeout=60.0)
     client.application_uri = CLIENT_URI
-    cert, key = (lab.stranger_cert, lab.stranger_key) if stranger else (lab.client_cert, lab.client_key)
+    cert, key = (
+        (lab.stranger_cert, lab.stranger_key) if stranger else (lab.client_cert, lab.client_key)
+    )
     await client.set_security(
         SecurityPolicyBasic256Sha256,
         str(cert),
@@ -150,7 +152,7 @@ def _audit(lab: Lab, target: str) -> list[Any]:
 def test_browse_the_lads_tree_types_in_the_lads_namespace(lab: Lab) -> None:
     async def body(client: Client) -> dict[str, Any]:
         lads = await client.get_namespace_index(LADS_URI)
-        unit, _, ns = await _vessel(client)
+        unit, _, _ns = await _vessel(client)
         device = await unit.get_parent()
         device = await device.get_parent()  # FunctionalUnitSet → device
         fset = await unit.get_child(f"{lads}:FunctionSet")
@@ -180,7 +182,9 @@ def test_browse_the_lads_tree_types_in_the_lads_namespace(lab: Lab) -> None:
     assert got["device_type"] == ua.NodeId(1002, lads)  # LADSDeviceType
     assert got["unit_type"] == ua.NodeId(1003, lads)  # FunctionalUnitType
     control, sensor = ua.NodeId(1009, lads), ua.NodeId(1016, lads)
-    assert {n for n, t in got["functions"].items() if t == control} == {"temp", "ph", "do"}
+    assert {n for n, t in got["functions"].items() if t == control} == {
+        f"{loop}_control" for loop in ("temp", "ph", "do", "feed", "foam")
+    }
     assert {"temp_c", "ph", "do_pct", "stirrer_rpm"} <= {
         n for n, t in got["functions"].items() if t == sensor
     }
@@ -191,7 +195,7 @@ def test_browse_the_lads_tree_types_in_the_lads_namespace(lab: Lab) -> None:
 
 def test_pvs_with_status_codes_units_and_ranges(lab: Lab) -> None:
     async def body(client: Client) -> dict[str, Any]:
-        fn, lads, _ = await _function(client, "temp")
+        fn, lads, _ = await _function(client, "temp_control")
         current = await fn.get_child(f"{lads}:CurrentValue")
         target = await fn.get_child(f"{lads}:TargetValue")
         return {
@@ -239,7 +243,7 @@ def test_target_value_write_is_audited_with_the_opc_user_and_out_of_range_refuse
     lab: Lab,
 ) -> None:
     async def body(client: Client) -> str:
-        fn, lads, _ = await _function(client, "temp")
+        fn, lads, _ = await _function(client, "temp_control")
         target = await fn.get_child(f"{lads}:TargetValue")
         await target.write_value(ua.Variant(36.5, ua.VariantType.Double))
         with pytest.raises(ua.UaStatusCodeError) as refused:
@@ -251,15 +255,17 @@ def test_target_value_write_is_audited_with_the_opc_user_and_out_of_range_refuse
     assert lab.run.controller.loop_get("temp")["setpoint"] == 36.5
     records = _audit(lab, "loops.temp.setpoint")
     applied = [r for r in records if r.action == "set" and r.new_value == 36.5]
-    assert applied and applied[-1].actor == "alice"
+    assert applied
+    assert applied[-1].actor == "alice"
     assert "OPC UA" in applied[-1].reason
-    assert records[-1].action == "refused" and records[-1].actor == "alice"
+    assert records[-1].action == "refused"
+    assert records[-1].actor == "alice"
     assert records[-1].new_value["rule"] == "limits"
 
 
 def test_a_viewer_cannot_write_a_target_value(lab: Lab) -> None:
     async def body(client: Client) -> str:
-        fn, lads, _ = await _function(client, "ph")
+        fn, lads, _ = await _function(client, "ph_control")
         target = await fn.get_child(f"{lads}:TargetValue")
         with pytest.raises(ua.UaStatusCodeError) as refused:
             await target.write_value(ua.Variant(7.2, ua.VariantType.Double))
@@ -275,7 +281,7 @@ def test_control_function_stop_start_and_start_with_target_value(lab: Lab) -> No
     async def call(name: str, *args: Any) -> None:
         client = await _client(lab)
         async with client:
-            fn, lads, _ = await _function(client, "ph")
+            fn, lads, _ = await _function(client, "ph_control")
             state = await fn.get_child(f"{lads}:ControlFunctionState")
             await state.call_method(f"{lads}:{name}", *args)
 
@@ -320,7 +326,8 @@ def test_wrong_password_is_refused_and_audited(lab: Lab) -> None:
 
     asyncio.run(main())
     failed = [r for r in lab.run.historian.audit.records() if r.action == "login_failed"]
-    assert failed and failed[-1].actor == "alice"
+    assert failed
+    assert failed[-1].actor == "alice"
 
 
 def test_anonymous_sessions_are_refused_by_default(lab: Lab) -> None:

@@ -43,9 +43,7 @@ class OpcUaConfig(Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4840
     pki_dir: str = ""
-    security: list[SecurityMode] = msgspec.field(
-        default_factory=lambda: list(SECURITY_MODES)
-    )
+    security: list[SecurityMode] = msgspec.field(default_factory=lambda: list(SECURITY_MODES))
     anonymous_read: bool = False
     publish_period_s: Annotated[float, msgspec.Meta(ge=0.01, le=60.0)] = 0.2
     manufacturer: str = "edgectl"

@@ -7,7 +7,7 @@ in that order, then the reactor is instantiated from the LADS types::
       FunctionalUnitSet/Vessel                      FunctionalUnitType, one per vessel
         FunctionalUnitState                         FunctionalUnitStateMachineType: Start, Stop,
                                                     Abort, StartProgram(phase)
-        FunctionSet/<loop>                          AnalogControlFunctionType: CurrentValue,
+        FunctionSet/<loop>_control                  AnalogControlFunctionType: CurrentValue,
                                                     TargetValue, ControlFunctionState: Start,
                                                     Stop, StartWithTargetValue
         FunctionSet/<tag>                           AnalogScalarSensorFunctionType: SensorValue
@@ -16,7 +16,7 @@ in that order, then the reactor is instantiated from the LADS types::
                                                     ActiveProgram (CurrentStepName = phase)
 
 Node ids are strings in the reactor's namespace (``urn:edgectl:<reactor>``), from the browse
-path: ``ecoli-2L.Vessel.FunctionSet.temp.TargetValue``. Edgectl engineering units map to the
+path: ``ecoli-2L.Vessel.FunctionSet.temp_control.TargetValue``. Edgectl engineering units map to the
 UNECE Recommendation 20 common codes as OPC 10000-8 §5.6.3 asks (``UnitId`` = the code's ASCII
 bytes packed into an Int32).
 """
@@ -303,13 +303,14 @@ async def _add_control(
     from asyncua.common.instantiate_util import instantiate
 
     ns, lads = nodes.ns, nodes.lads_ns
-    base = f"{prefix}.{c.loop}"
+    name = f"{c.loop}_control"  # a loop and its PV tag may share a name (ph)
+    base = f"{prefix}.{name}"
     (fn,) = await instantiate(
         fset,
         ctype,
         nodeid=ua.NodeId(base, ns),
-        bname=ua.QualifiedName(c.loop, ns),
-        dname=ua.LocalizedText(c.loop),
+        bname=ua.QualifiedName(name, ns),
+        dname=ua.LocalizedText(name),
         instantiate_optional=False,
     )
     current = await _child(fn, lads, "CurrentValue")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime as dt
 import logging
 import math
 import threading
@@ -197,7 +198,9 @@ class OpcUaServer:
                 _CALLER.set(user)
                 return bool(super().check_validity(user, action_type_id, body))
 
-        server.set_security_policy([policies[m] for m in cfg.security], permission_ruleset=Ruleset())
+        server.set_security_policy(
+            [policies[m] for m in cfg.security], permission_ruleset=Ruleset()
+        )
         tokens: list[type] = [ua.UserNameIdentityToken]
         if cfg.anonymous_read:
             tokens.append(ua.AnonymousIdentityToken)
@@ -209,8 +212,6 @@ class OpcUaServer:
     async def _validate_client(self, cert: Any, app: Any) -> None:
         """A client certificate is trusted when its exact bytes are in ``<pki>/trusted/`` (the
         OPC UA trust list of self-signed application certificates, OPC 10000-4 §6.1.3)."""
-        import datetime as dt
-
         from asyncua import ua
         from asyncua.common.utils import ServiceError
         from cryptography import x509
@@ -332,6 +333,7 @@ class OpcUaServer:
         except (EdgectlError, KeyError):
             await self._write(server, nodes.unit_state, ua.LocalizedText("Stopped"))
             return
+        now = dt.datetime.now(dt.UTC)  # the source timestamp: when the tag store was read
         for tag, value_nodes in nodes.tag_nodes.items():
             t = tags.get(tag)
             if t is None:
@@ -340,6 +342,8 @@ class OpcUaServer:
             dv = ua.DataValue(
                 ua.Variant(float(v) if v is not None else math.nan, ua.VariantType.Double),
                 StatusCode=_quality_status(t["quality"]),
+                SourceTimestamp=now,
+                ServerTimestamp=now,
             )
             for node in value_nodes:
                 await server.write_attribute_value(node.nodeid, dv)
@@ -352,7 +356,7 @@ class OpcUaServer:
             pair = nodes.soft.get(st["tag"])
             last = st.get("last") or {}
             if pair is not None:
-                valid = bool(last.get("valid", last.get("ok", False)))
+                valid = last.get("status") == "in_model"  # the estimate is inside the model
                 await self._write(server, pair[0], valid)
         state = "Stopping" if info.get("stopping") else "Running"
         await self._write(server, nodes.unit_state, ua.LocalizedText(state))

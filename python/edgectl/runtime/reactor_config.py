@@ -33,8 +33,8 @@ import msgspec
 
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
-from edgectl.operator.config import OperatorConfig
 from edgectl.lab.config import OpcUaConfig
+from edgectl.operator.config import OperatorConfig
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
 
