@@ -65,7 +65,13 @@ async def subscribe_all(url: str, tmp: Path, seconds: float, lat_ms: list[float]
         ns = await client.get_namespace_index("urn:edgectl:ecoli-2L")
         di = await client.get_namespace_index("http://opcfoundation.org/UA/DI/")
         fset = await client.nodes.objects.get_child(
-            [f"{di}:DeviceSet", f"{ns}:ecoli-2L", f"{lads}:FunctionalUnitSet", f"{ns}:Vessel", f"{lads}:FunctionSet"]
+            [
+                f"{di}:DeviceSet",
+                f"{ns}:ecoli-2L",
+                f"{lads}:FunctionalUnitSet",
+                f"{ns}:Vessel",
+                f"{lads}:FunctionSet",
+            ]
         )
         nodes = []
         for fn in await fset.get_children():

@@ -191,7 +191,7 @@ class OpcUaServer:
             "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
         }
 
-        class Ruleset(SimpleRoleRuleset):  # type: ignore[misc]
+        class Ruleset(SimpleRoleRuleset):
             """asyncua's role rules, remembering each request's user for the method handlers."""
 
             def check_validity(self, user: Any, action_type_id: Any, body: Any) -> bool:
