@@ -14,13 +14,20 @@ import ipaddress
 import os
 from pathlib import Path
 
-__all__ = ["ensure_certificate", "make_certificate"]
+__all__ = ["ensure_certificate", "ensure_tls_certificate", "make_certificate"]
 
 
 def make_certificate(
-    application_uri: str, common_name: str, hosts: list[str], *, days: int = 3650
+    application_uri: str,
+    common_name: str,
+    hosts: list[str],
+    *,
+    days: int = 3650,
+    pem: bool = False,
 ) -> tuple[bytes, bytes]:
-    """A self-signed application certificate: (DER certificate, PEM private key)."""
+    """A self-signed application certificate: (DER certificate, PEM private key); ``pem``:
+    the certificate in PEM, marked as its own CA so a TLS client can take it as its root (the
+    SiLA 2 server's gRPC channel)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -49,7 +56,7 @@ def make_certificate(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=pem, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -57,7 +64,7 @@ def make_certificate(
                 key_encipherment=True,
                 data_encipherment=True,
                 key_agreement=False,
-                key_cert_sign=False,
+                key_cert_sign=pem,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,
@@ -73,7 +80,7 @@ def make_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    der = cert.public_bytes(serialization.Encoding.DER)
+    der = cert.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)
     pem_key = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
@@ -98,3 +105,16 @@ def ensure_certificate(
         f.write(pem)
     cert_path.write_bytes(der)
     return cert_path, key_path
+
+
+def ensure_tls_certificate(pki: Path, common_name: str, hosts: list[str]) -> tuple[bytes, bytes]:
+    """The SiLA 2 server's TLS (PEM certificate, PEM key) in ``pki``, generated when absent."""
+    pki.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = pki / "server_cert.pem", pki / "server_key.pem"
+    if not (cert_path.exists() and key_path.exists()):
+        cert, key = make_certificate(f"urn:edgectl:{common_name}", common_name, hosts, pem=True)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        cert_path.write_bytes(cert)
+    return cert_path.read_bytes(), key_path.read_bytes()

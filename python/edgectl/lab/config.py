@@ -29,7 +29,7 @@ import msgspec
 
 from edgectl.config import Struct
 
-__all__ = ["SECURITY_MODES", "OpcUaConfig", "pki_path"]
+__all__ = ["SECURITY_MODES", "OpcUaConfig", "SilaConfig", "pki_path"]
 
 SecurityMode = Literal["Basic256Sha256_SignAndEncrypt", "Basic256Sha256_Sign"]
 #: the security modes the server offers (no unsecured endpoint: every session is signed)
@@ -62,3 +62,42 @@ def pki_path(config_dir: Path, pki_dir: str, db_path: Path) -> Path:
         p = Path(pki_dir)
         return p if p.is_absolute() else config_dir / p
     return Path(db_path).with_suffix(".pki")
+
+
+class SilaConfig(Struct, frozen=True, kw_only=True):
+    """The SiLA 2 server of one reactor (``[sila]``, off by default)::
+
+        [sila]
+        enabled = true
+        host = "127.0.0.1"
+        port = 50052
+        pki_dir = ""                 # TLS certificate + key; default runs/<name>.sila/
+        token_lifetime_s = 3600      # AuthenticationService access tokens
+        loops = { TemperatureController = "temp", PhController = "ph",
+                  DissolvedOxygenController = "do", PumpController = "feed" }
+        tags = { stirrer = "stirrer_rpm", feed = "feed_ml_min", base = "base_ml_min" }
+
+    Clients log in with the AuthenticationService (an edgectl user and password) and send the
+    access token as AuthorizationService metadata with every call.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 50052
+    pki_dir: str = ""
+    token_lifetime_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 3600
+    loops: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "TemperatureController": "temp",
+            "PhController": "ph",
+            "DissolvedOxygenController": "do",
+            "PumpController": "feed",
+        }
+    )
+    tags: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "stirrer": "stirrer_rpm",
+            "feed": "feed_ml_min",
+            "base": "base_ml_min",
+        }
+    )

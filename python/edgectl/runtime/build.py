@@ -389,6 +389,12 @@ def open_run(
 
             pki = pki_path(path.parent, cfg.opcua.pki_dir, historian.path)
             faces.append(OpcUaServer(service, cfg.opcua, pki).start())
+        if cfg.sila.enabled:  # the SiLA 2 face (edgectl.lab), a client of the service
+            from edgectl.lab.config import pki_path
+            from edgectl.lab.sila_server import SilaLabServer
+
+            pki = pki_path(path.parent, cfg.sila.pki_dir, historian.path.with_suffix(".sila.db"))
+            faces.append(SilaLabServer(service, cfg.sila, pki).start())
         return Run(
             cfg,
             path,
