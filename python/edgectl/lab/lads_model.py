@@ -158,6 +158,8 @@ class LadsNodes:
     tag_nodes: dict[str, list[Any]] = field(default_factory=dict)
     # loop → TargetValue node
     targets: dict[str, Any] = field(default_factory=dict)
+    # loop → its ControlFunctionState.CurrentState (Running: auto or manual; Stopped: off)
+    loop_states: dict[str, Any] = field(default_factory=dict)
     # soft sensor tag → (Valid node, ModelVersion node)
     soft: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     # method node id → (what, name): ("unit", "Start"), ("loop:temp", "Stop"), ...
@@ -168,7 +170,38 @@ async def load_nodesets(server: Any) -> None:
     """Import DI, AMB, Machinery and LADS, in that order."""
     base = nodeset_dir()
     for name in NODESETS:
-        await server.import_xml(str(base / name))
+        # not strict: LADS 1.0.0 has two encoding objects without a parent ("Default JSON",
+        # ns=LADS;i=5044 and i=5057, referenced only by their data types' HasEncoding), which
+        # asyncua cannot place; they are skipped with a warning (binary encoding is what is used)
+        await server.import_xml(str(base / name), strict_mode=False)
+
+
+async def _new(parent: Any, node_type: Any, **kw: Any) -> Any:
+    """The root node of a new instance of ``node_type`` (asyncua returns it with its children)."""
+    from asyncua.common.instantiate_util import instantiate
+
+    return (await instantiate(parent, node_type, **kw))[0]
+
+
+async def _current_state(server: Any, machine: Any, nodeid: Any) -> Any:
+    """The CurrentState of a state machine instance; added (FiniteStateVariableType, i=2760)
+    when asyncua did not copy it: it copies the children of an instance declaration, and the
+    LADS declarations of FunctionalUnitState and ControlFunctionState list none (their types
+    declare CurrentState Mandatory)."""
+    from asyncua import ua
+
+    try:
+        return await machine.get_child("0:CurrentState")
+    except ua.UaError:
+        node = await _new(
+            machine,
+            server.get_node(ua.NodeId(ua.ObjectIds.FiniteStateVariableType)),
+            nodeid=nodeid,
+            bname=ua.QualifiedName("CurrentState", 0),
+            instantiate_optional=False,
+        )
+        await node.write_value(ua.LocalizedText(""))
+        return node
 
 
 async def _set(node: Any, value: Any, vtype: Any = None) -> None:
@@ -184,7 +217,6 @@ async def _child(node: Any, ns: int, name: str) -> Any:
 async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
     """Instantiate the reactor's LADS device (module docstring); returns the live nodes."""
     from asyncua import ua
-    from asyncua.common.instantiate_util import instantiate
 
     lads = await server.get_namespace_index(LADS_URI)
     di = await server.get_namespace_index(DI_URI)
@@ -202,7 +234,7 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
     def sid(path: str) -> Any:
         return ua.NodeId(path, ns)
 
-    (device,) = await instantiate(
+    device = await _new(
         parent,
         t(_LADS_DEVICE),
         nodeid=sid(spec.name),
@@ -237,7 +269,7 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
 
     fu_set = await _child(device, lads, "FunctionalUnitSet")
     base = f"{spec.name}.Vessel"
-    (unit,) = await instantiate(
+    unit = await _new(
         fu_set,
         t(_FUNCTIONAL_UNIT),
         nodeid=sid(base),
@@ -247,7 +279,9 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
     )
     nodes.unit = unit
     state = await _child(unit, lads, "FunctionalUnitState")
-    nodes.unit_state = await state.get_child("0:CurrentState")
+    nodes.unit_state = await _current_state(
+        server, state, sid(f"{base}.FunctionalUnitState.CurrentState")
+    )
     await nodes.unit_state.write_value(ua.LocalizedText("Running"))
     phase_arg = ua.Argument(
         Name="ProgramTemplateId",
@@ -265,7 +299,7 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
         )
         nodes.methods[m.nodeid] = ("unit", mname)
 
-    (fset,) = await instantiate(
+    fset = await _new(
         unit,
         t(_FUNCTION_SET),
         nodeid=sid(f"{base}.FunctionSet"),
@@ -286,26 +320,43 @@ async def _unlinked(parent: Any, *args: Any) -> Any:
     return ua.StatusCode(ua.StatusCodes.BadNotImplemented)  # replaced by the server's handler
 
 
+async def _property(node: Any, name: str, value: Any, datatype: int) -> None:
+    """Write property ``name`` of ``node``, adding it when asyncua did not copy it (the LADS
+    instance declarations of CurrentValue, TargetValue, SensorValue list no children; their
+    type, AnalogUnitRangeType, declares EngineeringUnits and EURange Mandatory)."""
+    from asyncua import ua
+
+    try:
+        child = await node.get_child(f"0:{name}")
+    except ua.UaError:
+        nid = node.nodeid
+        await node.add_property(
+            ua.NodeId(f"{nid.Identifier}.{name}", nid.NamespaceIndex),
+            ua.QualifiedName(name, 0),
+            value,
+            datatype=ua.NodeId(datatype),
+        )
+        return
+    await child.write_value(value)
+
+
 async def _set_range(node: Any, unit: str, span: tuple[float, float] | None) -> None:
     from asyncua import ua
 
-    eu = await node.get_child("0:EngineeringUnits")
-    await eu.write_value(eu_information(unit))
-    rng = await node.get_child("0:EURange")
+    await _property(node, "EngineeringUnits", eu_information(unit), ua.ObjectIds.EUInformation)
     lo, hi = span if span is not None else (float("-inf"), float("inf"))
-    await rng.write_value(ua.Range(Low=float(lo), High=float(hi)))
+    await _property(node, "EURange", ua.Range(Low=float(lo), High=float(hi)), ua.ObjectIds.Range)
 
 
 async def _add_control(
     server: Any, nodes: LadsNodes, fset: Any, ctype: Any, prefix: str, c: ControlSpec
 ) -> None:
     from asyncua import ua
-    from asyncua.common.instantiate_util import instantiate
 
     ns, lads = nodes.ns, nodes.lads_ns
     name = f"{c.loop}_control"  # a loop and its PV tag may share a name (ph)
     base = f"{prefix}.{name}"
-    (fn,) = await instantiate(
+    fn = await _new(
         fset,
         ctype,
         nodeid=ua.NodeId(base, ns),
@@ -324,6 +375,9 @@ async def _add_control(
         nodes.targets[c.loop] = target
     nodes.tag_nodes.setdefault(c.value_tag, []).append(current)
     state = await _child(fn, lads, "ControlFunctionState")
+    nodes.loop_states[c.loop] = await _current_state(
+        server, state, ua.NodeId(f"{base}.ControlFunctionState.CurrentState", ns)
+    )
     value_arg = ua.Argument(
         Name="TargetValue",
         DataType=ua.NodeId(ua.ObjectIds.Double),
@@ -348,11 +402,10 @@ async def _add_sensor(
     server: Any, nodes: LadsNodes, fset: Any, stype: Any, prefix: str, s: SensorSpec
 ) -> None:
     from asyncua import ua
-    from asyncua.common.instantiate_util import instantiate
 
     ns, lads = nodes.ns, nodes.lads_ns
     base = f"{prefix}.{s.tag}"
-    (fn,) = await instantiate(
+    fn = await _new(
         fset,
         stype,
         nodeid=ua.NodeId(base, ns),
@@ -383,10 +436,9 @@ async def _add_program_manager(
     server: Any, nodes: LadsNodes, unit: Any, t: Any, base: str, spec: ReactorSpec
 ) -> None:
     from asyncua import ua
-    from asyncua.common.instantiate_util import instantiate
 
     ns, lads = nodes.ns, nodes.lads_ns
-    (pm,) = await instantiate(
+    pm = await _new(
         unit,
         t(_PROGRAM_MANAGER),
         nodeid=ua.NodeId(f"{base}.ProgramManager", ns),
@@ -395,7 +447,7 @@ async def _add_program_manager(
     )
     templates = await _child(pm, lads, "ProgramTemplateSet")
     for phase in spec.phases:
-        (tpl,) = await instantiate(
+        tpl = await _new(
             templates,
             t(_PROGRAM_TEMPLATE),
             nodeid=ua.NodeId(f"{base}.ProgramManager.ProgramTemplateSet.{phase}", ns),

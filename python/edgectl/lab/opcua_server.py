@@ -142,6 +142,7 @@ class OpcUaServer:
             asyncio.run(self._serve())
         except BaseException as exc:  # reported by start(); logged when it is too late for that
             if not self._ready.is_set():
+                _log.error("OPC UA server at %s: not started", self.endpoint, exc_info=exc)
                 self._error = exc
                 self._ready.set()
             else:
@@ -328,7 +329,9 @@ class OpcUaServer:
         try:
             tags = svc.query(_PUBLISHER, "read_tags")
             info = svc.query(_PUBLISHER, "info")
-            loops = {loop: svc.query(_PUBLISHER, "loop_get", loop=loop) for loop in nodes.targets}
+            loops = {
+                loop: svc.query(_PUBLISHER, "loop_get", loop=loop) for loop in nodes.loop_states
+            }
             soft = svc.query(_PUBLISHER, "softsensor_status") if nodes.soft else {}
         except (EdgectlError, KeyError):
             await self._write(server, nodes.unit_state, ua.LocalizedText("Stopped"))
@@ -347,6 +350,9 @@ class OpcUaServer:
             )
             for node in value_nodes:
                 await server.write_attribute_value(node.nodeid, dv)
+        for loop, node in nodes.loop_states.items():
+            running = loops[loop].get("mode") in ("auto", "manual")
+            await self._write(server, node, ua.LocalizedText("Running" if running else "Stopped"))
         for loop, node in nodes.targets.items():
             sp = loops[loop].get("setpoint")
             if sp is not None:
