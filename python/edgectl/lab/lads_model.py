@@ -37,6 +37,7 @@ __all__ = [
     "SensorSpec",
     "build_address_space",
     "eu_information",
+    "unit_of",
 ]
 
 LADS_URI: Final = "http://opcfoundation.org/UA/LADS/"
@@ -75,6 +76,32 @@ _UNECE: Final[dict[str, tuple[str, str]]] = {
     "pH": ("", "pH"),
     "duty": ("", "duty"),
 }
+
+
+# a tag without a configured unit: edgectl's names carry it (temp_c, do_pct, feed_ml_min)
+_SUFFIX_UNITS: Final = (
+    ("_ml_min", "mL/min"),
+    ("_c", "degC"),
+    ("_pct", "%"),
+    ("_rpm", "rpm"),
+    ("_sccm", "sccm"),
+    ("_ml", "mL"),
+    ("_g_l", "g/L"),
+    ("_g", "g"),
+    ("_l", "L"),
+)
+
+
+def unit_of(tag: str, unit: str) -> str:
+    """The engineering unit of a tag: the configured one, else from its name (``ph`` → pH)."""
+    if unit:
+        return unit
+    if tag == "ph" or tag.startswith("ph_"):
+        return "pH"
+    for suffix, u in _SUFFIX_UNITS:
+        if tag.endswith(suffix):
+            return u
+    return ""
 
 
 def nodeset_dir() -> Path:

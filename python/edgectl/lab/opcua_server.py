@@ -39,6 +39,7 @@ from edgectl.lab.lads_model import (
     SensorSpec,
     build_address_space,
     load_nodesets,
+    unit_of,
 )
 from edgectl.operator.changes import Change
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
@@ -292,7 +293,7 @@ class OpcUaServer:
                 ControlSpec(
                     loop=loop,
                     value_tag=value_tag,
-                    unit=tags[value_tag]["unit"],
+                    unit=unit_of(value_tag, tags[value_tag]["unit"]),
                     target=has_sp,
                     target_range=sp_range,
                     value_range=value_range,
@@ -305,7 +306,7 @@ class OpcUaServer:
         measured = set(cfg.tags) | {t for d in cfg.devices.values() for t in d.readings.values()}
         measured |= set(soft) | {o for o in cfg.outputs if o in tags}
         sensors = tuple(
-            SensorSpec(tag, tags[tag]["unit"], *soft.get(tag, ("", "")))
+            SensorSpec(tag, unit_of(tag, tags[tag]["unit"]), *soft.get(tag, ("", "")))
             for tag in sorted(measured)
             if tag in tags
         )
