@@ -13,8 +13,12 @@ import datetime as dt
 import ipaddress
 import os
 from pathlib import Path
+from typing import Final
 
-__all__ = ["ensure_certificate", "ensure_tls_certificate", "make_certificate"]
+__all__ = ["SILA_UUID_OID", "ensure_certificate", "ensure_tls_certificate", "make_certificate"]
+
+#: the certificate extension that carries a SiLA server's UUID (SiLA 2 Part B)
+SILA_UUID_OID: Final = "1.3.6.1.4.1.58583"
 
 
 def make_certificate(
@@ -24,10 +28,12 @@ def make_certificate(
     *,
     days: int = 3650,
     pem: bool = False,
+    sila_uuid: str = "",
 ) -> tuple[bytes, bytes]:
     """A self-signed application certificate: (DER certificate, PEM private key); ``pem``:
     the certificate in PEM, marked as its own CA so a TLS client can take it as its root (the
-    SiLA 2 server's gRPC channel)."""
+    SiLA 2 server's gRPC channel); ``sila_uuid``: the SiLA server UUID in the extension
+    1.3.6.1.4.1.58583 (SiLA 2 Part B, "Server Certificate": the UUID as ASCII)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -47,7 +53,7 @@ def make_certificate(
         except ValueError:
             alt.append(x509.DNSName(h))
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -78,8 +84,15 @@ def make_certificate(
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if sila_uuid:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier(SILA_UUID_OID), sila_uuid.encode("ascii")
+            ),
+            critical=False,
+        )
+    cert = builder.sign(key, hashes.SHA256())
     der = cert.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)
     pem_key = key.private_bytes(
         serialization.Encoding.PEM,
@@ -107,12 +120,27 @@ def ensure_certificate(
     return cert_path, key_path
 
 
-def ensure_tls_certificate(pki: Path, common_name: str, hosts: list[str]) -> tuple[bytes, bytes]:
-    """The SiLA 2 server's TLS (PEM certificate, PEM key) in ``pki``, generated when absent."""
+def ensure_tls_certificate(
+    pki: Path, common_name: str, hosts: list[str], sila_uuid: str
+) -> tuple[bytes, bytes]:
+    """The SiLA 2 server's TLS (PEM certificate, PEM key) in ``pki``, generated when absent
+    (or when it does not carry ``sila_uuid``)."""
+    from cryptography import x509
+
     pki.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = pki / "server_cert.pem", pki / "server_key.pem"
-    if not (cert_path.exists() and key_path.exists()):
-        cert, key = make_certificate(f"urn:edgectl:{common_name}", common_name, hosts, pem=True)
+    fresh = cert_path.exists() and key_path.exists()
+    if fresh:
+        try:
+            ext = x509.load_pem_x509_certificate(cert_path.read_bytes()).extensions
+            got = ext.get_extension_for_oid(x509.ObjectIdentifier(SILA_UUID_OID)).value
+            fresh = getattr(got, "value", b"") == sila_uuid.encode()
+        except (ValueError, x509.ExtensionNotFound):
+            fresh = False
+    if not fresh:
+        cert, key = make_certificate(
+            f"urn:edgectl:{common_name}", common_name, hosts, pem=True, sila_uuid=sila_uuid
+        )
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(key)

@@ -124,13 +124,14 @@ class SilaLabServer:
         from edgectl.lab.certs import ensure_tls_certificate
 
         name = str(self.service.controller.name)
+        server_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:edgectl:{name}:sila")
         server = SilaServer(
             server_name=f"edgectl {name}"[:255],
             server_type="BioreactorController",
             server_description=f"edgectl bench bioreactor controller {name}",
             server_version=_server_version(__version__),
             server_vendor_url="https://github.com/edgectl/edgectl",
-            server_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"urn:edgectl:{name}:sila"),
+            server_uuid=server_uuid,
         )
         features = [Feature(str(feature_dir() / f"{f}.sila.xml")) for f in FEATURES]
         server.set_feature_implementation(
@@ -141,7 +142,9 @@ class SilaLabServer:
         server.set_feature_implementation(
             AuthorizationServiceFeature, _authorization(server, self, features)
         )
-        cert, key = ensure_tls_certificate(self.pki, f"edgectl-{name}-sila", [self.config.host])
+        cert, key = ensure_tls_certificate(
+            self.pki, f"edgectl-{name}-sila", [self.config.host], str(server_uuid)
+        )
         self.certificate = cert
         server.start(
             self.config.host,
