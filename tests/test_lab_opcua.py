@@ -31,6 +31,7 @@ from edgectl.lab.lads_model import LADS_URI
 from edgectl.operator import UserStore
 from edgectl.runtime.build import Run, open_run
 
+pytestmark = pytest.mark.slow  # the server imports four nodesets (about 45 s here)
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
 PASSWORD = "correct horse battery"
