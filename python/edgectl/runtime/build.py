@@ -91,6 +91,7 @@ class Run:
     resumed: bool = False
     start_s: float = 0.0
     publisher: Any = None  # edgectl.fleet.publisher.EdgePublisher with [mqtt]
+    faces: list[Any] = field(default_factory=list)  # servers of the lab faces (OPC UA)
     _closed: bool = field(default=False, repr=False)
 
     def run(self, duration_s: float | None = None) -> None:
@@ -200,6 +201,8 @@ class Run:
                 )
             self.controller.persist()
         finally:
+            for face in self.faces:
+                face.close()
             if self.rpc is not None:
                 self.rpc.close()
             if self.publisher is not None:
@@ -293,6 +296,7 @@ def open_run(
     plant = None
     pin_factory = None
     hub: Hub | None = None
+    faces: list[Any] = []
     try:
         if cfg.plant is not None:
             from gpiozero.pins.mock import MockFactory
@@ -391,8 +395,31 @@ def open_run(
             given = str(socket_path) if socket_path else cfg.run.socket
             sock = _default_path(cfg, given, ".sock")
             rpc = RpcServer(sock, service).start()
+        if cfg.opcua.enabled:  # the OPC UA LADS face (edgectl.lab), a client of the service
+            from edgectl.lab.config import pki_path
+            from edgectl.lab.opcua_server import OpcUaServer
+
+            pki = pki_path(path.parent, cfg.opcua.pki_dir, historian.path)
+            faces.append(OpcUaServer(service, cfg.opcua, pki).start())
+        if cfg.sila.enabled:  # the SiLA 2 face (edgectl.lab), a client of the service
+            from edgectl.lab.config import pki_path
+            from edgectl.lab.sila_server import SilaLabServer
+
+            pki = pki_path(path.parent, cfg.sila.pki_dir, historian.path.with_suffix(".sila.db"))
+            faces.append(SilaLabServer(service, cfg.sila, pki).start())
         run = Run(
-            cfg, path, controller, hub, historian, scheduler, clock, rpc, plant, resumed, start_s
+            cfg,
+            path,
+            controller,
+            hub,
+            historian,
+            scheduler,
+            clock,
+            rpc,
+            plant,
+            resumed,
+            start_s,
+            faces=faces,
         )
         if cfg.mqtt is not None:  # its own thread and read connection: the scan never waits
             from edgectl.fleet.publisher import EdgePublisher
@@ -402,6 +429,8 @@ def open_run(
             ).start()
         return run
     except BaseException:
+        for face in faces:
+            face.close()
         if hub is not None:
             hub.close()
         historian.close("failed to start")

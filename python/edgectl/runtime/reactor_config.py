@@ -34,6 +34,7 @@ import msgspec
 from edgectl.config import Struct, decode_mapping, read_toml
 from edgectl.errors import ConfigError
 from edgectl.fleet.config import MqttConfig
+from edgectl.lab.config import OpcUaConfig, SilaConfig
 from edgectl.operator.config import OperatorConfig
 from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
@@ -341,6 +342,8 @@ class ReactorConfig(Struct, frozen=True, kw_only=True):
     recipe: Recipe | None = None
     operator: OperatorConfig = OperatorConfig()
     mqtt: MqttConfig | None = None  # the fleet publisher (edgectl.fleet)
+    opcua: OpcUaConfig = OpcUaConfig()  # the OPC UA LADS face (edgectl.lab), off by default
+    sila: SilaConfig = SilaConfig()  # the SiLA 2 face (edgectl.lab), off by default
 
     def tag_names(self) -> set[str]:
         """Every tag the configuration creates: device readings, extra tags, soft sensors,

@@ -1,0 +1,386 @@
+"""The SiLA 2 server of a running controller (``[sila]``; :class:`edgectl.lab.config.SilaConfig`).
+
+Built on the ``sila2`` package (0.14): the mandatory SiLAService (served by ``sila2`` itself),
+the core AuthenticationService and AuthorizationService, and the edgectl features whose
+definitions ship in ``sila_features/`` (TemperatureController, PhController,
+DissolvedOxygenController, StirrerController, PumpController, RecipeRunner,
+SoftSensorProvider). Like the OPC UA face it holds no control logic: a client logs in with an
+edgectl user's password (AuthenticationService.Login → access token), sends the token as
+AuthorizationService metadata with every call, and every property read is an operator-service
+query and every command an operator-service change as that user (authorised by role, validated,
+audited; a refusal is a SiLA execution error carrying the service's message). The channel is
+TLS with the server's certificate, generated on first start (:mod:`edgectl.lab.certs`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from edgectl.errors import EdgectlError
+from edgectl.lab.config import SilaConfig
+from edgectl.operator.changes import Change
+from edgectl.operator.errors import AuthenticationError
+from edgectl.operator.users import Identity
+
+__all__ = ["FEATURES", "SilaLabServer"]
+
+#: the edgectl feature definitions shipped in sila_features/
+FEATURES: Final = (
+    "TemperatureController",
+    "PhController",
+    "DissolvedOxygenController",
+    "StirrerController",
+    "PumpController",
+    "RecipeRunner",
+    "SoftSensorProvider",
+)
+_CONTROLLERS: Final = {
+    "TemperatureController": "Temperature",
+    "PhController": "Ph",
+    "DissolvedOxygenController": "DissolvedOxygen",
+}
+
+
+def feature_dir() -> Path:
+    """Where the shipped feature definitions are (package data)."""
+    return Path(str(resources.files("edgectl.lab") / "sila_features"))
+
+
+def _server_version(version: str) -> str:
+    # SiLA server versions are Major.Minor[.Patch][_Details] (SiLA 2 Part B, SiLAService)
+    parts = version.split(".")[:3]
+    return ".".join(p if p.isdigit() else "0" for p in parts) or "0.0"
+
+
+class SilaLabServer:
+    """The SiLA 2 server of one run (module docstring).
+
+    Parameters
+    ----------
+    service
+        The run's :class:`~edgectl.operator.service.OperatorService`.
+    config
+        The ``[sila]`` section.
+    pki
+        Folder of the TLS certificate and key.
+    """
+
+    def __init__(self, service: Any, config: SilaConfig, pki: Path) -> None:
+        self.service = service
+        self.config = config
+        self.pki = Path(pki)
+        self.server: Any = None
+        self.certificate: bytes = b""
+        self._tokens: dict[str, tuple[Identity, datetime]] = {}
+        self._lock = threading.Lock()
+
+    # -- identities -------------------------------------------------------------------------------
+
+    def login(self, user: str, password: str) -> str:
+        """An access token for an edgectl user (AuthenticationError when refused; audited)."""
+        ident = self.service.login(user, password)
+        token = str(uuid.uuid4())
+        with self._lock:
+            self._tokens[token] = (
+                Identity(ident.name, ident.role, "SiLA 2 password", ident.full_name),
+                datetime.now() + timedelta(seconds=self.config.token_lifetime_s),
+            )
+        return token
+
+    def logout(self, token: str) -> bool:
+        with self._lock:
+            return self._tokens.pop(token, None) is not None
+
+    def identity(self, token: str) -> Identity:
+        with self._lock:
+            entry = self._tokens.get(token)
+            if entry is not None and entry[1] < datetime.now():
+                del self._tokens[token]
+                entry = None
+        if entry is None:
+            raise AuthenticationError(
+                "SiLA 2: unknown or expired access token: log in with AuthenticationService.Login",
+                rule="authentication",
+            )
+        return entry[0]
+
+    # -- life -------------------------------------------------------------------------------------
+
+    def start(self) -> SilaLabServer:
+        """Serve (TLS) until :meth:`close`."""
+        from sila2.features.authenticationservice import AuthenticationServiceFeature
+        from sila2.features.authorizationservice import AuthorizationServiceFeature
+        from sila2.framework import Feature
+        from sila2.server import SilaServer
+
+        from edgectl import __version__
+        from edgectl.lab.certs import ensure_tls_certificate
+
+        name = str(self.service.controller.name)
+        server_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:edgectl:{name}:sila")
+        server = SilaServer(
+            server_name=f"edgectl {name}"[:255],
+            server_type="BioreactorController",
+            server_description=f"edgectl bench bioreactor controller {name}",
+            server_version=_server_version(__version__),
+            server_vendor_url="https://github.com/edgectl/edgectl",
+            server_uuid=server_uuid,
+        )
+        features = [Feature(str(feature_dir() / f"{f}.sila.xml")) for f in FEATURES]
+        server.set_feature_implementation(
+            AuthenticationServiceFeature, _authentication(server, self)
+        )
+        for feature in features:
+            server.set_feature_implementation(feature, _implementation(server, self, feature))
+        server.set_feature_implementation(
+            AuthorizationServiceFeature, _authorization(server, self, features)
+        )
+        cert, key = ensure_tls_certificate(
+            self.pki, f"edgectl-{name}-sila", [self.config.host], str(server_uuid)
+        )
+        self.certificate = cert
+        server.start(
+            self.config.host,
+            self.config.port,
+            private_key=key,
+            cert_chain=cert,
+            enable_discovery=False,
+        )
+        self.server = server
+        return self
+
+    def close(self) -> None:
+        """Stop serving (idempotent)."""
+        if self.server is not None and self.server.running:
+            self.server.stop(grace_period=2.0)
+        self.server = None
+
+    # -- what the features do ---------------------------------------------------------------------
+
+    def _tag(self, ident: Identity, tag: str) -> dict[str, Any]:
+        got: dict[str, Any] = self.service.query(ident, "read_tags", names=[tag])[tag]
+        return got
+
+    def _value(self, ident: Identity, tag: str) -> float:
+        v = self._tag(ident, tag)["value"]
+        return float(v) if v is not None else math.nan
+
+    def _loop(self, feature: str) -> str:
+        loop = self.config.loops.get(feature)
+        if loop is None:
+            raise EdgectlError(f"[sila] loops: no loop for {feature}")
+        return loop
+
+    def _change(self, ident: Identity, change: Change, what: str) -> None:
+        self.service.change(ident, change, reason=f"SiLA 2 {what}")
+
+    def properties(self, feature: str) -> dict[str, Callable[[Identity], Any]]:
+        """The property getters of ``feature`` (each a service query as the caller)."""
+        if feature in _CONTROLLERS:
+            q = _CONTROLLERS[feature]
+
+            def settings(i: Identity) -> dict[str, Any]:
+                got: dict[str, Any] = self.service.query(i, "loop_get", loop=self._loop(feature))
+                return got
+
+            def current(i: Identity) -> float:
+                v = settings(i).get("pv_value")
+                return float(v) if v is not None else math.nan
+
+            return {
+                f"Current{q}": current,
+                f"{q}Quality": lambda i: str(settings(i).get("pv_quality", "bad")),
+                f"Target{q}": lambda i: float(settings(i)["setpoint"]),
+                "ControllerMode": lambda i: str(settings(i)["mode"]),
+            }
+        tags = self.config.tags
+        if feature == "StirrerController":
+            return {"CurrentSpeed": lambda i: self._value(i, tags["stirrer"])}
+        if feature == "PumpController":
+            return {
+                "FeedRate": lambda i: self._value(i, tags["feed"]),
+                "BaseRate": lambda i: self._value(i, tags["base"]),
+                "FeedMode": lambda i: str(
+                    self.service.query(i, "loop_get", loop=self._loop(feature))["mode"]
+                ),
+            }
+        if feature == "RecipeRunner":
+            recipe = self.service.controller.cfg.recipe
+            phases = [p.name for p in recipe.phases] if recipe is not None else []
+            return {
+                "CurrentPhase": lambda i: str(self.service.query(i, "info")["phase"]),
+                "Phases": lambda i: list(phases),
+            }
+        if feature == "SoftSensorProvider":
+            return {
+                "EstimateTags": lambda i: [
+                    str(s["tag"]) for s in self.service.query(i, "softsensor_status").values()
+                ]
+            }
+        raise EdgectlError(f"unknown SiLA feature {feature}")
+
+    def commands(self, feature: str) -> dict[str, Callable[..., Any]]:
+        """The commands of ``feature`` (each an operator-service change as the caller)."""
+        if feature in _CONTROLLERS:
+            q = _CONTROLLERS[feature]
+            loop = self._loop(feature)
+            return {
+                f"SetTarget{q}": lambda i, v: self._change(
+                    i, Change.setpoint(loop, v), f"{feature}.SetTarget{q}"
+                ),
+                "StartControl": lambda i: self._change(
+                    i, Change.loop(loop, "mode", "auto"), f"{feature}.StartControl"
+                ),
+                "StopControl": lambda i: self._change(
+                    i, Change.loop(loop, "mode", "off"), f"{feature}.StopControl"
+                ),
+            }
+        if feature == "PumpController":
+            loop = self._loop(feature)
+            return {
+                "StartFeed": lambda i: self._change(
+                    i, Change.loop(loop, "mode", "auto"), "PumpController.StartFeed"
+                ),
+                "StopFeed": lambda i: self._change(
+                    i, Change.loop(loop, "mode", "off"), "PumpController.StopFeed"
+                ),
+            }
+        if feature == "RecipeRunner":
+            return {
+                "RequestPhase": lambda i, to: self._change(
+                    i, Change.phase(str(to)), "RecipeRunner.RequestPhase"
+                )
+            }
+        if feature == "SoftSensorProvider":
+            return {"GetEstimate": self._estimate}
+        return {}
+
+    def _estimate(self, ident: Identity, tag: str) -> tuple[float, bool, str]:
+        for status in self.service.query(ident, "softsensor_status").values():
+            if status["tag"] == tag:
+                last = status.get("last") or {}
+                value = self._value(ident, tag)
+                return value, last.get("status") == "in_model", str(status.get("model", ""))
+        raise EdgectlError(f"no soft-sensor estimate {tag!r}")
+
+
+def _token_of(metadata: Any) -> str:
+    from sila2.features.authorizationservice import AuthorizationServiceFeature
+
+    try:
+        return str(metadata[AuthorizationServiceFeature["AccessToken"]])
+    except KeyError:
+        raise AuthenticationError(
+            "SiLA 2: the AccessToken metadata (AuthorizationService) is missing",
+            rule="authentication",
+        ) from None
+
+
+def _implementation(server: Any, owner: SilaLabServer, feature: Any) -> Any:
+    from sila2.server import FeatureImplementationBase
+
+    class Implementation(FeatureImplementationBase):
+        """One edgectl feature: ``get_<Property>`` and ``<Command>`` as the sila2 servicer
+        calls them, each resolved to the caller's identity and handed to the operator
+        service."""
+
+        def __init__(self, parent_server: Any) -> None:
+            super().__init__(parent_server=parent_server)
+            name = feature._identifier
+            self._props = owner.properties(name)
+            self._cmds = owner.commands(name)
+
+        def __getattr__(self, attr: str) -> Any:
+            props = self.__dict__.get("_props", {})
+            cmds = self.__dict__.get("_cmds", {})
+            if attr.startswith("get_") and attr[4:] in props:
+                getter = props[attr[4:]]
+
+                def get(*, metadata: Any) -> Any:
+                    return getter(owner.identity(_token_of(metadata)))
+
+                return get
+            if attr in cmds:
+                run = cmds[attr]
+                responses = feature._unobservable_commands[attr].responses
+
+                def call(*params: Any, metadata: Any) -> Any:
+                    out = run(owner.identity(_token_of(metadata)), *params)
+                    return responses.namedtuple_type(*out) if responses.fields else None
+
+                return call
+            raise AttributeError(attr)
+
+    return Implementation(server)
+
+
+def _authentication(server: Any, owner: SilaLabServer) -> Any:
+    from sila2.features.authenticationservice import (
+        AuthenticationFailed,
+        AuthenticationServiceBase,
+        InvalidAccessToken,
+        Login_Responses,
+        Logout_Responses,
+    )
+
+    class Authentication(AuthenticationServiceBase):
+        """Login with an edgectl user's password (the failure is audited by the service)."""
+
+        def Login(
+            self,
+            UserIdentification: str,
+            Password: str,
+            RequestedServer: str,
+            RequestedFeatures: list[str],
+            *,
+            metadata: Any,
+        ) -> Any:
+            if str(RequestedServer) != str(self.parent_server.server_uuid):
+                raise AuthenticationFailed
+            try:
+                token = owner.login(UserIdentification, Password)
+            except AuthenticationError:
+                raise AuthenticationFailed from None
+            return Login_Responses(token, owner.config.token_lifetime_s)
+
+        def Logout(self, AccessToken: str, *, metadata: Any) -> Any:
+            if not owner.logout(AccessToken):
+                raise InvalidAccessToken
+            return Logout_Responses()
+
+    return Authentication(server)
+
+
+def _authorization(server: Any, owner: SilaLabServer, features: list[Any]) -> Any:
+    from sila2.features.authorizationservice import (
+        AuthorizationServiceBase,
+        AuthorizationServiceFeature,
+        InvalidAccessToken,
+    )
+    from sila2.server import MetadataInterceptor
+
+    class Check(MetadataInterceptor):
+        def intercept(self, parameters: Any, metadata: Any, target_call: Any) -> None:
+            try:
+                owner.identity(str(metadata[AuthorizationServiceFeature["AccessToken"]]))
+            except (KeyError, AuthenticationError):
+                raise InvalidAccessToken from None
+
+    class Authorization(AuthorizationServiceBase):
+        def __init__(self, parent_server: Any) -> None:
+            super().__init__(parent_server=parent_server)
+            parent_server.add_metadata_interceptor(
+                Check([AuthorizationServiceFeature["AccessToken"]])
+            )
+
+        def get_calls_affected_by_AccessToken(self) -> list[Any]:
+            return list(features)
+
+    return Authorization(server)

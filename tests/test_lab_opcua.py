@@ -1,0 +1,355 @@
+"""The OPC UA LADS server against the whole controller on the simulated plant, checked with
+asyncua's own client over Basic256Sha256 SignAndEncrypt: the LADS tree (types resolved in the
+LADS namespace), PVs with status codes, a subscription, TargetValue writes through the operator
+service (audited with the OPC UA user; out of range refused with a Bad status), control-function
+and functional-unit methods, and refused credentials and certificates."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+import threading
+import tomllib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+pytest.importorskip("asyncua")
+
+from asyncua import Client, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+import edgectl
+from edgectl.config import to_toml_text
+from edgectl.lab.certs import make_certificate
+from edgectl.lab.lads_model import LADS_URI
+from edgectl.operator import UserStore
+from edgectl.runtime.build import Run, open_run
+
+pytestmark = pytest.mark.slow  # the server imports four nodesets (about 45 s here)
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
+PASSWORD = "correct horse battery"
+CLIENT_URI = "urn:edgectl:test:opcua-client"
+T = TypeVar("T")
+
+
+@dataclass
+class Lab:
+    run: Run
+    url: str
+    tmp: Path
+    server_cert: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path
+    stranger_key: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_cert(tmp: Path, name: str, uri: str) -> tuple[Path, Path]:
+    der, key = make_certificate(uri, name, ["127.0.0.1"])
+    cert_path, key_path = tmp / f"{name}.der", tmp / f"{name}.pem"
+    cert_path.write_bytes(der)
+    key_path.write_bytes(key)
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    tmp = tmp_path_factory.mktemp("opcua")
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    port = _free_port()
+    data["opcua"] = {"enabled": True, "host": "127.0.0.1", "port": port}
+    cfg = tmp / "reactor.toml"
+    cfg.write_text(to_toml_text(data), encoding="utf-8")
+    store = UserStore(tmp / "run.users")
+    store.add("alice", "operator", PASSWORD, full_name="Alice Operator")
+    store.add("victor", "viewer", PASSWORD)
+    client_cert, client_key = _write_cert(tmp, "client", CLIENT_URI)
+    stranger_cert, stranger_key = _write_cert(tmp, "stranger", CLIENT_URI)
+    trusted = tmp / "run.pki" / "trusted"
+    trusted.mkdir(parents=True)
+    (trusted / "client.der").write_bytes(client_cert.read_bytes())
+    run = open_run(cfg, speed=60.0, db=tmp / "run.db", socket_path=tmp / "run.sock")
+    worker = threading.Thread(target=run.run, name="scan", daemon=True)
+    worker.start()
+    try:
+        (face,) = run.faces
+        yield Lab(
+            run,
+            face.endpoint,
+            tmp,
+            tmp / "run.pki" / "server_cert.der",
+            client_cert,
+            client_key,
+            stranger_cert,
+            stranger_key,
+        )
+    finally:
+        run.stop()
+        worker.join(timeout=60.0)
+        run.close()
+
+
+async def _client(
+    lab: Lab, user: str | None = "alice", password: str = PASSWORD, *, stranger: bool = False
+) -> Client:
+    client = Client(lab.url, timeout=60.0)
+    client.application_uri = CLIENT_URI
+    cert, key = (
+        (lab.stranger_cert, lab.stranger_key) if stranger else (lab.client_cert, lab.client_key)
+    )
+    await client.set_security(
+        SecurityPolicyBasic256Sha256,
+        str(cert),
+        str(key),
+        server_certificate=str(lab.server_cert),
+        mode=ua.MessageSecurityMode.SignAndEncrypt,
+    )
+    if user is not None:
+        client.set_user(user)
+        client.set_password(password)
+    return client
+
+
+def _with(lab: Lab, body: Callable[[Client], Awaitable[T]], user: str = "alice") -> T:
+    async def main() -> T:
+        client = await _client(lab, user)
+        async with client:
+            return await body(client)
+
+    return asyncio.run(main())
+
+
+async def _vessel(client: Client) -> tuple[Any, int, int]:
+    lads = await client.get_namespace_index(LADS_URI)
+    ns = await client.get_namespace_index("urn:edgectl:ecoli-2L")
+    di = await client.get_namespace_index("http://opcfoundation.org/UA/DI/")
+    device = await client.nodes.objects.get_child([f"{di}:DeviceSet", f"{ns}:ecoli-2L"])
+    unit = await device.get_child([f"{lads}:FunctionalUnitSet", f"{ns}:Vessel"])
+    return unit, lads, ns
+
+
+async def _function(client: Client, name: str) -> tuple[Any, int, int]:
+    unit, lads, ns = await _vessel(client)
+    return await unit.get_child([f"{lads}:FunctionSet", f"{ns}:{name}"]), lads, ns
+
+
+def _audit(lab: Lab, target: str) -> list[Any]:
+    return [r for r in lab.run.historian.audit.records() if r.target == target]
+
+
+def test_browse_the_lads_tree_types_in_the_lads_namespace(lab: Lab) -> None:
+    async def body(client: Client) -> dict[str, Any]:
+        lads = await client.get_namespace_index(LADS_URI)
+        unit, _, _ns = await _vessel(client)
+        device = await unit.get_parent()
+        device = await device.get_parent()  # FunctionalUnitSet → device
+        fset = await unit.get_child(f"{lads}:FunctionSet")
+        functions = {
+            (await c.read_browse_name()).Name: await c.read_type_definition()
+            for c in await fset.get_children()
+        }
+        di = await client.get_namespace_index("http://opcfoundation.org/UA/DI/")
+        ident = {
+            name: await (await device.get_child(f"{di}:{name}")).read_value()
+            for name in ("SoftwareRevision", "SerialNumber")
+        }
+        state = await unit.get_child([f"{lads}:FunctionalUnitState", "0:CurrentState"])
+        return {
+            "lads": lads,
+            "device_type": await device.read_type_definition(),
+            "unit_type": await unit.read_type_definition(),
+            "functions": functions,
+            "ident": ident,
+            "state": (await state.read_value()).Text,
+            "ns_array": await client.get_namespace_array(),
+        }
+
+    got = _with(lab, body)
+    lads = got["lads"]
+    assert got["ns_array"][lads] == LADS_URI
+    assert got["device_type"] == ua.NodeId(1002, lads)  # LADSDeviceType
+    assert got["unit_type"] == ua.NodeId(1003, lads)  # FunctionalUnitType
+    control, sensor = ua.NodeId(1009, lads), ua.NodeId(1016, lads)
+    assert {n for n, t in got["functions"].items() if t == control} == {
+        f"{loop}_control" for loop in ("temp", "ph", "do", "feed", "foam")
+    }
+    assert {"temp_c", "ph", "do_pct", "stirrer_rpm"} <= {
+        n for n, t in got["functions"].items() if t == sensor
+    }
+    assert got["ident"]["SoftwareRevision"] == edgectl.__version__
+    assert got["ident"]["SerialNumber"] == "ecoli-2L"
+    assert got["state"] == "Running"
+
+
+def test_pvs_with_status_codes_units_and_ranges(lab: Lab) -> None:
+    async def body(client: Client) -> dict[str, Any]:
+        fn, lads, _ = await _function(client, "temp_control")
+        current = await fn.get_child(f"{lads}:CurrentValue")
+        target = await fn.get_child(f"{lads}:TargetValue")
+        return {
+            "current": await current.read_data_value(),
+            "target": await target.read_value(),
+            "range": await (await target.get_child("0:EURange")).read_value(),
+            "eu": await (await target.get_child("0:EngineeringUnits")).read_value(),
+        }
+
+    got = _with(lab, body)
+    assert got["current"].StatusCode.is_good()
+    assert 20.0 < got["current"].Value.Value < 45.0
+    assert got["target"] == pytest.approx(lab.run.controller.loop_get("temp")["setpoint"])
+    assert (got["range"].Low, got["range"].High) == (10.0, 40.0)  # [operator.loops.temp]
+    assert got["eu"].DisplayName.Text == "°C"
+    assert got["eu"].UnitId == 4408652  # UNECE "CEL"
+
+
+def test_a_subscribed_client_receives_value_changes(lab: Lab) -> None:
+    async def body(client: Client) -> list[float]:
+        fn, lads, _ = await _function(client, "do_pct")
+        node = await fn.get_child(f"{lads}:SensorValue")
+        seen: list[float] = []
+        changed = asyncio.Event()
+
+        class Handler:
+            def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+                seen.append(float(val))
+                if len(set(seen)) >= 3:
+                    changed.set()
+
+        sub = await client.create_subscription(50, Handler())
+        await sub.subscribe_data_change(node)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), 120.0)  # a bound, not a timing check
+        await sub.delete()
+        return seen
+
+    seen = _with(lab, body)
+    assert len(set(seen)) >= 3, f"only {seen} received"
+    assert all(math.isfinite(v) for v in seen)
+
+
+def test_target_value_write_is_audited_with_the_opc_user_and_out_of_range_refused(
+    lab: Lab,
+) -> None:
+    async def body(client: Client) -> str:
+        fn, lads, _ = await _function(client, "temp_control")
+        target = await fn.get_child(f"{lads}:TargetValue")
+        await target.write_value(ua.Variant(36.5, ua.VariantType.Double))
+        with pytest.raises(ua.UaStatusCodeError) as refused:
+            await target.write_value(ua.Variant(55.0, ua.VariantType.Double))
+        return type(refused.value).__name__
+
+    refused = _with(lab, body)
+    assert refused == "BadOutOfRange"
+    assert lab.run.controller.loop_get("temp")["setpoint"] == 36.5
+    records = _audit(lab, "loops.temp.setpoint")
+    applied = [r for r in records if r.action == "set" and r.new_value == 36.5]
+    assert applied
+    assert applied[-1].actor == "alice"
+    assert "OPC UA" in applied[-1].reason
+    assert records[-1].action == "refused"
+    assert records[-1].actor == "alice"
+    assert records[-1].new_value["rule"] == "limits"
+
+
+def test_a_viewer_cannot_write_a_target_value(lab: Lab) -> None:
+    async def body(client: Client) -> str:
+        fn, lads, _ = await _function(client, "ph_control")
+        target = await fn.get_child(f"{lads}:TargetValue")
+        with pytest.raises(ua.UaStatusCodeError) as refused:
+            await target.write_value(ua.Variant(7.2, ua.VariantType.Double))
+        return type(refused.value).__name__
+
+    assert _with(lab, body, user="victor") == "BadUserAccessDenied"
+    last = _audit(lab, "loops.ph.setpoint")[-1]
+    assert (last.actor, last.action, last.new_value["rule"]) == ("victor", "refused", "rights")
+    assert lab.run.controller.loop_get("ph")["setpoint"] == 7.0
+
+
+def test_control_function_stop_start_and_start_with_target_value(lab: Lab) -> None:
+    async def call(name: str, *args: Any) -> None:
+        client = await _client(lab)
+        async with client:
+            fn, lads, _ = await _function(client, "ph_control")
+            state = await fn.get_child(f"{lads}:ControlFunctionState")
+            await state.call_method(f"{lads}:{name}", *args)
+
+    asyncio.run(call("Stop"))
+    assert lab.run.controller.loop_get("ph")["mode"] == "off"
+    asyncio.run(call("Start"))
+    assert lab.run.controller.loop_get("ph")["mode"] == "auto"
+    asyncio.run(call("StartWithTargetValue", ua.Variant(7.1, ua.VariantType.Double)))
+    settings = lab.run.controller.loop_get("ph")
+    assert (settings["setpoint"], settings["mode"]) == (7.1, "auto")
+    modes = [r for r in _audit(lab, "loops.ph.mode") if r.action == "set"]
+    assert [r.new_value for r in modes[-3:]] == ["off", "auto", "auto"]
+    assert {r.actor for r in modes[-3:]} == {"alice"}
+
+
+def test_functional_unit_stop_needs_an_e_signature_and_unknown_phase_is_refused(
+    lab: Lab,
+) -> None:
+    async def body(client: Client) -> list[str]:
+        unit, lads, _ = await _vessel(client)
+        state = await unit.get_child(f"{lads}:FunctionalUnitState")
+        out = []
+        for name, args in (("Stop", []), ("StartProgram", ["no-such-phase"])):
+            with pytest.raises(ua.UaStatusCodeError) as refused:
+                await state.call_method(f"{lads}:{name}", *args)
+            out.append(type(refused.value).__name__)
+        return out
+
+    assert _with(lab, body) == ["BadUserAccessDenied", "BadOutOfRange"]
+    assert not lab.run.controller.stopped.is_set()
+    last = _audit(lab, "run")[-1]
+    assert (last.actor, last.action, last.new_value["rule"]) == ("alice", "refused", "e-signature")
+
+
+def test_wrong_password_is_refused_and_audited(lab: Lab) -> None:
+    async def main() -> None:
+        client = await _client(lab, "alice", "not the password")
+        with pytest.raises(ua.UaError):
+            await client.connect()
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+
+    asyncio.run(main())
+    failed = [r for r in lab.run.historian.audit.records() if r.action == "login_failed"]
+    assert failed
+    assert failed[-1].actor == "alice"
+
+
+def test_anonymous_sessions_are_refused_by_default(lab: Lab) -> None:
+    async def main() -> None:
+        client = await _client(lab, None)
+        with pytest.raises(ua.UaError):
+            await client.connect()
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+
+    asyncio.run(main())
+
+
+def test_an_untrusted_client_certificate_is_refused(lab: Lab) -> None:
+    async def main() -> str:
+        client = await _client(lab, stranger=True)
+        with pytest.raises(ua.UaError) as refused:
+            await client.connect()
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+        return type(refused.value).__name__
+
+    assert asyncio.run(main()) == "BadCertificateUntrusted"
+    assert lab.run.controller.info()["scans"] > 0
