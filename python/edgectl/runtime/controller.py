@@ -32,6 +32,7 @@ import msgspec
 from edgectl.errors import ConfigError, EdgectlError
 from edgectl.operator.apply import ControllerChanges
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
+from edgectl.runtime.history import ControllerHistory
 from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import CascadeLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
@@ -115,7 +116,7 @@ class _Totals:
     ml: dict[str, float] = field(default_factory=dict)
 
 
-class Controller(ControllerChanges):
+class Controller(ControllerChanges, ControllerHistory):
     """Runs one reactor. Build with :func:`edgectl.runtime.build.build_controller`."""
 
     def __init__(
