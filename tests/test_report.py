@@ -32,7 +32,8 @@ def test_report_of_a_run_holds_plots_verdicts_and_signed_audit(tmp_path: Path) -
     # one embedded plot per loop with a PV, the phases and the feeds; nothing fetched
     imgs = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', text)
     assert {"phases", "temp", "ph", "do", "feeds"} <= set(imgs)
-    assert "http://" not in text and "https://" not in text
+    assert "http://" not in text
+    assert "https://" not in text
     assert "audit trail intact" in text
     assert "e-signed by erin (Erin E), meaning: approved" in text
     assert "report test" in text
