@@ -160,8 +160,9 @@ def latency(server: Any, run: Any, cookie: str, changes: int) -> None:
         d.execute_script(
             "window.__seen = [];"
             "var el = document.querySelector('[data-tag=\"temp.sp\"]');"
-            "new MutationObserver(function () { window.__seen.push([Date.now(), el.textContent]); })"
-            ".observe(el, {childList: true, characterData: true, subtree: true});"
+            "new MutationObserver(function () {"
+            "  window.__seen.push([Date.now(), el.textContent]);"
+            "}).observe(el, {childList: true, characterData: true, subtree: true});"
         )
         service = run.controller.operator
         session = service.session(service.login("olga", PASSWORD))
@@ -181,7 +182,7 @@ def latency(server: Any, run: Any, cookie: str, changes: int) -> None:
                 time.sleep(0.005)
             d.execute_script("window.__seen = [];")
         out.sort()
-        p99 = out[min(len(out) - 1, int(round(0.99 * (len(out) - 1))))]
+        p99 = out[min(len(out) - 1, round(0.99 * (len(out) - 1)))]
         print(
             f"tag change → browser ({len(out)}/{changes} seen): p50 "
             f"{statistics.median(out):.0f} ms, p99 {p99:.0f} ms, max {out[-1]:.0f} ms"
