@@ -110,7 +110,9 @@ def build_app(
     def back(path: str, msg: str, ok: bool) -> Response:
         return RedirectResponse(f"{path}?ok={int(ok)}&msg={quote(msg)}", status_code=303)
 
-    async def render(request: Request, title: str, build: Any, scripts: tuple[str, ...] = ()):
+    async def render(
+        request: Request, title: str, build: Any, scripts: tuple[str, ...] = ()
+    ) -> Response:
         ws = current(request)
         if ws is None:
             return to_login(request)
@@ -316,7 +318,8 @@ def build_app(
         if ws is None:
             return JSONResponse({"error": "not logged in"}, 401)
         try:
-            return JSONResponse(await call(ws, method, **params), headers=_SECURITY_HEADERS)
+            data = _finite(await call(ws, method, **params))
+            return JSONResponse(data, headers=_SECURITY_HEADERS)
         except (RefusedError, AuthenticationError) as exc:
             return JSONResponse({"error": str(exc)}, 403)
         except (EdgectlError, KeyError, ValueError, TypeError) as exc:
@@ -350,20 +353,21 @@ def build_app(
             for a in alarms
             if a["transition"] == "raise"
         ]
-        return JSONResponse(out, headers=_SECURITY_HEADERS)
+        return JSONResponse(_finite(out), headers=_SECURITY_HEADERS)
 
     async def stream(request: Request) -> Response:
         ws = current(request)
         if ws is None:
             return PlainTextResponse("not logged in", 401)
         wanted = [t for t in request.query_params.get("tags", "").split(",") if t] or None
+        live: WebSession = ws
 
         async def events() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
-            while sessions.alive(ws) and not stopping():
+            while sessions.alive(live) and not stopping():
                 try:
-                    tags = await call(ws, "read_tags", names=wanted)
-                    info = await call(ws, "info")
+                    tags = await call(live, "read_tags", names=wanted)
+                    info = await call(live, "info")
                 except RunStoppedError:
                     yield "event: stopped\ndata: {}\n\n"
                     return

@@ -37,6 +37,10 @@ def _e(v: Any) -> str:
     return escape("" if v is None else str(v), quote=True)
 
 
+def _slug(text: str) -> str:
+    return "-".join(text.lower().replace("/", " ").split())
+
+
 def fmt(v: Any, digits: int = 4) -> str:
     """A value as shown in a table: numbers to ``digits`` significant figures."""
     if isinstance(v, bool) or v is None:
@@ -139,9 +143,7 @@ def overview_page(
         ("Clock speed (requested)", f"{float(info.get('clock_speed', 1.0)):g}x"),
         ("Scans / overruns", f"{info.get('scans')} / {info.get('overruns')}"),
     ]
-    dl = "".join(
-        f'<dt>{_e(k)}</dt><dd id="f-{_e(k.split()[0].lower())}">{_e(v)}</dd>' for k, v in facts
-    )
+    dl = "".join(f'<dt>{_e(k)}</dt><dd id="f-{_e(_slug(k))}">{_e(v)}</dd>' for k, v in facts)
     dl += '<dt>Speed achieved</dt><dd id="speed">measuring…</dd>'
     key = sorted({s.get("pv") for s in loops.values() if s.get("pv")} | {f"{n}.sp" for n in loops})
     rows = []
@@ -203,8 +205,7 @@ def loops_page(
             ),
         ]
         dl = "".join(
-            f'<dt>{_e(k)}</dt><dd id="{_e(name)}-{_e(k.split()[0].lower())}">{_e(v)}</dd>'
-            for k, v in facts
+            f'<dt>{_e(k)}</dt><dd id="{_e(name)}-{_e(_slug(k))}">{_e(v)}</dd>' for k, v in facts
         )
         params = "".join(
             f'<option value="{p}">{p}</option>'
