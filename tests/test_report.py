@@ -20,7 +20,7 @@ def test_report_of_a_run_holds_plots_verdicts_and_signed_audit(tmp_path: Path) -
         session = service.session(service.login("erin", PASSWORD))
         session.loop_set("temp", "setpoint", 36.5, reason="report test")
         signature = {"password": PASSWORD, "meaning": "approved"}
-        session.loop_set("temp", "kp", 9.0, reason="retune", signature=signature)
+        session.loop_set("temp", "kp", 120.0, reason="retune", signature=signature)
         run.run(1800.0)
     finally:
         run.close()

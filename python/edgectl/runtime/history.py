@@ -72,7 +72,9 @@ class ControllerHistory:
     def events_log(self, last: int = 500) -> list[dict[str, Any]]:
         """The last ``last`` events of the database (clock seconds), oldest first."""
         base = self.time_base_s
-        rows = self.historian.events()[-_rows(last) :]
+        n = _rows(last)
+        self.historian.flush()  # with what this run has not committed yet
+        rows = self.historian.events()[-n:]
         return [
             {
                 "time_s": e.time_s - base,
@@ -87,7 +89,9 @@ class ControllerHistory:
     def alarm_log(self, last: int = 500) -> list[dict[str, Any]]:
         """The last ``last`` alarm transitions (raise, clear, ack with its actor), oldest first."""
         base = self.time_base_s
-        rows = self.historian.alarms()[-_rows(last) :]
+        n = _rows(last)
+        self.historian.flush()
+        rows = self.historian.alarms()[-n:]
         return [
             {
                 "time_s": a.time_s - base,

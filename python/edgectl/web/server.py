@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,7 @@ class DashboardServer:
         except OSError as exc:
             self._sock.close()
             raise ConfigError(f"dashboard: cannot listen on {host}:{port}: {exc}") from exc
+        self._sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
             app,
@@ -129,8 +131,16 @@ class DashboardServer:
         # thread, so SIGINT/SIGTERM stay the run's
         self._server.run(sockets=[self._sock])
 
-    def start(self) -> DashboardServer:
+    def start(self, timeout_s: float = 30.0) -> DashboardServer:
+        """Serve on the dashboard's thread; returns once uvicorn accepts connections."""
         self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise ConfigError(f"dashboard: the server on {self.url} did not start")
+            if time.monotonic() > deadline:
+                break  # the socket listens: requests wait in its backlog
+            time.sleep(0.01)
         return self
 
     def close(self) -> None:
