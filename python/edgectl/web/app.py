@@ -43,7 +43,9 @@ STATIC = Path(__file__).with_name("static")
 STREAM_PERIOD_S = 0.1
 _SECURITY_HEADERS = {
     # every asset is served by the dashboard itself: no CDN, no inline script
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    # dygraphs colours its legend with style attributes; scripts stay 'self' only
+    "style-src 'self' 'unsafe-inline'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
