@@ -38,4 +38,5 @@ def test_report_of_a_run_holds_plots_verdicts_and_signed_audit(tmp_path: Path) -
     assert "e-signed by erin (Erin E), meaning: approved" in text
     assert "report test" in text
     assert re.search(r"<td>temp</td><td>temp_c</td>.*?<td>(PASS|FAIL|n/a)</td>", text)
-    assert "do_low" in text  # the alarm the test config raises
+    assert "<h2>Alarms</h2>" in text
+    assert "<h2>Feeds and doses</h2>" in text
