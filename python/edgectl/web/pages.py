@@ -145,7 +145,8 @@ def overview_page(
     ]
     dl = "".join(f'<dt>{_e(k)}</dt><dd id="f-{_e(_slug(k))}">{_e(v)}</dd>' for k, v in facts)
     dl += '<dt>Speed achieved</dt><dd id="speed">measuring…</dd>'
-    key = sorted({s.get("pv") for s in loops.values() if s.get("pv")} | {f"{n}.sp" for n in loops})
+    pvs = {str(s["pv"]) for s in loops.values() if s.get("pv")}
+    key = sorted(pvs | {f"{n}.sp" for n in loops})
     rows = []
     for name in key:
         t = tags.get(str(name))
