@@ -246,3 +246,15 @@ def test_refuses_beyond_loopback_without_tls(tmp_path: Path) -> None:
         DashboardServer(Service(), "0.0.0.0", 0, tls_cert=cert, tls_key=key)
     with pytest.raises(ConfigError, match="both --tls-cert and --tls-key"):
         DashboardServer(Service(), "127.0.0.1", 0, tls_cert=cert)
+
+
+def test_run_refuses_a_dashboard_beyond_loopback_without_tls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _web import config
+    from edgectl.cli import main
+
+    argv = ["run", str(config(tmp_path)), "--db", str(tmp_path / "r.db"), "--duration", "0.01"]
+    assert main([*argv, "--socket", str(tmp_path / "r.sock"), "--http", "0.0.0.0:0"]) == 2
+    err = capsys.readouterr().err
+    assert "edgectl run: error: dashboard: refusing to listen on 0.0.0.0 without TLS" in err

@@ -266,12 +266,24 @@ class HistoryReader:
             return []
         width = (end - start) / int(n_buckets)
         rows = self._query(
-            "SELECT MIN(t), MAX(t), MIN(value), MAX(value), b FROM (SELECT t, value, "
-            "MIN(CAST((t - ?) / ? AS INTEGER), ?) AS b FROM sample WHERE tag_id = ? AND "
-            "t >= ? AND t <= ? AND value IS NOT NULL) GROUP BY b ORDER BY b",
-            (start, width, int(n_buckets) - 1, tag_id, start, end),
+            "SELECT MIN(t), MAX(t), MIN(value), MAX(value), CAST((t - ?) / ? AS INTEGER) AS b "
+            "FROM sample WHERE tag_id = ? AND t >= ? AND t <= ? AND value IS NOT NULL "
+            "GROUP BY b ORDER BY b",
+            (start, width, tag_id, start, end),
         )
-        return [(float(a), float(z), float(lo), float(hi)) for a, z, lo, hi, _ in rows]
+        out: list[tuple[float, float, float, float]] = []
+        last_b = -1
+        for a, z, lo, hi, bucket in rows:
+            row = (float(a), float(z), float(lo), float(hi))
+            if bucket >= int(n_buckets) and out and last_b == int(n_buckets) - 1:
+                # t == end_s falls past the last bucket: it belongs to it
+                p = out[-1]
+                row = (p[0], row[1], min(p[2], row[2]), max(p[3], row[3]))
+                out[-1] = row
+                continue
+            out.append(row)
+            last_b = min(int(bucket), int(n_buckets) - 1)
+        return out
 
     def trend(self, tag: str, last_s: float, *, now_s: float | None = None) -> SampleSeries:
         """Samples of ``tag`` in the last ``last_s`` seconds before ``now_s``.
