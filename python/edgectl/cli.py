@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "calibrate",
     "audit",
     "history",
+    "report",
     "users",
     "service",
     "softsensor",

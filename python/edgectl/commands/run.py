@@ -61,6 +61,15 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="exit with status 1 when a loop misses its acceptance band (for CI and HIL)",
     )
+    p.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve the operator dashboard there (off by default; loopback unless --tls-cert "
+        "and --tls-key are given and the users file has users)",
+    )
+    p.add_argument("--tls-cert", type=existing_file, default=None, help="dashboard TLS cert")
+    p.add_argument("--tls-key", type=existing_file, default=None, help="dashboard TLS key")
     p.set_defaults(func=main)
 
 
@@ -76,6 +85,19 @@ def main(args: argparse.Namespace) -> int:
         on_restart=args.on_restart,
         seed=args.seed,
     )
+
+    dashboard = None
+    if args.http:
+        from edgectl.web import DashboardServer, parse_http
+
+        host, port = parse_http(args.http)
+        try:
+            dashboard = DashboardServer(
+                run.controller.operator, host, port, tls_cert=args.tls_cert, tls_key=args.tls_key
+            ).start()
+        except BaseException:
+            run.close("failed to start the dashboard")
+            raise
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         # the run stops after the current scan and records why (historian run.stop event)
@@ -93,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
             f"{', resumed' if run.resumed else ''}",
             flush=True,
         )
+        if dashboard is not None:
+            print(f"edgectl run: dashboard {dashboard.url}", flush=True)
         if sys.stdout.isatty():
             progress = ProgressLine(run.controller, sys.stdout, speed=args.speed).start()
         run.run(None if args.duration is None else args.duration * 3600.0)
@@ -102,6 +126,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.stop()
+        if dashboard is not None:
+            dashboard.close()
         for s, h in old.items():
             signal.signal(s, h)
         try:

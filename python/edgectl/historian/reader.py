@@ -246,6 +246,45 @@ class HistoryReader:
         quality = np.fromiter((r[2] for r in rows), dtype=np.int8, count=n)
         return SampleSeries(tag, times, values, quality)
 
+    def minmax(
+        self, tag: str, start_s: float, end_s: float, n_buckets: int
+    ) -> list[tuple[float, float, float, float]]:
+        """``tag`` in [start_s, end_s] cut into ``n_buckets`` equal time buckets, one row per
+        non-empty bucket: (first time, last time, min, max) of its finite values,
+        aggregated by SQLite (a 14-day trend is read without loading every sample; the
+        min/max-per-pixel idea of trend displays, cf. Steinarsson's "Downsampling time series
+        for visual representation", 2013, section 4.1)."""
+        check_tag_name(tag)
+        start, end = check_time(start_s, "minmax start_s"), check_time(end_s, "minmax end_s")
+        if not end > start or int(n_buckets) < 1:
+            raise InvalidInputError(
+                f"minmax needs start_s < end_s and n_buckets >= 1, got {start_s}, {end_s}, "
+                f"{n_buckets}"
+            )
+        tag_id = self._tag_id(tag)
+        if tag_id is None:
+            return []
+        width = (end - start) / int(n_buckets)
+        rows = self._query(
+            "SELECT MIN(t), MAX(t), MIN(value), MAX(value), CAST((t - ?) / ? AS INTEGER) AS b "
+            "FROM sample WHERE tag_id = ? AND t >= ? AND t <= ? AND value IS NOT NULL "
+            "GROUP BY b ORDER BY b",
+            (start, width, tag_id, start, end),
+        )
+        out: list[tuple[float, float, float, float]] = []
+        last_b = -1
+        for a, z, lo, hi, bucket in rows:
+            row = (float(a), float(z), float(lo), float(hi))
+            if bucket >= int(n_buckets) and out and last_b == int(n_buckets) - 1:
+                # t == end_s falls past the last bucket: it belongs to it
+                p = out[-1]
+                row = (p[0], row[1], min(p[2], row[2]), max(p[3], row[3]))
+                out[-1] = row
+                continue
+            out.append(row)
+            last_b = min(int(bucket), int(n_buckets) - 1)
+        return out
+
     def trend(self, tag: str, last_s: float, *, now_s: float | None = None) -> SampleSeries:
         """Samples of ``tag`` in the last ``last_s`` seconds before ``now_s``.
 

@@ -70,6 +70,12 @@ QUERIES: Final = frozenset(
         "autotune_status",
         "alarms",
         "softsensor_status",
+        # history (edgectl.runtime.history): the dashboard's trends, logs and audit verdict
+        "history",
+        "events_log",
+        "alarm_log",
+        "audit_log",
+        "audit_verify",
     }
 )
 

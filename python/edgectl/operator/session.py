@@ -103,6 +103,28 @@ class Session:
     def softsensor_status(self) -> Any:
         return self._q("softsensor_status")
 
+    # history (edgectl.runtime.history)
+    def history(
+        self,
+        tag: str,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        buckets: int = 800,
+    ) -> Any:
+        return self._q("history", tag=tag, start_s=start_s, end_s=end_s, buckets=buckets)
+
+    def events_log(self, last: int = 500) -> Any:
+        return self._q("events_log", last=last)
+
+    def alarm_log(self, last: int = 500) -> Any:
+        return self._q("alarm_log", last=last)
+
+    def audit_log(self, last: int = 500) -> Any:
+        return self._q("audit_log", last=last)
+
+    def audit_verify(self) -> Any:
+        return self._q("audit_verify")
+
     # changes
     def _c(self, change: Change, reason: str, signature: Mapping[str, Any] | None = None) -> Any:
         return self.service.change(self._user(), change, reason=reason, signature=signature)

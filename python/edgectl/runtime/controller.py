@@ -35,6 +35,7 @@ from edgectl.quality import Quality
 from edgectl.runtime.alarms import AlarmEvent, AlarmManager, AlarmSpec
 from edgectl.runtime.atline import AtLineAnalyser
 from edgectl.runtime.feedlimit import FeedLimits, LimitEvent, VesselState
+from edgectl.runtime.history import ControllerHistory
 from edgectl.runtime.pumpcheck import PumpMonitor
 from edgectl.runtime.reactor_config import CascadeLoop, FeedLoop, ReactorConfig
 from edgectl.runtime.recipe import PhaseChange, RecipeRunner
@@ -119,7 +120,7 @@ class _Totals:
     ml: dict[str, float] = field(default_factory=dict)
 
 
-class Controller(ControllerChanges):
+class Controller(ControllerChanges, ControllerHistory):
     """Runs one reactor. Build with :func:`edgectl.runtime.build.build_controller`."""
 
     def __init__(
