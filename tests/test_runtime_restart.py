@@ -6,52 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _runs import start_run, wait_for_samples
 from edgectl.historian import HistoryReader
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
 
-
-def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgectl.cli",
-            "run",
-            str(CONFIG),
-            "--speed",
-            "600",
-            "--db",
-            str(tmp_path / "run.db"),
-            "--socket",
-            str(tmp_path / "run.sock"),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-
-
-def wait_for_samples(db: Path, tag: str, n: int, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if db.exists():
-            with HistoryReader(db) as r:
-                if tag in {t.name for t in r.tags()} and len(r.samples(tag)) >= n:
-                    return
-        time.sleep(0.5)
-    raise AssertionError(f"{db}: fewer than {n} samples of {tag} after {timeout_s} s")
+def start(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return start_run(tmp_path, *extra, speed=600.0)
 
 
 @pytest.mark.slow
