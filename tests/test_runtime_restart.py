@@ -76,3 +76,23 @@ def test_hold_policy_starts_every_loop_safe(tmp_path: Path) -> None:
     assert {e.source for e in held} >= {"loops.temp", "loops.ph", "loops.do"}
     assert np.all(heater.values[heater.times_s > t_restart + 1.0] == 0.0)
     assert os.path.exists(db)
+
+
+def test_sigint_is_the_recorded_stop_reason(tmp_path: Path) -> None:
+    """main before issue 12 recorded an interrupted run's stop reason as ``normal``."""
+    db = tmp_path / "run.db"
+    proc = start(tmp_path)
+    try:
+        wait_for_samples(db, "temp_c", 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "run summary" in out
+    with HistoryReader(db) as r:
+        [run] = r.runs()
+    assert run.stop_reason == "signal SIGINT"
+    assert run.stopped_s is not None
