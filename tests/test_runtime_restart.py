@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _runs import start_run, wait_for_samples
+from _runs import ECOLI, kill9, start_run, wait_for_samples
 from edgectl.historian import HistoryReader
 
 
@@ -96,3 +98,25 @@ def test_sigint_is_the_recorded_stop_reason(tmp_path: Path) -> None:
         [run] = r.runs()
     assert run.stop_reason == "signal SIGINT"
     assert run.stopped_s is not None
+
+
+def test_a_second_controller_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    """main before issue 12: a second run on the live run's database resumed from its state and
+    wrote into the same file (sample times went backwards)."""
+    db = tmp_path / "run.db"
+    first = start(tmp_path)
+    try:
+        wait_for_samples(db, "temp_c", 2)
+        cmd = [sys.executable, "-m", "edgectl.cli", "run", str(ECOLI), "--speed", "600"]
+        cmd += ["--duration", "0.01", "--db", str(db), "--socket", str(tmp_path / "b.sock")]
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "database is in use by another historian" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert first.poll() is None  # the live run runs on
+        with HistoryReader(db) as r:
+            assert len(r.runs()) == 1
+            times = r.samples("temp_c").times_s
+        assert np.all(np.diff(times) > 0)
+    finally:
+        kill9(first)
