@@ -142,9 +142,7 @@ def sessions(config: Path, n: int, speed: float, tag: str) -> list[tuple[int, in
     with tempfile.TemporaryDirectory() as tmp:
         db, sock = Path(tmp) / "run.db", Path(tmp) / "run.sock"
         cmd = _run_cmd(config, speed, 24.0 * 365, db, sock)
-        child = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 300.0
             while simulated_s(sock) is None:  # the run serves its socket
@@ -190,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         rc = 0 if res["rc"] == 0 else 1
     if args.sessions > 0:
         rows = sessions(args.config, args.sessions, args.sessions_speed, args.trend_tag)
-        print(f"\n{args.sessions} REPL sessions (connect, trend, info, close) at {args.sessions_speed:g}x:")
+        what = "REPL sessions (connect, trend, info, close)"
+        print(f"\n{args.sessions} {what} at {args.sessions_speed:g}x:")
         print(" sessions   descriptors   RSS MB")
         for k, fds, rss in rows:
             print(f"{k:9d}   {fds:11d}   {rss:6.1f}")
