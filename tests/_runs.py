@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edgectl.historian import HistoryReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +98,11 @@ def kill9(proc: subprocess.Popen[str], sock: Path | None = None) -> None:
     proc.communicate(timeout=60)
     if sock is not None:
         sock.unlink(missing_ok=True)
+
+
+def skip_unless_selected_as_slow(request: pytest.FixtureRequest) -> None:
+    """Skip a long check unless the run selects slow tests (``pytest -m slow``): the default
+    suite keeps its short variant."""
+    expr = str(request.config.getoption("markexpr") or "")
+    if "slow" not in expr or "not slow" in expr:
+        pytest.skip("a long check: select it with -m slow")

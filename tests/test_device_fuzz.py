@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _fuzz import FUZZ_DRIVERS, FuzzPort, FuzzSerial, Stats, exercise, fuzz_profile
+from _runs import skip_unless_selected_as_slow
 from edgectl.devices import DRIVERS, Spectrometer
 from edgectl.emulators import create_emulator
 from edgectl.errors import ProtocolError
@@ -58,11 +59,6 @@ def test_replies_cannot_hurt(profile: str) -> None:
     assert sum(stats.device_errors.values()) > 0, stats
 
 
-def _selected_as_slow(request: pytest.FixtureRequest) -> bool:
-    expr = str(request.config.getoption("markexpr") or "")
-    return "slow" in expr and "not slow" not in expr
-
-
 # ~0.02 s per case on this machine when idle; the timeout leaves room for a loaded one
 @pytest.mark.slow
 @pytest.mark.timeout(max(600.0, LONG_CASES * 0.25))
@@ -70,8 +66,7 @@ def _selected_as_slow(request: pytest.FixtureRequest) -> bool:
 def test_replies_cannot_hurt_long(profile: str, request: pytest.FixtureRequest) -> None:
     """The long run of issue 12 (>= 10 000 cases per driver): every escape is counted, so the
     figures say how many cases found one, and the test fails if any did."""
-    if not _selected_as_slow(request):
-        pytest.skip("the long fuzz run: select it with -m slow")
+    skip_unless_selected_as_slow(request)
     stats = Stats()
 
     @settings(

@@ -4,7 +4,9 @@ One `edgectl run` after another on the same database: each trial resumes the run
 left, checks that every change audited so far is in force, makes one audited change through the
 operator service (the REPL socket), waits a random time after the call returned and kills the
 run with SIGKILL. A last resume checks the final change, and the audit trail holds every change
-once and verifies intact. ``EDGECTL_KILL9_TRIALS`` sets the number of trials (default 20)::
+once and verifies intact. ``EDGECTL_KILL9_TRIALS`` sets the number of trials (default 20); the
+trials take minutes, so they run only when selected (the default suite has the one-trial
+``test_operator_identity.py::test_audited_kp_change_survives_kill9_and_is_in_force_after_resume``)::
 
     .venv/bin/pytest tests/test_operator_durability.py -m slow -s   # prints the figures
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from _runs import connect_run, kill9, start_run, wait_for_state
+from _runs import connect_run, kill9, skip_unless_selected_as_slow, start_run, wait_for_state
 from edgectl.historian import HistoryReader
 
 TRIALS = int(os.environ.get("EDGECTL_KILL9_TRIALS", "20"))
@@ -39,7 +41,10 @@ def _change(rng: random.Random, trial: int) -> tuple[str, float]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(max(600.0, 60.0 * TRIALS))
-def test_audited_changes_survive_kill9_at_random_points(tmp_path: Path) -> None:
+def test_audited_changes_survive_kill9_at_random_points(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    skip_unless_selected_as_slow(request)
     rng = random.Random(1212)
     db, sock = tmp_path / "run.db", tmp_path / "run.sock"
     expected: dict[str, float] = {}
