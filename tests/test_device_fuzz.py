@@ -78,6 +78,8 @@ def test_replies_cannot_hurt_long(profile: str, request: pytest.FixtureRequest) 
     @given(st.integers(0, 2**64 - 1))
     def run(seed: int) -> None:
         exercise(profile, seed, stats, count_escapes=True)
+        if stats.cases % 1000 == 0:  # progress of a long run (pytest -s)
+            print(f"FUZZ {profile}: {stats.cases} cases, escapes {stats.escapes}", flush=True)
 
     run()
     errors = sum(stats.device_errors.values())
