@@ -169,13 +169,20 @@ def codec_for(profile: DeviceProfile) -> Codec:
 
 @dataclass
 class Stats:
-    """What one fuzz run did: calls, returns and DeviceErrors by class name."""
+    """What one fuzz run did: cases, calls, returns, DeviceErrors by class name and escapes
+    (a call that raised outside the DeviceError family or returned a non-finite reading), by
+    ``"<call>: <what>"``, when :func:`exercise` counts them instead of raising."""
 
+    cases: int = 0
     replies: int = 0
     mutated: int = 0
     calls: int = 0
     returned: int = 0
     device_errors: dict[str, int] = field(default_factory=dict)
+    escapes: dict[str, int] = field(default_factory=dict)
+
+    def escaped(self, key: str) -> None:
+        self.escapes[key] = self.escapes.get(key, 0) + 1
 
 
 class FuzzSerial:
@@ -381,9 +388,11 @@ def check_value(where: str, value: Any) -> None:
             check_value(f"{where}[{i}]", v)
 
 
-def exercise(profile_name: str, seed: int, stats: Stats) -> None:
+def exercise(profile_name: str, seed: int, stats: Stats, *, count_escapes: bool = False) -> None:
     """Open the driver on a fuzzing port and make every call once, in an order and with reply
-    mutations drawn from ``seed``."""
+    mutations drawn from ``seed``. An escape raises (the default: hypothesis reports and shrinks
+    the case) or, with ``count_escapes``, is counted in ``stats.escapes`` (the long run's table)."""
+    stats.cases += 1
     rng = random.Random(seed)
     prof = fuzz_profile(profile_name)
     emulator = create_emulator(prof, ConstantPlant(), params={"delay_scale": "0"})
@@ -396,6 +405,11 @@ def exercise(profile_name: str, seed: int, stats: Stats) -> None:
     except DeviceError as exc:
         stats.device_errors[type(exc).__name__] = stats.device_errors.get(type(exc).__name__, 0) + 1
         return
+    except Exception as exc:
+        if not count_escapes:
+            raise
+        stats.escaped(f"__init__: {type(exc).__name__}")
+        return
     calls = calls_of(profile_name)
     rng.shuffle(calls)
     for name, args, kwargs in calls:
@@ -406,5 +420,15 @@ def exercise(profile_name: str, seed: int, stats: Stats) -> None:
             key = type(exc).__name__
             stats.device_errors[key] = stats.device_errors.get(key, 0) + 1
             continue
+        except Exception as exc:
+            if not count_escapes:
+                raise
+            stats.escaped(f"{name}: {type(exc).__name__}")
+            continue
         stats.returned += 1
-        check_value(f"{profile_name}: {name}()", value)
+        try:
+            check_value(f"{profile_name}: {name}()", value)
+        except AssertionError:
+            if not count_escapes:
+                raise
+            stats.escaped(f"{name}: non-finite reading")

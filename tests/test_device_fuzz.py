@@ -3,8 +3,12 @@
 Each driver runs on its real transport against its emulator, whose replies hypothesis mutates
 (:mod:`tests._fuzz`): whatever comes back, a call returns a finite reading or raises an error
 of the :class:`~edgectl.errors.DeviceError` family, which the I/O worker turns into a BAD
-reading. ``EDGECTL_FUZZ_CASES`` sets the cases per driver (default 200; the long run:
-``EDGECTL_FUZZ_CASES=10000 uv run pytest tests/test_device_fuzz.py``).
+reading. ``EDGECTL_FUZZ_CASES`` sets the cases per driver of the default run (200). The long
+run, ``test_replies_cannot_hurt_long``, makes ``EDGECTL_FUZZ_LONG_CASES`` cases per driver
+(default 10 000), counts escapes instead of stopping at the first, and prints one line of
+figures per driver; it runs only when selected::
+
+    .venv/bin/pytest tests/test_device_fuzz.py -m slow -s
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _fuzz import FUZZ_DRIVERS, FuzzPort, FuzzSerial, Stats, exercise, fuzz_profile
+from _runs import skip_unless_selected_as_slow
 from edgectl.devices import DRIVERS, Spectrometer
 from edgectl.emulators import create_emulator
 from edgectl.errors import ProtocolError
 from edgectl.plant import ConstantPlant
 
 CASES = int(os.environ.get("EDGECTL_FUZZ_CASES", "200"))
+LONG_CASES = int(os.environ.get("EDGECTL_FUZZ_LONG_CASES", "10000"))
 
 
 def test_every_driver_is_fuzzed() -> None:
@@ -51,6 +57,41 @@ def test_replies_cannot_hurt(profile: str) -> None:
     assert stats.calls > 0, stats
     assert stats.returned > 0, stats
     assert sum(stats.device_errors.values()) > 0, stats
+
+
+# 0.025 s per case alone on this machine, ~0.15 s with 13 drivers in parallel (23-26 min)
+@pytest.mark.slow
+@pytest.mark.timeout(max(600.0, LONG_CASES * 0.25))
+@pytest.mark.parametrize("profile", FUZZ_DRIVERS)
+def test_replies_cannot_hurt_long(profile: str, request: pytest.FixtureRequest) -> None:
+    """The long run of issue 12 (>= 10 000 cases per driver): every escape is counted, so the
+    figures say how many cases found one, and the test fails if any did."""
+    skip_unless_selected_as_slow(request)
+    stats = Stats()
+
+    @settings(
+        max_examples=LONG_CASES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.integers(0, 2**64 - 1))
+    def run(seed: int) -> None:
+        exercise(profile, seed, stats, count_escapes=True)
+        if stats.cases % 1000 == 0:  # progress of a long run (pytest -s)
+            print(f"FUZZ {profile}: {stats.cases} cases, escapes {stats.escapes}", flush=True)
+
+    run()
+    errors = sum(stats.device_errors.values())
+    print(
+        f"\nFUZZ {profile}: cases {stats.cases}, calls {stats.calls}, returned {stats.returned}, "
+        f"DeviceError family {errors}, replies {stats.replies} ({stats.mutated} mutated), "
+        f"escapes {sum(stats.escapes.values())} {stats.escapes}"
+    )
+    assert stats.cases >= LONG_CASES
+    assert stats.escapes == {}
+    assert stats.returned > 0
+    assert errors > 0
 
 
 class _Swap:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from edgectl.devices.gpio import FoamProbe, Heater, Relay
+from edgectl.devices.gpio import FoamProbe, Heater, Relay, SimPWMPin
 from edgectl.emulators.gpio_bridge import (
     BridgeFactory,
     GpioBridgeServer,
@@ -75,6 +75,28 @@ def test_bridge_carries_outputs_release_and_inputs() -> None:
         assert "GPIO23" not in srv.outputs
         heater.close()
         probe.close()
+    finally:
+        factory.close()
+        srv.close()
+
+
+def test_bridge_pins_keep_a_bounded_history() -> None:
+    """A controller on the rig sets its heater duty every scan; gpiozero's MockPWMPin kept
+    every change for the whole run (RSS grew over long rig runs). BridgePin keeps the last
+    HISTORY changes and still forwards every one."""
+    srv = GpioBridgeServer()
+    factory = BridgeFactory(srv.address)
+    try:
+        heater = Heater(12, frequency_hz=1.0, pin_factory=factory, name="heater")
+        n = 3 * SimPWMPin.HISTORY
+        for k in range(n):
+            heater.set_duty((k % 100) / 100.0)
+        states = factory.pin(12).states
+        assert len(states) == SimPWMPin.HISTORY
+        last = ((n - 1) % 100) / 100.0
+        assert states[-1].state == pytest.approx(last)
+        assert _until(lambda: srv.outputs.get("GPIO12") == pytest.approx(last))
+        heater.close()
     finally:
         factory.close()
         srv.close()

@@ -13,20 +13,19 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _runs import ECOLI, connect_run, start_run, wait_for_state
 from edgectl.cli import main as cli_main
 from edgectl.errors import ConfigError
 from edgectl.historian import HistoryReader
 from edgectl.operator import UserStore
 from edgectl.runtime.rpc import RpcClient, RpcServer
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
+CONFIG = ECOLI
 NOBODY = 65534
 
 
@@ -172,41 +171,7 @@ def _as_nobody(sock: Path) -> dict[str, Any]:
 
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgectl.cli",
-            "run",
-            str(CONFIG),
-            "--speed",
-            "300",
-            "--db",
-            str(tmp_path / "run.db"),
-            "--socket",
-            str(tmp_path / "run.sock"),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-
-
-def _connect(sock: Path, proc: subprocess.Popen[str]):  # type: ignore[no-untyped-def]
-    import edgectl
-
-    deadline = time.monotonic() + 120.0
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(proc.communicate()[1])
-        try:
-            return edgectl.connect(sock)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    return start_run(tmp_path, *extra, speed=300.0)
 
 
 @pytest.mark.timeout(300)
@@ -214,12 +179,8 @@ def test_audited_kp_change_survives_kill9_and_is_in_force_after_resume(tmp_path:
     db = tmp_path / "run.db"
     first = _start(tmp_path)
     try:
-        r = _connect(tmp_path / "run.sock", first)
-        while True:  # a state committed: the second run resumes from it
-            with HistoryReader(db) as h:
-                if h.load_state("controller") is not None:
-                    break
-            time.sleep(0.1)
+        r = connect_run(tmp_path / "run.sock", first)
+        wait_for_state(db, first)  # a state committed: the second run resumes from it
         r.reason = "probe swap"
         r.loops["ph"].kp = 6.0  # audited (durable), then applied; the state commit follows
         first.send_signal(signal.SIGKILL)  # before the historian's next commit of the state
@@ -232,7 +193,7 @@ def test_audited_kp_change_survives_kill9_and_is_in_force_after_resume(tmp_path:
         [rec] = [a for a in h.audit.records() if a.target == "loops.ph.kp"]
         assert (rec.old_value, rec.new_value, rec.reason) == (5.0, 6.0, "probe swap")
     second = _start(tmp_path, "--duration", "0.02", "--on-restart", "resume")
-    r2 = _connect(tmp_path / "run.sock", second)
+    r2 = connect_run(tmp_path / "run.sock", second)
     try:
         kp_after_resume = r2.loops["ph"].kp
     finally:

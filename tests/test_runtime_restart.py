@@ -8,50 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _runs import ECOLI, kill9, start_run, wait_for_samples
 from edgectl.historian import HistoryReader
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
 
-
-def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgectl.cli",
-            "run",
-            str(CONFIG),
-            "--speed",
-            "600",
-            "--db",
-            str(tmp_path / "run.db"),
-            "--socket",
-            str(tmp_path / "run.sock"),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-
-
-def wait_for_samples(db: Path, tag: str, n: int, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if db.exists():
-            with HistoryReader(db) as r:
-                if tag in {t.name for t in r.tags()} and len(r.samples(tag)) >= n:
-                    return
-        time.sleep(0.5)
-    raise AssertionError(f"{db}: fewer than {n} samples of {tag} after {timeout_s} s")
+def start(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return start_run(tmp_path, *extra, speed=600.0)
 
 
 @pytest.mark.slow
@@ -111,3 +78,45 @@ def test_hold_policy_starts_every_loop_safe(tmp_path: Path) -> None:
     assert {e.source for e in held} >= {"loops.temp", "loops.ph", "loops.do"}
     assert np.all(heater.values[heater.times_s > t_restart + 1.0] == 0.0)
     assert os.path.exists(db)
+
+
+def test_sigint_is_the_recorded_stop_reason(tmp_path: Path) -> None:
+    """main before issue 12 recorded an interrupted run's stop reason as ``normal``."""
+    db = tmp_path / "run.db"
+    proc = start(tmp_path)
+    try:
+        wait_for_samples(db, "temp_c", 2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert "run summary" in out
+    with HistoryReader(db) as r:
+        [run] = r.runs()
+    assert run.stop_reason == "signal SIGINT"
+    assert run.stopped_s is not None
+
+
+def test_a_second_controller_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    """main before issue 12: a second run on the live run's database resumed from its state and
+    wrote into the same file (sample times went backwards)."""
+    db = tmp_path / "run.db"
+    first = start(tmp_path)
+    try:
+        wait_for_samples(db, "temp_c", 2)
+        cmd = [sys.executable, "-m", "edgectl.cli", "run", str(ECOLI), "--speed", "600"]
+        cmd += ["--duration", "0.01", "--db", str(db), "--socket", str(tmp_path / "b.sock")]
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "database is in use by another historian" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert first.poll() is None  # the live run runs on
+        with HistoryReader(db) as r:
+            assert len(r.runs()) == 1
+            times = r.samples("temp_c").times_s
+        assert np.all(np.diff(times) > 0)
+    finally:
+        kill9(first)

@@ -52,8 +52,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
+from edgectl.devices.gpio import SimPWMPin
 from edgectl.errors import ConfigError
 
 __all__ = [
@@ -84,8 +85,13 @@ def _level(value: Any) -> str:
     return f"{float(value):.6g}"
 
 
-class BridgePin(MockPWMPin):
-    """A mock pin whose output level goes to the rig (see the module protocol)."""
+class BridgePin(SimPWMPin):
+    """A mock pin whose output level goes to the rig (see the module protocol).
+
+    Like the pins of simulated runs it keeps only the last :attr:`SimPWMPin.HISTORY` state
+    changes: a controller on the rig sets its heater duty every scan, and gpiozero's
+    ``MockPin`` would keep every change for the whole culture.
+    """
 
     factory: BridgeFactory
     _released = False
