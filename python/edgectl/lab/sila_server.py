@@ -115,6 +115,7 @@ class SilaLabServer:
 
     def start(self) -> SilaLabServer:
         """Serve (TLS) until :meth:`close`."""
+        _check_protobuf_implementation()
         from sila2.features.authenticationservice import AuthenticationServiceFeature
         from sila2.features.authorizationservice import AuthorizationServiceFeature
         from sila2.framework import Feature
@@ -384,3 +385,25 @@ def _authorization(server: Any, owner: SilaLabServer, features: list[Any]) -> An
             return list(features)
 
     return Authorization(server)
+
+
+def _check_protobuf_implementation() -> None:
+    """sila2 0.14 needs protobuf's pure-Python implementation: it sets
+    ``PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python`` when it is imported and then loads its
+    framework descriptors more than once, which the default (upb) pool refuses as a "duplicate
+    file name". If protobuf was imported before sila2 in this process (the fleet publisher's
+    Sparkplug B classes), say so instead of failing inside sila2."""
+    import os
+    import sys
+
+    if "sila2" in sys.modules or "google.protobuf" not in sys.modules:
+        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+        return
+    from google.protobuf.internal import api_implementation
+
+    if api_implementation.Type() != "python":
+        raise EdgectlError(
+            "[sila]: the SiLA 2 server (sila2) needs protobuf's pure-Python implementation, but"
+            f" protobuf was loaded first with {api_implementation.Type()!r}: set"
+            " PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python in the controller's environment"
+        )
