@@ -334,7 +334,16 @@ def test_cho_softsensor_spikes_and_out_of_model(
             not any(lost.values()) or (max(lost.values()) <= overruns and gap <= 120.0),
             f"samples lost {lost} beyond the {overruns} scan overruns (max gap {gap:.0f} s)",
         )
-        alarms = [a.name for a in r.alarms() if a.transition == "raise"]
-        verdict.figure("alarms", len(alarms))
-        verdict.require(not alarms, f"no alarm: {alarms}")
+        # the soft sensor's drift monitor (Q residuals' CUSUM) must see the unusable spectra and
+        # nothing else: no other alarm, and no drift before the fault
+        raised = [a for a in r.alarms() if a.transition == "raise"]
+        drift = [a for a in raised if a.name == "glucose.drift"]
+        others = [a.name for a in raised if a.name != "glucose.drift"]
+        verdict.figure("alarms", len(others))
+        verdict.require(not others, f"no alarm but the drift alarm: {others}")
+        verdict.figure("drift alarm at h", f"{(drift[0].time_s - t0) / 3600:.3f}" if drift else "-")
+        verdict.require(
+            len(drift) == 1 and t0 + band[0] <= drift[0].time_s <= t0 + sum(band),
+            "the drift alarm raised once, during the fault",
+        )
     verdict.finish()
