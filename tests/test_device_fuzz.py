@@ -60,6 +60,19 @@ def test_replies_cannot_hurt(profile: str) -> None:
 
 
 # 0.025 s per case alone on this machine, ~0.15 s with 13 drivers in parallel (23-26 min)
+# Cases the long run found escaping (seeds of ``exercise``): NaN/inf bit patterns in a binary
+# spectrum frame (numpy's cast warning), counts that overflow per second of integration.
+FOUND = [("generic/spectrometer-ascii", seed) for seed in (2844, 5566, 5616)]
+
+
+@pytest.mark.parametrize(("profile", "seed"), FOUND)
+def test_replies_the_long_run_found_cannot_hurt(profile: str, seed: int) -> None:
+    stats = Stats()
+    exercise(profile, seed, stats)  # an escape (or a numpy warning: filterwarnings error) raises
+    assert stats.cases == 1
+    assert sum(stats.device_errors.values()) > 0
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(max(600.0, LONG_CASES * 0.25))
 @pytest.mark.parametrize("profile", FUZZ_DRIVERS)

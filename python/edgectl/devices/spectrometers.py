@@ -115,7 +115,9 @@ class Spectrometer(SerialDevice):
             self.profile.commands["axis"].send, "A", timeout_s=self._timeout("axis")
         )
         axis = frame.values
-        if axis.size < 2 or not np.all(np.isfinite(axis)) or not np.all(np.diff(axis) > 0):
+        with np.errstate(over="ignore", invalid="ignore"):  # ±1e308 steps: not increasing
+            increasing = axis.size >= 2 and bool(np.all(np.diff(axis) > 0))
+        if not (np.all(np.isfinite(axis)) and increasing):
             raise DeviceError(f"{self.name}: wavenumber axis is not finite and increasing")
         return axis
 
@@ -172,9 +174,16 @@ class Spectrometer(SerialDevice):
                 f"{self.name}: spectrum has {frame.values.size} points, the axis {self._axis.size}"
             )
         seconds = self.integration_ms / 1000.0 if self.integration_ms > 0 else math.nan
+        with np.errstate(over="ignore", invalid="ignore"):
+            per_s = frame.values / seconds
+        if not np.all(np.isfinite(per_s)):
+            raise ProtocolError(
+                f"{self.name}: spectrum {frame.seq} overflows counts per second"
+                f" at {self.integration_ms} ms integration"
+            )
         return Spectrum(
             self._axis,
-            frame.values / seconds,
+            per_s,
             frame.seq,
             self.integration_ms,
             frame.is_saturated,

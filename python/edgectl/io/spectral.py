@@ -187,7 +187,10 @@ class FrameDecoder:
             del b[: i + total]
             _, kind, dtype, flags, seq, count = HEADER.unpack_from(frame, 0)
             values = np.frombuffer(frame, DTYPES[dtype][1], count, HEADER.size)
-            return SpectrumFrame(chr(kind), seq, flags, values.astype(np.float64))
+            with np.errstate(invalid="ignore", over="ignore"):
+                # a garbled payload may hold NaN/inf bit patterns: the caller checks finiteness
+                as_f64 = values.astype(np.float64)
+            return SpectrumFrame(chr(kind), seq, flags, as_f64)
         # keep a possible partial header; drop bytes that cannot start one
         self.skipped += i
         del b[:i]
