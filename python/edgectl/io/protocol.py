@@ -96,8 +96,14 @@ class ReplyParser:
             if text is None:
                 continue
             field = self.profile.fields.get(key)
+            number: float | None = None
             if _NUMBER.match(text):
-                value = float(text)
+                try:  # the pattern's \s takes control characters float() refuses ("\x1e4")
+                    number = float(text)
+                except ValueError:
+                    number = None
+            if number is not None:
+                value = number
                 if field is not None:
                     value = value * field.scale + field.offset
                 if not math.isfinite(value):
