@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from edgectl.historian import HistoryReader
+from edgectl.historian import HistorianError, HistoryReader
 
 ROOT = Path(__file__).resolve().parents[1]
 ECOLI = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
@@ -84,9 +84,12 @@ def wait_for_samples(db: Path, tag: str, n: int, timeout_s: float = 120.0) -> No
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if db.exists():
-            with HistoryReader(db) as r:
-                if tag in {t.name for t in r.tags()} and len(r.samples(tag)) >= n:
-                    return
+            try:
+                with HistoryReader(db) as r:
+                    if tag in {t.name for t in r.tags()} and len(r.samples(tag)) >= n:
+                        return
+            except HistorianError:
+                pass  # the run has made the file but not yet its schema: look again
         time.sleep(0.5)
     raise AssertionError(f"{db}: fewer than {n} samples of {tag} after {timeout_s} s")
 

@@ -301,6 +301,12 @@ class SoftSensorBlock:
                 result = fut.result()
                 if result is not None:
                     self._write(tags, result)
+                else:
+                    # no new spectrum yet (the read came just before the instrument's next one):
+                    # ask again soon instead of a whole period later, so a read that ties with
+                    # the instrument's own period does not skip every other spectrum
+                    retry_s = min(self.cfg.period_s / 10.0, 30.0)
+                    self._next_s = min(self._next_s, now_s + retry_s)
         if self._pending is None and now_s >= self._next_s:
             period = self.cfg.period_s
             self._next_s = now_s + period if not math.isfinite(self._next_s) else self._next_s
