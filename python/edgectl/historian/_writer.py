@@ -10,6 +10,11 @@ transaction. When a commit fails (disk full, read-only file system, database loc
   :mod:`edgectl.historian.spill`), oldest first; when the spill file is full or cannot be
   written, the queue grows to ``max_pending`` and the caller then drops new *samples*, counted
   exactly (events, alarms, tags and states are kept up to twice ``max_pending``, then counted);
+* a burst that fills a quarter of ``max_pending`` between two commits wakes the writer at once
+  instead of waiting out the commit interval;
+* any loss, even with a healthy disk that only could not keep up with a burst, turns the health
+  ``failed`` at once (on the caller's thread) and keeps it so until ``LOSS_HOLD_S`` have passed
+  without a new loss, so a controller polling it raises its alarm however short the burst;
 * :meth:`BatchWriter.health` says ``degraded`` (nothing lost) or ``failed`` (items lost), the
   ``on_health_change`` callback is called on each change of state, and an event
   ``historian.health`` is queued, so it is in the history once writes succeed again.
@@ -54,6 +59,8 @@ MAX_BACKOFF_S: Final = 30.0
 WRITER_BUSY_TIMEOUT_MS: Final = 1000
 # Below this much room the spill file counts as full.
 _SPILL_MIN_FREE_BYTES: Final = 4096
+# After a loss the health stays ``failed`` until this many wall seconds pass without another.
+LOSS_HOLD_S: Final = 5.0
 
 HealthCallback = Callable[[HistorianHealth], None]
 
@@ -117,6 +124,13 @@ class BatchWriter:
         self.n_committed = 0
         self.n_commits = 0
         self._n_lost_reported = 0
+        # losses up to this count are over (LOSS_HOLD_S without a new one); beyond it: failed
+        self._n_lost_cleared = 0
+        self._n_lost_seen = 0
+        self._last_loss_mono = 0.0
+        # a caller's append that makes the queue this long wakes the writer before its interval
+        self.wake_at = max(1, max_pending // 4)
+        self._wake_requested = False
         self.last_commit_s = 0.0
         self.max_commit_s = 0.0
         self.last_error: str | None = None
@@ -138,6 +152,12 @@ class BatchWriter:
     def start(self) -> None:
         self._thread.start()
 
+    def wake(self) -> None:
+        """Ask for a commit now without waiting for it (a caller whose burst fills the queue)."""
+        with self._cv:
+            self._wake_requested = True
+            self._cv.notify_all()
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -156,7 +176,10 @@ class BatchWriter:
         spill = self.spill
         n_spilled = spill.n_items if spill is not None else 0
         failing = self.n_failures > 0
-        if failing and (self.n_lost() > self._lost_at_episode_start or not self._spill_usable()):
+        n_lost = self.n_lost()
+        if n_lost > self._n_lost_cleared or (
+            failing and (n_lost > self._lost_at_episode_start or not self._spill_usable())
+        ):
             state = "failed"
         elif failing or n_spilled:
             state = "degraded"
@@ -218,9 +241,14 @@ class BatchWriter:
         while True:
             with self._cv:
                 self._cv.wait_for(
-                    lambda: self._stopping or self._flush_requested > self._flush_done,
+                    lambda: (
+                        self._stopping
+                        or self._wake_requested
+                        or self._flush_requested > self._flush_done
+                    ),
                     max(0.0, next_wake - time.monotonic()),
                 )
+                self._wake_requested = False
                 generation = self._flush_requested
                 stopping = self._stopping
                 asked = generation > self._flush_done
@@ -263,6 +291,11 @@ class BatchWriter:
         self.last_error = None
 
     def _check_health(self) -> None:
+        n_lost, now = self.n_lost(), time.monotonic()
+        if n_lost > self._n_lost_seen:
+            self._n_lost_seen, self._last_loss_mono = n_lost, now
+        elif n_lost > self._n_lost_cleared and now - self._last_loss_mono >= LOSS_HOLD_S:
+            self._n_lost_cleared = n_lost
         health = self.health()
         if health.state == self._state:
             return

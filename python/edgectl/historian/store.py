@@ -365,7 +365,10 @@ class Historian(HistoryReader):
                 w.n_refused_records += 1
                 return False
         queue.append(item)
-        self._w.n_appended += 1
+        w = self._w
+        w.n_appended += 1
+        if len(queue) == w.wake_at:  # a burst: commit now, not at the end of the interval
+            w.wake()
         return True
 
     def register_tag(self, name: str, *, unit: str = "", description: str = "") -> None:

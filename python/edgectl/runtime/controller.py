@@ -198,8 +198,9 @@ class Controller(ControllerChanges, ControllerHistory):
                 kind="low",
                 limit=0.5,
                 severity="high",
-                message="historian: writes fail and memory and the spill file are full; "
-                "samples are being lost (counted exactly in the historian's health)",
+                message="historian: samples are being lost (writes fail and memory and the "
+                "spill file are full, or a burst outran the disk); counted exactly in the "
+                "historian's health",
             ),
         }
         self.alarm_mgr = AlarmManager(
