@@ -358,19 +358,32 @@ def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
         )  # fmt: skip
         with EdgePublisher(cfg, tmp_path / "r01.db") as pub:
             wait_for("r01's sample acknowledged", lambda: pub.stats.cursor >= 1)
-        # r01 cannot speak for r02: mosquitto drops it (the watcher sees only r01's topics)
-        rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
+        # r01 cannot speak for r02: mosquitto refuses it (PUBACK "Not authorized", MQTT 5) and
+        # the watcher sees only r01's topics. r01's own topic goes first: paho drops its
+        # connection after a refused PUBACK (mosquitto 2.0.11 logs a bad socket read), so a
+        # publish after the refusal would race that disconnect.
+        acks: dict[int, Any] = {}
+        rogue = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="rogue", protocol=mqtt.MQTTv5
+        )
         rogue.username_pw_set("r01", "r01-pass")
+        rogue.on_publish = lambda c, u, mid, rc, p: acks.__setitem__(mid, rc)
         rogue.connect("127.0.0.1", broker.port)
         rogue.loop_start()
         wait_for("the rogue's connection", rogue.is_connected)
-        rogue.publish("spBv1.0/process-dev/DDATA/r02/vessel", b"", qos=1).wait_for_publish(10)
-        rogue.publish("spBv1.0/process-dev/NDATA/r01", b"", qos=1).wait_for_publish(10)
+        own = rogue.publish("spBv1.0/process-dev/NDATA/r01", b"", qos=1)
         wait_for("r01's own NDATA", lambda: "spBv1.0/process-dev/NDATA/r01" in got)
+        foreign = rogue.publish("spBv1.0/process-dev/DDATA/r02/vessel", b"", qos=1)
+        wait_for("the broker's answer to r02's topic", lambda: foreign.mid in acks)
         rogue.loop_stop()
         rogue.disconnect()
+        assert not acks[own.mid].is_failure
+        assert acks[foreign.mid].is_failure
+        assert str(acks[foreign.mid]) == "Not authorized"
+        watcher.publish("spBv1.0/process-dev/NCMD/r01", b"", qos=1).wait_for_publish(10)
+        wait_for("the watcher's own round trip", lambda: "spBv1.0/process-dev/NCMD/r01" in got)
         assert "spBv1.0/process-dev/DDATA/r02/vessel" not in got
-        assert {t.split("/")[3] for t in got} == {"r01"}
+        assert {t.split("/")[3] for t in got} == {"r01"}  # NCMD/r01 is the collector's own
         assert "spBv1.0/process-dev/DBIRTH/r01/vessel" in got
         # a wrong password: the broker refuses the connection
         bad = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bad")
