@@ -8,6 +8,8 @@ UV := .tools/bin/uv
 export UV_NO_SYNC := 1
 export UV_PYTHON := $(PYTHON)
 RUN := $(UV) run --no-sync
+# the locked maturin of .venv, named by path: never one found on PATH (a pyenv shim, a pipx copy)
+MATURIN := $(CURDIR)/.venv/bin/maturin
 # maturin's `--uv` and every recipe look tools up on PATH: the bootstrapped uv comes first.
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
@@ -37,10 +39,10 @@ $(PROTO_OUT): python/edgectl/fleet/proto/sparkplug_b.proto .venv/.synced
 proto: $(PROTO_OUT)  ## compile the Sparkplug B protobuf schema (part of build)
 
 build: install proto  ## build the optimised extension into .venv (what tests and the main job use)
-	$(RUN) maturin develop --uv --release
+	$(RUN) $(MATURIN) develop --uv --release
 
 build-dev: install proto  ## quick debug build of the extension into .venv
-	$(RUN) maturin develop --uv
+	$(RUN) $(MATURIN) develop --uv
 
 run: build  ## set up, then run the main job on the simulated plant
 	$(RUN) edgectl run examples/ecoli-fedbatch-2L.toml --speed 600 --duration 4
