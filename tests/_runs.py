@@ -82,16 +82,17 @@ def wait_for_state(db: Path, proc: subprocess.Popen[str], timeout_s: float = 120
 def wait_for_samples(db: Path, tag: str, n: int, timeout_s: float = 120.0) -> None:
     """Until ``db`` holds at least ``n`` samples of ``tag``."""
     deadline = time.monotonic() + timeout_s
+    last_error = ""
     while time.monotonic() < deadline:
         if db.exists():
             try:
                 with HistoryReader(db) as r:
                     if tag in {t.name for t in r.tags()} and len(r.samples(tag)) >= n:
                         return
-            except HistorianError:
-                pass  # the run has made the file but not yet its schema: look again
+            except HistorianError as exc:  # the run has made the file, not yet its schema
+                last_error = f" (last read: {exc})"
         time.sleep(0.5)
-    raise AssertionError(f"{db}: fewer than {n} samples of {tag} after {timeout_s} s")
+    raise AssertionError(f"{db}: fewer than {n} samples of {tag} after {timeout_s} s{last_error}")
 
 
 def kill9(proc: subprocess.Popen[str], sock: Path | None = None) -> None:
