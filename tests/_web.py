@@ -12,7 +12,7 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,34 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+CHO = ROOT / "examples" / "cho-fedbatch-2L.toml"
+
+
+def cho_config(tmp_path: Path) -> Path:
+    """The CHO example (absolute paths) with the soft sensor's bias correction on and an
+    operator transition out of the batch phase, for the recipe page."""
+    text = CHO.read_text(encoding="utf-8")
+    ex = CHO.parent
+    for old, new in (
+        ('model = "models/cho-glucose.json"', f'model = "{ex}/models/cho-glucose.json"'),
+        ('config = "cho-fedbatch-2L.plant.toml"', f'config = "{ex}/cho-fedbatch-2L.plant.toml"'),
+        (
+            'tag = "glucose_g_l"\nperiod_s = 300.0\n',
+            'tag = "glucose_g_l"\nperiod_s = 300.0\ncorrection = { kind = "bias_kalman" }\n',
+        ),
+        (
+            '    { to = "fed-batch", after_s = 86400.0 },\n',
+            '    { to = "fed-batch", after_s = 86400.0 },\n'
+            '    { to = "fed-batch", operator = true },\n',
+        ),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path = tmp_path / "cho.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @dataclass
 class Dash:
     run: Run
@@ -47,13 +75,23 @@ class Dash:
 
 
 @contextlib.contextmanager
-def dashboard(tmp_path: Path, *, speed: float = 600.0, **kw: Any) -> Iterator[Dash]:
-    """A run scanning on its own thread, with its dashboard on a free loopback port."""
+def dashboard(
+    tmp_path: Path,
+    *,
+    speed: float = 600.0,
+    make_config: Callable[[Path], Path] = config,
+    **kw: Any,
+) -> Iterator[Dash]:
+    """A run of ``make_config(tmp_path)`` (default: the E. coli example, :func:`config`)
+    scanning on its own thread, with its dashboard on a free loopback port."""
     store = UserStore(tmp_path / "run.users")
     for name, role in USERS.items():
         store.add(name, role, PASSWORD, full_name=name.title())
     run = open_run(
-        config(tmp_path), speed=speed, db=tmp_path / "run.db", socket_path=tmp_path / "run.sock"
+        make_config(tmp_path),
+        speed=speed,
+        db=tmp_path / "run.db",
+        socket_path=tmp_path / "run.sock",
     )
     worker = threading.Thread(target=run.run, name="scan", daemon=True)
     server = None

@@ -137,6 +137,13 @@ def test_operator_session_in_a_browser(driver: WebDriver, tmp_path: Path) -> Non
         shot(d, "alarms")
         d.get(dash.url + "/events")
         shot(d, "events")
+        # the recipe page: the run's phase and its timeline, the phases' triggers in words
+        d.get(dash.url + "/recipe")
+        assert d.find_element(By.ID, "r-phase").text == ctl.recipe.phase_name
+        assert "batch" in d.find_element(By.ID, "timeline").text
+        assert "operator request" in d.find_element(By.ID, "phases").text
+        assert d.find_element(By.ID, "timeline-bar").is_displayed()
+        shot(d, "recipe")
 
         # the session expires: the next page goes to the login, and a change is refused
         real = dash.server.sessions.clock

@@ -76,6 +76,7 @@ QUERIES: Final = frozenset(
         "alarm_log",
         "audit_log",
         "audit_verify",
+        "recipe_status",
     }
 )
 

@@ -264,8 +264,11 @@ class OperatorService:
                 self._audit_refusal(user, change, exc)
                 raise
             except (EdgectlError, KeyError, ValueError, TypeError) as exc:
+                text = str(exc)
+                if not text.startswith(change.target):  # name the target once
+                    text = f"{change.target}: {text}"
                 refused = RefusedError(
-                    f"{change.target}: {exc} (user {user.name})",
+                    f"{text} (user {user.name})",
                     rule="validation",
                     user=user.name,
                     value=change.value,

@@ -125,6 +125,10 @@ class Session:
     def audit_verify(self) -> Any:
         return self._q("audit_verify")
 
+    def recipe_status(self, references: int = 50) -> Any:
+        """Phases, the phase now, operator transitions, the timeline, at-line references."""
+        return self._q("recipe_status", references=references)
+
     # changes
     def _c(self, change: Change, reason: str, signature: Mapping[str, Any] | None = None) -> Any:
         return self.service.change(self._user(), change, reason=reason, signature=signature)

@@ -254,12 +254,12 @@ class Controller(ControllerChanges, ControllerHistory):
         for name, t in cfg.tags.items():
             if name not in self.tags:
                 self.tags.define(Tag(name, t.unit, t.max_age_s, t.description))
+        if self.softsensors is not None:  # first: the estimate's unit is the model's
+            self.softsensors.define_tags(self.tags)
         for ss in cfg.softsensors.values():
             if ss.tag not in self.tags:
                 age = ss.max_age_s if ss.max_age_s is not None else 3 * ss.period_s
                 self.tags.define(Tag(ss.tag, max_age_s=age))
-        if self.softsensors is not None:
-            self.softsensors.define_tags(self.tags)
         if cfg.gpio:
             for tag in cfg.gpio.inputs:
                 if tag not in self.tags:

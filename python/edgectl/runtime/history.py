@@ -1,5 +1,6 @@
 """Read-only history queries of a running controller, for the faces (the dashboard):
-downsampled trends, events, alarm transitions, the audit trail and its verification.
+downsampled trends, events, alarm transitions, the audit trail and its verification, and the
+recipe's state with its phase timeline and the at-line references entered.
 
 :class:`edgectl.runtime.controller.Controller` inherits these; a face reaches them only through
 :meth:`edgectl.operator.OperatorService.query` (the ``read`` right, ``QUERIES``). Times in and
@@ -12,6 +13,7 @@ import math
 from typing import Any
 
 from edgectl.errors import ConfigError
+from edgectl.runtime.summary import phase_timeline
 
 __all__ = ["ControllerHistory"]
 
@@ -29,6 +31,9 @@ class ControllerHistory:
     time_base_s: float
     now_s: float
     tags: Any
+    lock: Any
+    recipe: Any
+    softsensors: Any
 
     def history(
         self,
@@ -122,6 +127,75 @@ class ControllerHistory:
             }
             for r in self.historian.audit.records(last=_rows(last))
         ]
+
+    def recipe_status(self, references: int = 50) -> dict[str, Any]:
+        """The recipe as the operator sees it: every phase with its setpoints, feed, sampling
+        and transitions (each trigger in words), the phase now and since when, the transitions
+        an operator may request from it, the phase timeline of the run (from the historian's
+        ``phase`` events, clock seconds), and per soft sensor the last ``references`` at-line
+        references (value, sampling and known time, analyser, who entered it, error).
+        ``phases`` is empty when the reactor has no recipe."""
+        n = _rows(references)
+        with self.lock:
+            runner = self.recipe
+            now_s = self.now_s
+            current = runner.phase_name if runner is not None else ""
+            entered_s = runner.entered_s if runner is not None else 0.0
+            phases = [] if runner is None else list(runner.recipe.phases)
+            refs = {}
+            if self.softsensors is not None:
+                refs = {
+                    name: {"tag": b.cfg.tag, "references": [dict(r) for r in b.references[-n:]]}
+                    for name, b in self.softsensors.blocks.items()
+                }
+        described = [
+            {
+                "name": p.name,
+                "setpoints": dict(p.setpoints),
+                "modes": dict(p.modes),
+                "feed": None if p.feed is None else p.feed.kind,
+                "sampling": [
+                    {"label": s.label, "every_s": s.every_s, "volume_ml": s.volume_ml}
+                    for s in p.sampling
+                ],
+                "transitions": [
+                    {"to": t.to, "operator": t.operator, "triggers": t.triggers()}
+                    for t in p.transitions
+                ],
+            }
+            for p in phases
+        ]
+        operator_to = sorted(
+            {
+                t["to"]
+                for p in described
+                if p["name"] == current
+                for t in p["transitions"]
+                if t["operator"]
+            }
+        )
+        self.historian.flush()
+        events = [e for e in self.historian.events() if e.kind == "phase"]
+        timeline = [
+            {
+                "phase": span.phase,
+                "start_s": span.start_s,
+                "duration_s": span.duration_s,
+                "reason": span.reason,
+                "running": span.running,
+            }
+            for span in phase_timeline(events, self.time_base_s, now_s, current)
+        ]
+        return {
+            "phase": current,
+            "entered_s": entered_s,
+            "in_phase_s": now_s - entered_s if current else 0.0,
+            "time_s": now_s,
+            "phases": described,
+            "operator_transitions": operator_to,
+            "timeline": timeline,
+            "softsensors": refs,
+        }
 
     def audit_verify(self) -> dict[str, Any]:
         """``edgectl audit verify``'s verdict on the whole trail."""

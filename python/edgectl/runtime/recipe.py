@@ -57,6 +57,23 @@ class Transition(Struct, frozen=True, kw_only=True):
             x is not None for x in (self.after_s, self.when, self.spike, self.volume_l, self.fed_ml)
         )
 
+    def triggers(self) -> list[str]:
+        """Each trigger in words (the dashboard's recipe page, the report)."""
+        out = []
+        if self.after_s is not None:
+            out.append(f"after {self.after_s / 3600.0:g} h in the phase")
+        if self.when is not None:
+            out.append(f"when {self.when}")
+        if self.spike is not None:
+            out.append(str(self.spike))
+        if self.volume_l is not None:
+            out.append(f"working volume reaches {self.volume_l:g} L")
+        if self.fed_ml is not None:
+            out.append(f"feed delivered reaches {self.fed_ml:g} mL")
+        if self.operator:
+            out.append("operator request")
+        return out
+
 
 class FeedProfile(Struct, frozen=True, kw_only=True):
     """Feed pump rate during a phase.

@@ -67,6 +67,24 @@ def _value(text: str) -> Any:
     return f if math.isfinite(f) else t
 
 
+def _clock_s(text: str) -> float | None:
+    """Run time ``h:mm`` or ``h:mm:ss`` (hours may exceed 24) in seconds; blank: None (now)."""
+    t = text.strip()
+    if not t:
+        return None
+    parts = t.split(":")
+    try:
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+            raise ValueError
+        nums = [int(p) for p in parts] + [0]
+        h, m, sec = nums[0], nums[1], nums[2]
+        if m >= 60 or sec >= 60:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"sampled at: {t!r} is not a run time h:mm or h:mm:ss") from None
+    return float(h * 3600 + m * 60 + sec)
+
+
 def _finite(v: Any) -> Any:
     """``v`` with every non-finite number as None (JSON has no NaN)."""
     if isinstance(v, float):
@@ -228,6 +246,17 @@ def build_app(
 
         return await render(request, "Loops", build)
 
+    async def recipe_view(request: Request) -> Response:
+        async def build(ws: WebSession) -> str:
+            status = await call(ws, "recipe_status")
+            wanted = sorted({s["tag"] for s in (status.get("softsensors") or {}).values()})
+            tags = await call(ws, "read_tags")
+            units = {t: str(tags[t]["unit"]) for t in wanted if t in tags}
+            rights = service.config.rights_of(ws.identity.role)
+            return pages.recipe_page(status, units, ws.csrf, rights)
+
+        return await render(request, "Recipe", build)
+
     async def alarms_view(request: Request) -> Response:
         async def build(ws: WebSession) -> str:
             return pages.alarms_page(
@@ -313,6 +342,58 @@ def build_app(
             return back("/alarms", f"error: {exc}", False)
         names = ", ".join(d["name"] for d in done) or "nothing"
         return back("/alarms", f"acknowledged {names} as {ws.identity.name}", True)
+
+    async def refused_or_error(request: Request, path: str, exc: Exception) -> Response:
+        if isinstance(exc, RefusedError | AuthenticationError):
+            if "text/html" in request.headers.get("accept", ""):
+                return back(path, f"refused: {exc}", False)
+            return PlainTextResponse(f"refused: {exc}", 403)
+        if "text/html" in request.headers.get("accept", ""):
+            return back(path, f"error: {exc}", False)
+        return PlainTextResponse(f"error: {exc}", 400)
+
+    async def phase_request(request: Request) -> Response:
+        ws, form, refused = await change_guard(request)
+        if refused is not None:
+            return refused
+        assert ws is not None
+        to = str(form.get("to", ""))
+        try:
+            await call(ws, "phase_request", to=to, reason=str(form.get("reason", "")))
+        except (RefusedError, AuthenticationError, EdgectlError, KeyError, ValueError) as exc:
+            return await refused_or_error(request, "/recipe", exc)
+        return back("/recipe", f"transition to {to} requested as {ws.identity.name}", True)
+
+    async def sample_add(request: Request) -> Response:
+        ws, form, refused = await change_guard(request)
+        if refused is not None:
+            return refused
+        assert ws is not None
+        sensor = str(form.get("sensor", ""))
+        text = str(form.get("value", "")).strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            return await refused_or_error(
+                request, "/recipe", ValueError(f"value: {text!r} is not a finite number")
+            )
+        try:
+            out = await call(
+                ws,
+                "add_reference",
+                sensor=sensor,
+                value=value,
+                sampled_s=_clock_s(str(form.get("sampled", ""))),
+                reason=str(form.get("reason", "")),
+                analyser=str(form.get("analyser", "")),
+            )
+        except (RefusedError, AuthenticationError, EdgectlError, KeyError, ValueError) as exc:
+            return await refused_or_error(request, "/recipe", exc)
+        est = out.get("estimate") if isinstance(out, Mapping) else None
+        tail = f", estimate now {pages.fmt(est)}" if est is not None else ""
+        return back("/recipe", f"{sensor}: reference {pages.fmt(value)} entered{tail}", True)
 
     # -- data -------------------------------------------------------------------------------
     async def api(request: Request, method: str, **params: Any) -> Response:
@@ -433,6 +514,9 @@ def build_app(
         Route("/trends", trends),
         Route("/loops", loops_view),
         Route("/loops/{loop}", loop_change, methods=["POST"]),
+        Route("/recipe", recipe_view),
+        Route("/recipe/phase", phase_request, methods=["POST"]),
+        Route("/recipe/sample", sample_add, methods=["POST"]),
         Route("/alarms", alarms_view),
         Route("/alarms/ack", ack, methods=["POST"]),
         Route("/audit", audit_view),
@@ -443,6 +527,7 @@ def build_app(
         Route("/api/tags", q("read_tags")),
         Route("/api/loops", q("loop_names")),
         Route("/api/audit", q("audit_log", last=500)),
+        Route("/api/recipe", q("recipe_status")),
         Route("/api/history", api_history),
         Route("/api/markers", api_markers),
         Route("/api/stream", stream),

@@ -19,6 +19,7 @@ __all__ = [
     "loops_page",
     "overview_page",
     "page",
+    "recipe_page",
     "trends_page",
 ]
 
@@ -26,6 +27,7 @@ _NAV = (
     ("/", "Overview"),
     ("/trends", "Trends"),
     ("/loops", "Loops"),
+    ("/recipe", "Recipe"),
     ("/alarms", "Alarms"),
     ("/audit", "Audit"),
     ("/events", "Events"),
@@ -329,3 +331,141 @@ def export_page(tag_names: Sequence[str]) -> str:
         "The batch report of a finished run: <code>edgectl report RUN.db -o report.html</code>."
         "</p>"
     )
+
+
+def _timeline_bar(timeline: Sequence[Mapping[str, Any]]) -> str:
+    """The phases of the run as one bar, each segment as wide as the phase lasted."""
+    total = sum(float(p["duration_s"]) for p in timeline)
+    if total <= 0.0:
+        return ""
+    segs = "".join(
+        f'<span class="seg seg{i % 4}{" running" if p["running"] else ""}" '
+        f'style="width:{100.0 * float(p["duration_s"]) / total:.3f}%" '
+        f'title="{_e(p["phase"])}: {_e(hms(float(p["duration_s"])))}">{_e(p["phase"])}</span>'
+        for i, p in enumerate(timeline)
+    )
+    return f'<div class="timeline" id="timeline-bar">{segs}</div>'
+
+
+def recipe_page(status: Mapping[str, Any], units: Mapping[str, str], csrf: str, rights: Any) -> str:
+    """Phase timeline, the phases with their triggers, an operator transition request, and
+    at-line sample entry per soft sensor with the references entered so far. ``units`` maps a
+    soft sensor's tag to its unit; ``rights`` are the user's (forms the role lacks are not shown;
+    the server refuses them anyway)."""
+    if not status.get("phases"):
+        return '<p class="hint" id="no-recipe">This reactor runs without a recipe.</p>'
+    phase = str(status["phase"])
+    facts = [
+        ("Phase", phase),
+        ("In phase for", hms(float(status["in_phase_s"]))),
+        ("Run time", hms(float(status["time_s"]))),
+    ]
+    dl = "".join(f'<dt>{_e(k)}</dt><dd id="r-{_e(_slug(k))}">{_e(v)}</dd>' for k, v in facts)
+    timeline = status.get("timeline", [])
+    spans = [
+        [
+            _e(p["phase"]) + (" (now)" if p["running"] else ""),
+            _e(hms(float(p["start_s"]))),
+            _e(hms(float(p["duration_s"]))),
+            _e(p["reason"] or "start"),
+        ]
+        for p in timeline
+    ]
+    out = [
+        f'<dl class="facts">{dl}</dl><h2>Timeline</h2>',
+        _timeline_bar(timeline),
+        _table(("Phase", "Started", "Lasted", "Why"), spans, "timeline"),
+    ]
+    allowed = list(status.get("operator_transitions", []))
+    out.append("<h2>Operator transition</h2>")
+    if not allowed:
+        out.append(
+            f'<p class="hint" id="no-transition">Phase {_e(phase)} has no transition '
+            "an operator may request.</p>"
+        )
+    elif "phase_request" in rights:
+        opts = "".join(f'<option value="{_e(t)}">{_e(t)}</option>' for t in allowed)
+        out.append(
+            f'<form method="post" action="/recipe/phase" id="phase-form">{_csrf(csrf)}'
+            f'<label>Go to <select name="to" id="phase-to">{opts}</select></label>'
+            '<label>Reason <input name="reason" id="phase-reason" size="40" required></label>'
+            '<button id="phase-request">Request</button></form>'
+            '<p class="hint">The recipe takes the transition at its next scan; the request is '
+            "audited first.</p>"
+        )
+    else:
+        out.append('<p class="hint">Your role may not request transitions.</p>')
+    rows = []
+    for p in status["phases"]:
+        trig = "<br>".join(
+            f"→ {_e(t['to'])}: {_e('; '.join(t['triggers']))}" for t in p["transitions"]
+        )
+        sampling = "; ".join(
+            f"{s['label']} every {hms(float(s['every_s']))} ({fmt(s['volume_ml'])} mL)"
+            for s in p["sampling"]
+        )
+        sps = ", ".join(f"{k} {fmt(v)}" for k, v in p["setpoints"].items())
+        modes = ", ".join(f"{k} {v}" for k, v in p["modes"].items())
+        name = _e(p["name"]) + (" (now)" if p["name"] == phase else "")
+        rows.append(
+            [name, _e(sps), _e(modes), _e(p["feed"] or "-"), _e(sampling or "-"), trig or "-"]
+        )
+    out.append("<h2>Phases</h2>")
+    out.append(
+        _table(("Phase", "Setpoints", "Modes", "Feed", "Sampling", "Leaves"), rows, "phases")
+    )
+    sensors = status.get("softsensors") or {}
+    out.append("<h2>At-line samples</h2>")
+    if not sensors:
+        out.append('<p class="hint" id="no-softsensor">No soft sensor takes references.</p>')
+        return "".join(out)
+    if "add_reference" in rights:
+        opts = "".join(
+            f'<option value="{_e(n)}">{_e(n)} ({_e(s["tag"])}, '
+            f"{_e(units.get(s['tag'], ''))})</option>"
+            for n, s in sensors.items()
+        )
+        out.append(
+            f'<form method="post" action="/recipe/sample" id="sample-form">{_csrf(csrf)}'
+            f'<label>Soft sensor <select name="sensor" id="sample-sensor">{opts}</select></label>'
+            '<label>Value <input name="value" id="sample-value" required size="8"></label>'
+            '<label>Sampled at <input name="sampled" id="sample-time" size="10" '
+            'placeholder="h:mm[:ss]"></label>'
+            '<label>Analyser <input name="analyser" id="sample-analyser" size="12"></label>'
+            '<label>Reason <input name="reason" id="sample-reason" size="30"></label>'
+            '<button id="sample-add">Enter</button></form>'
+            '<p class="hint">Value in the soft sensor tag\'s unit; sampled at: run time of the '
+            "sample (blank: now). The soft sensor's correction takes it as a reference.</p>"
+        )
+    for n, s in sensors.items():
+        refs = [
+            [
+                _e(hms(float(r["sampled_s"]))),
+                _e(hms(float(r["known_s"])) if r.get("known_s") is not None else "-"),
+                _e(fmt(r["value"])),
+                _e(fmt(r.get("prediction"))),
+                _e(fmt(r.get("error"))),
+                _e(fmt(r.get("accepted"))),
+                _e(r.get("analyser", "")),
+                _e(r.get("entered_by", "")),
+            ]
+            for r in reversed(s["references"])
+        ]
+        out.append(f"<h3>{_e(n)} ({_e(s['tag'])}, {_e(units.get(s['tag'], ''))})</h3>")
+        out.append(
+            _table(
+                (
+                    "Sampled",
+                    "Known",
+                    "Value",
+                    "Estimate",
+                    "Error",
+                    "Accepted",
+                    "Analyser",
+                    "Entered by",
+                ),
+                refs,
+                f"references-{_slug(n)}",
+            )
+        )
+    return "".join(out)
