@@ -142,6 +142,10 @@ class OperatorConfig(Struct, frozen=True, kw_only=True):
     gain_span: Annotated[float, msgspec.Meta(ge=1.0, le=1000.0)] = 10.0
     # the longest reason and e-signature meaning accepted (characters)
     max_text_chars: Annotated[int, msgspec.Meta(ge=16, le=10_000)] = 500
+    # wrong passwords in a row (login or e-signature) that lock a user name, and the first
+    # lock-out in seconds of wall time (doubling at each further one, up to an hour or this)
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    login_lockout_s: Annotated[float, msgspec.Meta(ge=1.0, le=86_400.0)] = 60.0
 
     def rights_of(self, role: str) -> frozenset[str]:
         """The commands ``role`` may run."""

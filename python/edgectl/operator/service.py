@@ -39,6 +39,7 @@ from edgectl.errors import EdgectlError
 from edgectl.operator.changes import Change, validate_loop_change
 from edgectl.operator.config import QUERIES, OperatorConfig, users_path
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
+from edgectl.operator.throttle import LoginThrottle
 from edgectl.operator.users import Identity, UserStore
 
 if TYPE_CHECKING:
@@ -110,6 +111,11 @@ class OperatorService:
         # configured settings: the base of default gain ranges
         self._configured = {name: controller.loop_get(name) for name in controller.loops}
         self._output_ranges = self._loop_output_ranges()
+        self.throttle = LoginThrottle(
+            config.login_max_failures,
+            config.login_lockout_s,
+            max(3600.0, config.login_lockout_s),
+        )
         self._txn = threading.Lock()
         self._closed: str | None = None
         self._wake = threading.Event()
@@ -168,18 +174,30 @@ class OperatorService:
         return Identity(ident.name, ident.role, "in-process", ident.full_name)
 
     def login(self, name: str, password: str) -> Identity:
-        """Password login as edgectl user ``name`` (the failure is audited)."""
+        """Password login as edgectl user ``name`` (the failure is audited). After
+        ``login_max_failures`` wrong passwords in a row the name is locked for a while
+        (:class:`~edgectl.operator.throttle.LoginThrottle`): refused unchecked, audited."""
+        shown = str(_clean(name, 40))
+        key = name if isinstance(name, str) else shown
+        locked = self.throttle.locked_for_s(key)
+        if locked > 0.0:
+            why = f"locked for {locked:.0f} s more after repeated wrong passwords"
+            self._audit_quietly(shown or "?", "login_locked", "operator.login", None, None, why)
+            raise AuthenticationError(
+                f"login as {shown!r} refused: {why}", rule="lockout", user=shown
+            )
         user = self.users.check_password(name, password) if isinstance(name, str) else None
         if user is None:
-            shown = _clean(name, 40)
-            self._audit_quietly(
-                str(shown) or "?", "login_failed", "operator.login", None, None, "wrong password"
-            )
+            span = self.throttle.failed(key)
+            why = "wrong password" + (f"; locked for {span:.0f} s" if span else "")
+            self._audit_quietly(shown or "?", "login_failed", "operator.login", None, None, why)
+            tail = f"; the name is now locked for {span:.0f} s" if span else ""
             raise AuthenticationError(
-                f"login as {shown!r} refused: unknown user or wrong password",
+                f"login as {shown!r} refused: unknown user or wrong password{tail}",
                 rule="authentication",
-                user=str(shown),
+                user=shown,
             )
+        self.throttle.succeeded(key)
         return Identity(user.name, user.role, "password", user.full_name)
 
     def session(self, identity: Identity | None, error: str = "") -> Session:
@@ -358,8 +376,20 @@ class OperatorService:
                 rule="e-signature",
                 user=user.name,
             )
+        locked = self.throttle.locked_for_s(user.name)
+        if locked > 0.0:
+            raise RefusedError(
+                f"{change.target}: e-signature of {user.name} refused: locked for "
+                f"{locked:.0f} s more after repeated wrong passwords",
+                rule="e-signature",
+                user=user.name,
+                value=change.value,
+            )
         signer = self.users.check_password(user.name, str(signature.get("password")))
-        if signer is None:
+        if signer is not None:
+            self.throttle.succeeded(user.name)
+        else:
+            span = self.throttle.failed(user.name)
             has = self.users.get(user.name)
             why = (
                 "wrong password"
@@ -367,6 +397,8 @@ class OperatorService:
                 else f"{user.name} has no password (edgectl users add {user.name} --role "
                 f"{user.role})"
             )
+            if span:
+                why += f"; {user.name} is now locked for {span:.0f} s"
             raise RefusedError(
                 f"{change.target}: e-signature of {user.name} refused: {why}",
                 rule="e-signature",
