@@ -155,7 +155,7 @@ def test_database_is_in_wal_mode_and_tagged_as_historian(hist: Historian, db: Pa
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert con.execute("PRAGMA application_id").fetchone()[0] == 0x45444748
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         con.close()
 

@@ -33,6 +33,8 @@ from edgectl.quality import Quality
 
 __all__ = [
     "APPLICATION_ID",
+    "ROLLUP_S",
+    "ROLLUP_UPSERT",
     "SCHEMA_VERSION",
     "HistorianError",
     "Quality",
@@ -45,7 +47,25 @@ __all__ = [
 # "EDGH" in ASCII: marks the file as an edgectl historian (https://www.sqlite.org/fileformat.html).
 APPLICATION_ID: Final = 0x45444748
 # 2: run.clock (wall or sim) and the audit head kept in meta (trigger audit_head_tracks).
-SCHEMA_VERSION: Final = 2
+# 3: sample_rollup, the min/max of each tag per minute (a long trend reads it, not every sample).
+SCHEMA_VERSION: Final = 3
+#: the span of one sample_rollup block (seconds of historian time)
+ROLLUP_S: Final = 60.0
+# the block of a sample time t: floor(t / ROLLUP_S) (CAST truncates toward zero)
+_BLOCK_OF_T: Final = (
+    f"(CAST(t / {ROLLUP_S} AS INTEGER)"
+    f" - (t < 0 AND t / {ROLLUP_S} != CAST(t / {ROLLUP_S} AS INTEGER)))"
+)
+#: the upsert that folds the samples with id > ? into their blocks (the writer runs it in the
+#: commit that inserts them, so the rollup is never behind the samples)
+ROLLUP_UPSERT: Final = (
+    "INSERT INTO sample_rollup (tag_id, b, t_first, t_last, vmin, vmax, n) "
+    f"SELECT tag_id, {_BLOCK_OF_T} AS blk, MIN(t), MAX(t), MIN(value), MAX(value), COUNT(*) "
+    "FROM sample NOT INDEXED WHERE id > ? AND value IS NOT NULL GROUP BY tag_id, blk "
+    "ON CONFLICT(tag_id, b) DO UPDATE SET t_first = MIN(t_first, excluded.t_first), "
+    "t_last = MAX(t_last, excluded.t_last), vmin = MIN(vmin, excluded.vmin), "
+    "vmax = MAX(vmax, excluded.vmax), n = n + excluded.n"
+)
 # How long a connection waits for another writer (the audit connection, a second process)
 # before failing with "database is locked".
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -164,6 +184,19 @@ CREATE TABLE sample (
 );
 CREATE INDEX sample_tag_t ON sample(tag_id, t);
 
+-- The finite samples of each tag per block of ROLLUP_S seconds (b = floor(t / ROLLUP_S)):
+-- first and last time, min and max value, count. Written with the samples, in one commit.
+CREATE TABLE sample_rollup (
+    tag_id  INTEGER NOT NULL,
+    b       INTEGER NOT NULL,
+    t_first REAL NOT NULL,
+    t_last  REAL NOT NULL,
+    vmin    REAL NOT NULL,
+    vmax    REAL NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (tag_id, b)
+) WITHOUT ROWID;
+
 CREATE TABLE event (
     id      INTEGER PRIMARY KEY,
     run_id  INTEGER REFERENCES run(id),
@@ -251,6 +284,24 @@ INSERT OR REPLACE INTO meta(key, value) SELECT 'audit_head', coalesce(
     (SELECT seq || ':' || hash FROM audit ORDER BY seq DESC LIMIT 1),
     '0:' || (SELECT value FROM meta WHERE key = 'audit_genesis'));
 """
+
+# Version 2 to 3: the rollup, built from the samples already there.
+_MIGRATE_2_3: Final = (
+    """
+CREATE TABLE sample_rollup (
+    tag_id  INTEGER NOT NULL,
+    b       INTEGER NOT NULL,
+    t_first REAL NOT NULL,
+    t_last  REAL NOT NULL,
+    vmin    REAL NOT NULL,
+    vmax    REAL NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (tag_id, b)
+) WITHOUT ROWID;
+"""
+    + ROLLUP_UPSERT.replace("id > ?", "id > 0")
+    + ";\n"
+)
 
 AUDIT_TRIGGERS_V1: Final = ("audit_insert_extends_chain", "audit_no_delete", "audit_no_update")
 AUDIT_TRIGGERS: Final = (*AUDIT_TRIGGERS_V1, "audit_head_tracks")
@@ -341,8 +392,12 @@ def connect(
             con.execute("PRAGMA foreign_keys = ON")
             if app_id == 0 and version == 0:
                 _create_schema(con, p, genesis_hash)
-            elif version == 1:
-                _migrate_1_2(con, p)
+            else:
+                if version == 1:
+                    _migrate_1_2(con, p)
+                    version = 2
+                if version == 2:
+                    _migrate_2_3(con, p)
         elif app_id == 0 and version == 0:
             raise HistorianError(f"{p}: empty database, not an edgectl historian")
     except BaseException:
@@ -409,6 +464,22 @@ def _migrate_1_2(con: sqlite3.Connection, p: Path) -> None:
             con.execute("ROLLBACK")
         raise HistorianError(
             f"{p}: cannot upgrade the historian schema to version 2: {exc}"
+        ) from exc
+
+
+def _migrate_2_3(con: sqlite3.Connection, p: Path) -> None:
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        if int(con.execute("PRAGMA user_version").fetchone()[0]) == 2:
+            for statement in _split_sql(_MIGRATE_2_3):
+                con.execute(statement)
+            con.execute("PRAGMA user_version = 3")
+        con.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise HistorianError(
+            f"{p}: cannot upgrade the historian schema to version 3: {exc}"
         ) from exc
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from edgectl.historian._db import ROLLUP_UPSERT
 from edgectl.historian.records import HistorianHealth
 from edgectl.historian.spill import SpillFile
 
@@ -416,9 +417,12 @@ class BatchWriter:
                         None,
                     )
                 )
-            con.executemany(
-                "INSERT INTO sample (tag_id, t, value, quality) VALUES (?, ?, ?, ?)", samples
-            )
+            if samples:
+                last_id = con.execute("SELECT COALESCE(MAX(id), 0) FROM sample").fetchone()[0]
+                con.executemany(
+                    "INSERT INTO sample (tag_id, t, value, quality) VALUES (?, ?, ?, ?)", samples
+                )
+                con.execute(ROLLUP_UPSERT, (last_id,))  # the same commit: never behind
             con.executemany(
                 "INSERT INTO event (run_id, t, kind, source, message, details) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

@@ -27,6 +27,7 @@ import numpy as np
 
 from edgectl.errors import InvalidInputError
 from edgectl.historian._db import (
+    ROLLUP_S,
     HistorianError,
     Quality,
     check_tag_name,
@@ -103,6 +104,7 @@ class HistoryReader:
         self._con_lock = threading.Lock()
         self._closed = False
         self._audit: AuditTrail | None = None
+        self._rollup: bool | None = None
         # Opening once here reports a missing or foreign file at construction.
         with self._connection():
             pass
@@ -253,7 +255,14 @@ class HistoryReader:
         non-empty bucket: (first time, last time, min, max) of its finite values,
         aggregated by SQLite (a 14-day trend is read without loading every sample; the
         min/max-per-pixel idea of trend displays, cf. Steinarsson's "Downsampling time series
-        for visual representation", 2013, section 4.1)."""
+        for visual representation", 2013, section 4.1).
+
+        When a bucket spans at least four rollup blocks (``ROLLUP_S`` = 60 s: buckets of
+        4 min, i.e. 800 buckets over 53 h or more), the whole minutes inside the window come
+        from ``sample_rollup`` (one row per minute instead of one per sample) and only the
+        partial minutes at the two ends from the samples: every extreme and every first and
+        last time is still exact; a minute that straddles two buckets counts in the one it
+        starts in (at most a quarter of a bucket away)."""
         check_tag_name(tag)
         start, end = check_time(start_s, "minmax start_s"), check_time(end_s, "minmax end_s")
         if not end > start or int(n_buckets) < 1:
@@ -264,26 +273,47 @@ class HistoryReader:
         tag_id = self._tag_id(tag)
         if tag_id is None:
             return []
-        width = (end - start) / int(n_buckets)
-        rows = self._query(
-            "SELECT MIN(t), MAX(t), MIN(value), MAX(value), CAST((t - ?) / ? AS INTEGER) AS b "
-            "FROM sample WHERE tag_id = ? AND t >= ? AND t <= ? AND value IS NOT NULL "
-            "GROUP BY b ORDER BY b",
-            (start, width, tag_id, start, end),
+        n = int(n_buckets)
+        width = (end - start) / n
+        raw = (
+            "SELECT MIN(t), MAX(t), MIN(value), MAX(value), CAST((t - ?) / ? AS INTEGER) AS bk "
+            "FROM sample WHERE tag_id = ? AND t >= ? AND {upper} AND value IS NOT NULL "
+            "GROUP BY bk"
         )
-        out: list[tuple[float, float, float, float]] = []
-        last_b = -1
+        b_lo, b_hi = math.ceil(start / ROLLUP_S), math.floor(end / ROLLUP_S)
+        if width >= 4.0 * ROLLUP_S and b_hi > b_lo and self._has_rollup():
+            rows = self._query(
+                "SELECT MIN(t_first), MAX(t_last), MIN(vmin), MAX(vmax), "
+                "CAST((b * ? - ?) / ? AS INTEGER) AS bk FROM sample_rollup "
+                "WHERE tag_id = ? AND b >= ? AND b < ? GROUP BY bk",
+                (ROLLUP_S, start, width, tag_id, b_lo, b_hi),
+            )
+            rows += self._query(
+                raw.format(upper="t < ?"), (start, width, tag_id, start, b_lo * ROLLUP_S)
+            )
+            rows += self._query(
+                raw.format(upper="t <= ?"), (start, width, tag_id, b_hi * ROLLUP_S, end)
+            )
+        else:
+            rows = self._query(raw.format(upper="t <= ?"), (start, width, tag_id, start, end))
+        buckets: dict[int, tuple[float, float, float, float]] = {}
         for a, z, lo, hi, bucket in rows:
+            k = min(int(bucket), n - 1)  # t == end_s falls past the last bucket: it is its
             row = (float(a), float(z), float(lo), float(hi))
-            if bucket >= int(n_buckets) and out and last_b == int(n_buckets) - 1:
-                # t == end_s falls past the last bucket: it belongs to it
-                p = out[-1]
-                row = (p[0], row[1], min(p[2], row[2]), max(p[3], row[3]))
-                out[-1] = row
-                continue
-            out.append(row)
-            last_b = min(int(bucket), int(n_buckets) - 1)
-        return out
+            p = buckets.get(k)
+            if p is not None:
+                row = (min(p[0], row[0]), max(p[1], row[1]), min(p[2], row[2]), max(p[3], row[3]))
+            buckets[k] = row
+        return [buckets[k] for k in sorted(buckets)]
+
+    def _has_rollup(self) -> bool:
+        """True when the file has the rollup (schema 3; a file of an older edgectl opened
+        read-only has not)."""
+        if self._rollup is None:
+            self._rollup = bool(
+                self._query("SELECT 1 FROM sqlite_schema WHERE name = 'sample_rollup'")
+            )
+        return self._rollup
 
     def trend(self, tag: str, last_s: float, *, now_s: float | None = None) -> SampleSeries:
         """Samples of ``tag`` in the last ``last_s`` seconds before ``now_s``.
