@@ -399,3 +399,60 @@ def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
         watcher.loop_stop()
         broker.stop()
         shutil.rmtree(broker.dir, ignore_errors=True)
+
+
+def test_collector_writes_a_resent_block_once(
+    fleet_services: tuple[LocalMosquitto, LocalPostgres],
+) -> None:
+    """A block of rows is copied straight into ``fleet_sample``; one that holds rows already
+    stored (a resend) goes through ``ON CONFLICT DO NOTHING``: only its new rows are added.
+    Tag names with COPY's special characters arrive as they were sent."""
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_resend")
+    group = "resend"
+    col = Collector(broker.url, dsn, group=group)
+    th = threading.Thread(target=col.run, daemon=True)
+    th.start()
+    names = ["ph", "odd\\name\twith\ttabs\nand a newline"]
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="resender")
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+
+    def ddata(seq: int, seconds: range) -> None:
+        p = Payload(seq=seq)
+        for s in seconds:
+            for alias in (1, 2):
+                m = p.metrics.add(alias=alias, timestamp=1_790_000_000_000 + s * 1000)
+                m.datatype, m.double_value = 10, 7.0 + s * 0.01 + alias
+        c.publish(topic(group, "DDATA", "x1", "vessel"), p.SerializeToString(), qos=1)
+
+    try:
+        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        birth = Payload(seq=0)
+        birth.metrics.add(name="bdSeq", datatype=8, long_value=0)
+        c.publish(topic(group, "NBIRTH", "x1"), birth.SerializeToString(), qos=1)
+        dbirth = Payload(seq=1)
+        for alias, name in enumerate(names, start=1):
+            dbirth.metrics.add(name=name, alias=alias, datatype=10)
+        c.publish(topic(group, "DBIRTH", "x1", "vessel"), dbirth.SerializeToString(), qos=1)
+        ddata(2, range(10))
+        wait_for("the first block", lambda: count_rows(dsn, "x1") == 20)
+        ddata(3, range(5, 12))  # 5..9 again, 10 and 11 new
+        wait_for("the resent block", lambda: col.stats.resent_blocks >= 1)
+        wait_for("its new rows", lambda: count_rows(dsn, "x1") == 24)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        col.stop()
+        th.join(30)
+        col.close()
+    rows = collector_rows(dsn, "x1")
+    assert len(rows) == 24
+    assert {tag for tag, *_ in rows} == set(names)
+    want = sorted(
+        (name, 1_790_000_000_000 + s * 1000, 7.0 + s * 0.01 + alias, 0)
+        for s in range(12)
+        for alias, name in enumerate(names, start=1)
+    )
+    assert rows == want
+    assert col.stats.rows_inserted == 24
