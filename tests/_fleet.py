@@ -78,6 +78,9 @@ class SeededReactor:
             self.h.register_tag(tag, unit=unit)
         self.rng = random.Random(seed)
         self.t_s = 1_790_000_000.0 + seed * 0.001  # a wall-like axis, distinct per reactor
+        last = _last_time_s(path)
+        if last is not None:  # a restart (after a kill -9): the axis goes on from the file
+            self.t_s = last
         self.period_s = period_s
         self.scans = 0
         self._stop = threading.Event()
@@ -124,10 +127,33 @@ class SeededReactor:
             if delay > 0:
                 self._stop.wait(delay)
 
+    @property
+    def is_recording(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self.h.close()
+
+
+def _last_time_s(path: Path) -> float | None:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT MAX(t) FROM sample").fetchone()
+    finally:
+        con.close()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def historian_count(path: Path) -> int:
+    """The number of samples in a historian file (being written or not)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT COUNT(*) FROM sample").fetchone()
+    finally:
+        con.close()
+    return int(row[0])
 
 
 def historian_rows(path: Path) -> list[tuple[str, int, float | None, int]]:

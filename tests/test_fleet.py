@@ -17,6 +17,8 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,6 +39,7 @@ from _fleet import (
     count_rows,
     edgectl,
     edgectl_output,
+    historian_count,
     historian_rows,
     lab_ca,
     new_database,
@@ -114,37 +117,71 @@ def _lifecycle(dsn: str, reactor: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _reactor_process(
+    db: Path, broker: LocalMosquitto, group: str, node: str, seed: int, period_s: float, log: Path
+) -> subprocess.Popen[bytes]:
+    """A whole reactor (recording and publishing) in its own process: ``_fleet_reactor.py``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "_fleet_reactor.py"), str(db),
+             "--broker", broker.url, "--group", group, "--node", node, "--seed", str(seed),
+             "--period-s", str(period_s), "--prefill", "30000"],
+            stdout=out, stderr=out, cwd=ROOT,
+        )  # fmt: skip
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n_reactors", "period_s"),
+    [
+        pytest.param(3, 0.01, id="3-reactors"),
+        # `make fleet-test-24` (marked long: deselected by default, see README "Fleet")
+        pytest.param(24, 0.02, id="24-reactors", marks=pytest.mark.long),
+    ],
+)
 def test_fleet_outages_lose_and_duplicate_nothing(
-    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+    tmp_path: Path,
+    fleet_services: tuple[LocalMosquitto, LocalPostgres],
+    n_reactors: int,
+    period_s: float,
 ) -> None:
     broker, pg = fleet_services
-    dsn = new_database(pg, "fleet_outages")
-    group = "outages"
+    dsn = new_database(pg, f"fleet_outages_{n_reactors}")
+    group = f"outages{n_reactors}"
     log = tmp_path / "children.log"
     collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log)
     wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
-    names = ["r1", "r2", "r3"]
-    reactors = {n: SeededReactor(tmp_path / f"{n}.db", seed=i) for i, n in enumerate(names)}
-    backlog3 = reactors["r3"].prefill(30_000)  # r3 has not reached the broker for a while
+    names = [f"r{i:02d}" for i in range(1, n_reactors + 1)]
+    live, last = names[:-1], names[-1]
+    reactors = {
+        n: SeededReactor(tmp_path / f"{n}.db", seed=i, period_s=period_s)
+        for i, n in enumerate(live)
+    }
     for r in reactors.values():
         r.start()
     pubs = {
         n: EdgePublisher(
             MqttConfig(broker=broker.url, group=group, batch=200), reactors[n].path, node=n
         ).start()
-        for n in ("r1", "r2")
+        for n in live
     }
-    p3: Any = None
+    last_db = tmp_path / f"{last}.db"
+    backlog_file = last_db.with_name(last_db.name + ".backlog")
+    stopped_file = last_db.with_name(last_db.name + ".stopped")
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        wait_for("r1's first rows", lambda: count_rows(dsn, "r1") > 500)
+        wait_for("every reactor's first rows", lambda: all(count_rows(dsn, n) > 500 for n in live))
         # 1. the broker goes away; the reactors keep recording
         broker.stop()
-        scans = reactors["r1"].scans
+        scans = {n: r.scans for n, r in reactors.items()}
         time.sleep(2.0)
-        assert reactors["r1"].scans > scans  # recording never waits for the network
+        for n, r in reactors.items():
+            assert r.scans > scans[n], n  # recording never waits for the network
         broker.start()
-        wait_for("r1 reconnected", lambda: pubs["r1"].stats.connects >= 2)
+        wait_for(
+            "every publisher reconnected",
+            lambda: all(p.stats.connects >= 2 for p in pubs.values()),
+        )
         # 2. the collector is killed -9 and restarted
         collector.send_signal(signal.SIGKILL)
         collector.wait()
@@ -152,48 +189,56 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         collector = edgectl(
             "collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log
         )
-        # 3. r3 has a backlog (never published); its publisher is killed -9 mid-replay
-        cursor3 = cursor_path_of(reactors["r3"].path)
-        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3", log=log)  # fmt: skip
-        wait_for("r3 replaying", lambda: read_cursor(cursor3)["sample_id"] > 0)
-        p3.send_signal(signal.SIGKILL)
-        p3.wait()
-        mid_replay = read_cursor(cursor3)["sample_id"]
-        assert 0 < mid_replay < backlog3  # killed in the middle of its backlog
-        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3", log=log)  # fmt: skip
+        # 3. the last reactor, recording and publishing in one process, has a backlog the
+        # broker never saw; the whole reactor is killed -9 in the middle of its replay, then
+        # started again: it records on from its historian and publishes from its cursor
+        cursor = cursor_path_of(last_db)
+        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
+        wait_for("the backlog recorded", backlog_file.exists)
+        backlog = int(backlog_file.read_text())
+        wait_for("the replay", lambda: cursor.exists() and read_cursor(cursor)["sample_id"] > 0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid_replay = read_cursor(cursor)["sample_id"]
+        assert 0 < mid_replay < backlog  # killed in the middle of its backlog
+        recorded = historian_count(last_db)
+        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
+        wait_for("the restarted reactor recording", lambda: historian_count(last_db) > recorded)
     finally:
         for r in reactors.values():
             r.stop()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)  # stop recording; publishing goes on
     try:
+        wait_for("the last reactor's recording stopped", stopped_file.exists)
         for n in names:
-            want = len(historian_rows(reactors[n].path))
+            want = historian_count(tmp_path / f"{n}.db")
             wait_for(f"{n}: {want} rows", lambda n=n, want=want: count_rows(dsn, n) >= want)
         for n in names:
-            mine, theirs = historian_rows(reactors[n].path), collector_rows(dsn, n)
+            mine, theirs = historian_rows(tmp_path / f"{n}.db"), collector_rows(dsn, n)
             assert len(theirs) == len(mine), n
             assert checksum(theirs) == checksum(mine), n
         # the backlog went as historical data; each outage left a death and a re-birth
         with psycopg.connect(dsn) as con:
             hist = con.execute(
                 "SELECT COUNT(*) FILTER (WHERE historical), COUNT(*) FROM fleet_sample "
-                "WHERE reactor = 'r3'"
+                "WHERE reactor = %s",
+                (last,),
             ).fetchone()
         assert hist is not None
-        assert hist[0] >= backlog3
-        for n in ("r1", "r2"):
+        assert hist[0] >= backlog
+        for n in live:
             kinds = _lifecycle(dsn, n)
             assert kinds.count("birth") >= 2, (n, kinds)
             assert kinds.count("death") >= 1, (n, kinds)
-        kinds3 = _lifecycle(dsn, "r3")
-        assert kinds3[:3] == ["birth", "death", "birth"], kinds3  # NDEATH: the will of kill -9
+        kinds_last = _lifecycle(dsn, last)
+        assert kinds_last[:3] == ["birth", "death", "birth"], kinds_last  # the will of kill -9
     finally:
         for p in pubs.values():
             p.stop()
-        if p3 is not None:
-            p3.terminate()
-            p3.wait()
+        if proc is not None:
+            proc.terminate()  # a clean stop: NDEATH
+            proc.wait()
 
         def all_offline() -> bool:
             return all(s["state"] == "offline" for s in fleet_status(dsn))
@@ -205,7 +250,7 @@ def test_fleet_outages_lose_and_duplicate_nothing(
     status = {s["reactor"]: s for s in fleet_status(dsn)}
     assert sorted(status) == names
     out = edgectl_output("fleet", "status", "--db", dsn)
-    assert "r3" in out
+    assert last in out
     assert "offline" in out
 
 
