@@ -214,10 +214,13 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         for n in names:
             want = historian_count(tmp_path / f"{n}.db")
             wait_for(f"{n}: {want} rows", lambda n=n, want=want: count_rows(dsn, n) >= want)
+        compared = 0
         for n in names:
             mine, theirs = historian_rows(tmp_path / f"{n}.db"), collector_rows(dsn, n)
             assert len(theirs) == len(mine), n
             assert checksum(theirs) == checksum(mine), n
+            compared += len(mine)
+        print(f"{n_reactors} reactors: {compared} samples equal in PostgreSQL (backlog {backlog})")
         # the backlog went as historical data; each outage left a death and a re-birth
         with psycopg.connect(dsn) as con:
             hist = con.execute(
