@@ -1,11 +1,14 @@
 """The fleet against a real mosquitto and a real PostgreSQL 15 (private instances on loopback,
 started by :mod:`edgectl.fleet.localsvc`; ``scripts/fleet-deps.sh`` installs them if missing).
 
-Seeded reactors record into real historians while their publishers send Sparkplug B; the broker
-is stopped and restarted, the collector killed -9 and restarted, one publisher killed -9 in the
-middle of its backlog replay and restarted. At the end every reactor's rows in PostgreSQL equal
-its own historian's, by count and checksum, and each outage's death and re-birth is recorded.
-A real controller with ``[mqtt]`` answers NCMD commands through its operator service.
+Seeded reactors (3 in the default suite, 24 under ``-m long``) record into real historians
+while their publishers send Sparkplug B; the broker is stopped and restarted, the collector
+killed -9 and restarted, one whole reactor (recording and publishing in its own process) killed
+-9 in the middle of its backlog replay and restarted. At the end every reactor's rows in
+PostgreSQL equal its own historian's, by count and checksum, and each outage's death and
+re-birth is recorded. A real controller with ``[mqtt]`` answers NCMD commands through its
+operator service; a TLS-only broker takes the publisher and the collector and refuses a client
+without the lab's CA.
 """
 
 from __future__ import annotations
