@@ -139,7 +139,9 @@ def _reactor_process(
     [
         pytest.param(3, 0.01, id="3-reactors"),
         # `make fleet-test-24` (marked long: deselected by default, see README "Fleet")
-        pytest.param(24, 0.02, id="24-reactors", marks=pytest.mark.long),
+        pytest.param(
+            24, 0.02, id="24-reactors", marks=[pytest.mark.long, pytest.mark.timeout(900)]
+        ),
     ],
 )
 def test_fleet_outages_lose_and_duplicate_nothing(
