@@ -335,6 +335,11 @@ def test_ncmd_goes_through_the_operator_service(
         assert ("victor", "refused") in actions
         assert any(a == "alice" and act != "login_failed" for a, act in actions)
         wait_for("the controller's samples", lambda: count_rows(dsn, "ecoli-1") > 0)
+        # the recipe's first phase (not a transition event in the historian) reaches the site
+        wait_for(
+            "the phase in fleet status",
+            lambda: [s["phase"] for s in fleet_status(dsn)] == ["batch"],
+        )
     finally:
         run.stop()
         scan.join(30)
