@@ -14,7 +14,7 @@ MATURIN := $(CURDIR)/.venv/bin/maturin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install proto fleet-demo fleet-bench build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
+.PHONY: help setup install proto fleet-demo fleet-test-24 fleet-bench build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench: build  ## benchmarks: pytest-benchmark ratios against the peers, then cri
 
 fleet-demo: build  ## eight simulated reactors, mosquitto, the collector, PostgreSQL; fleet status
 	$(RUN) python scripts/fleet_demo.py
+
+fleet-test-24: build  ## the fleet outage test with 24 reactors (marked long, not part of make check)
+	$(RUN) pytest tests/test_fleet.py -m long -rP
 
 fleet-bench: build  ## fleet figures: collector ingest, 24 h backlog replay, scan lateness
 	$(RUN) python scripts/fleet_bench.py

@@ -11,6 +11,7 @@ collector stops, and the fleet's state is printed. Everything lives in a tempora
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+import psycopg  # noqa: E402
 
 from edgectl.config import to_toml_text  # noqa: E402
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres, ensure_installed  # noqa: E402
@@ -76,6 +79,18 @@ def main() -> int:
         collector.wait()
         print("\nafter the runs ended:")
         subprocess.run([*edgectl, "fleet", "status", "--db", pg.dsn], check=True)
+        print("\nsamples: each reactor's historian / rows in PostgreSQL")
+        with psycopg.connect(pg.dsn) as con:
+            stored = dict(
+                con.execute("SELECT reactor, COUNT(*) FROM fleet_sample GROUP BY reactor")
+            )
+        for i in range(1, args.reactors + 1):
+            db = sqlite3.connect(f"file:{work / f'reactor-{i}.db'}?mode=ro", uri=True)
+            (recorded,) = db.execute("SELECT COUNT(*) FROM sample").fetchone()
+            db.close()
+            rows = stored.get(f"reactor-{i}", 0)
+            same = "equal" if rows == recorded else "DIFFERENT"
+            print(f"reactor-{i}: {recorded} / {rows} ({same})")
     finally:
         for p in procs:
             if p.poll() is None:

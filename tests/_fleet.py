@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import ipaddress
 import math
 import random
 import sqlite3
@@ -16,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres, ensure_installed
 from edgectl.historian import Historian, Quality
@@ -72,6 +78,9 @@ class SeededReactor:
             self.h.register_tag(tag, unit=unit)
         self.rng = random.Random(seed)
         self.t_s = 1_790_000_000.0 + seed * 0.001  # a wall-like axis, distinct per reactor
+        last = _last_time_s(path)
+        if last is not None:  # a restart (after a kill -9): the axis goes on from the file
+            self.t_s = last
         self.period_s = period_s
         self.scans = 0
         self._stop = threading.Event()
@@ -118,10 +127,33 @@ class SeededReactor:
             if delay > 0:
                 self._stop.wait(delay)
 
+    @property
+    def is_recording(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self.h.close()
+
+
+def _last_time_s(path: Path) -> float | None:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT MAX(t) FROM sample").fetchone()
+    finally:
+        con.close()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def historian_count(path: Path) -> int:
+    """The number of samples in a historian file (being written or not)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT COUNT(*) FROM sample").fetchone()
+    finally:
+        con.close()
+    return int(row[0])
 
 
 def historian_rows(path: Path) -> list[tuple[str, int, float | None, int]]:
@@ -177,3 +209,77 @@ def edgectl_output(*args: str) -> str:
         text=True,
         cwd=ROOT,
     ).stdout
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    is_ca: bool,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer is not None else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+    )
+    if is_ca:
+        b = b.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        b = b.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        ).add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def lab_ca(directory: Path, name: str = "edgectl test lab CA") -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 / localhost it signed (PEM files in
+    ``directory``), made with ``cryptography``: ``{"ca", "cert", "key"}``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate(name, ca_key, None, ca_key, is_ca=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate("127.0.0.1", key, ca, ca_key, is_ca=False)
+    files = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "server.pem",
+        "key": directory / "server.key",
+    }
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(_pem_key(key))
+    return files

@@ -1,11 +1,14 @@
 """The fleet against a real mosquitto and a real PostgreSQL 15 (private instances on loopback,
 started by :mod:`edgectl.fleet.localsvc`; ``scripts/fleet-deps.sh`` installs them if missing).
 
-Seeded reactors record into real historians while their publishers send Sparkplug B; the broker
-is stopped and restarted, the collector killed -9 and restarted, one publisher killed -9 in the
-middle of its backlog replay and restarted. At the end every reactor's rows in PostgreSQL equal
-its own historian's, by count and checksum, and each outage's death and re-birth is recorded.
-A real controller with ``[mqtt]`` answers NCMD commands through its operator service.
+Seeded reactors (3 in the default suite, 24 under ``-m long``) record into real historians
+while their publishers send Sparkplug B; the broker is stopped and restarted, the collector
+killed -9 and restarted, one whole reactor (recording and publishing in its own process) killed
+-9 in the middle of its backlog replay and restarted. At the end every reactor's rows in
+PostgreSQL equal its own historian's, by count and checksum, and each outage's death and
+re-birth is recorded. A real controller with ``[mqtt]`` answers NCMD commands through its
+operator service; a TLS-only broker takes the publisher and the collector and refuses a client
+without the lab's CA.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import math
 import os
 import shutil
 import signal
+import socket
+import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +42,9 @@ from _fleet import (
     count_rows,
     edgectl,
     edgectl_output,
+    historian_count,
     historian_rows,
+    lab_ca,
     new_database,
     services,
     wait_for,
@@ -111,37 +120,73 @@ def _lifecycle(dsn: str, reactor: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _reactor_process(
+    db: Path, broker: LocalMosquitto, group: str, node: str, seed: int, period_s: float, log: Path
+) -> subprocess.Popen[bytes]:
+    """A whole reactor (recording and publishing) in its own process: ``_fleet_reactor.py``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "_fleet_reactor.py"), str(db),
+             "--broker", broker.url, "--group", group, "--node", node, "--seed", str(seed),
+             "--period-s", str(period_s), "--prefill", "30000"],
+            stdout=out, stderr=out, cwd=ROOT,
+        )  # fmt: skip
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n_reactors", "period_s"),
+    [
+        pytest.param(3, 0.01, id="3-reactors"),
+        # `make fleet-test-24` (marked long: deselected by default, see README "Fleet")
+        pytest.param(
+            24, 0.02, id="24-reactors", marks=[pytest.mark.long, pytest.mark.timeout(900)]
+        ),
+    ],
+)
 def test_fleet_outages_lose_and_duplicate_nothing(
-    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+    tmp_path: Path,
+    fleet_services: tuple[LocalMosquitto, LocalPostgres],
+    n_reactors: int,
+    period_s: float,
 ) -> None:
     broker, pg = fleet_services
-    dsn = new_database(pg, "fleet_outages")
-    group = "outages"
+    dsn = new_database(pg, f"fleet_outages_{n_reactors}")
+    group = f"outages{n_reactors}"
     log = tmp_path / "children.log"
     collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log)
     wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
-    names = ["r1", "r2", "r3"]
-    reactors = {n: SeededReactor(tmp_path / f"{n}.db", seed=i) for i, n in enumerate(names)}
-    backlog3 = reactors["r3"].prefill(30_000)  # r3 has not reached the broker for a while
+    names = [f"r{i:02d}" for i in range(1, n_reactors + 1)]
+    live, last = names[:-1], names[-1]
+    reactors = {
+        n: SeededReactor(tmp_path / f"{n}.db", seed=i, period_s=period_s)
+        for i, n in enumerate(live)
+    }
     for r in reactors.values():
         r.start()
     pubs = {
         n: EdgePublisher(
             MqttConfig(broker=broker.url, group=group, batch=200), reactors[n].path, node=n
         ).start()
-        for n in ("r1", "r2")
+        for n in live
     }
-    p3: Any = None
+    last_db = tmp_path / f"{last}.db"
+    backlog_file = last_db.with_name(last_db.name + ".backlog")
+    stopped_file = last_db.with_name(last_db.name + ".stopped")
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        wait_for("r1's first rows", lambda: count_rows(dsn, "r1") > 500)
+        wait_for("every reactor's first rows", lambda: all(count_rows(dsn, n) > 500 for n in live))
         # 1. the broker goes away; the reactors keep recording
         broker.stop()
-        scans = reactors["r1"].scans
+        scans = {n: r.scans for n, r in reactors.items()}
         time.sleep(2.0)
-        assert reactors["r1"].scans > scans  # recording never waits for the network
+        for n, r in reactors.items():
+            assert r.scans > scans[n], n  # recording never waits for the network
         broker.start()
-        wait_for("r1 reconnected", lambda: pubs["r1"].stats.connects >= 2)
+        wait_for(
+            "every publisher reconnected",
+            lambda: all(p.stats.connects >= 2 for p in pubs.values()),
+        )
         # 2. the collector is killed -9 and restarted
         collector.send_signal(signal.SIGKILL)
         collector.wait()
@@ -149,48 +194,59 @@ def test_fleet_outages_lose_and_duplicate_nothing(
         collector = edgectl(
             "collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log
         )
-        # 3. r3 has a backlog (never published); its publisher is killed -9 mid-replay
-        cursor3 = cursor_path_of(reactors["r3"].path)
-        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3", log=log)  # fmt: skip
-        wait_for("r3 replaying", lambda: read_cursor(cursor3)["sample_id"] > 0)
-        p3.send_signal(signal.SIGKILL)
-        p3.wait()
-        mid_replay = read_cursor(cursor3)["sample_id"]
-        assert 0 < mid_replay < backlog3  # killed in the middle of its backlog
-        p3 = edgectl("publish", str(reactors["r3"].path), "--broker", broker.url,
-                     "--group", group, "--node", "r3", log=log)  # fmt: skip
+        # 3. the last reactor, recording and publishing in one process, has a backlog the
+        # broker never saw; the whole reactor is killed -9 in the middle of its replay, then
+        # started again: it records on from its historian and publishes from its cursor
+        cursor = cursor_path_of(last_db)
+        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
+        wait_for("the backlog recorded", backlog_file.exists)
+        backlog = int(backlog_file.read_text())
+        wait_for("the replay", lambda: cursor.exists() and read_cursor(cursor)["sample_id"] > 0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid_replay = read_cursor(cursor)["sample_id"]
+        assert 0 < mid_replay < backlog  # killed in the middle of its backlog
+        recorded = historian_count(last_db)
+        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
+        wait_for("the restarted reactor recording", lambda: historian_count(last_db) > recorded)
     finally:
         for r in reactors.values():
             r.stop()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)  # stop recording; publishing goes on
     try:
+        wait_for("the last reactor's recording stopped", stopped_file.exists)
         for n in names:
-            want = len(historian_rows(reactors[n].path))
+            want = historian_count(tmp_path / f"{n}.db")
             wait_for(f"{n}: {want} rows", lambda n=n, want=want: count_rows(dsn, n) >= want)
+        compared = 0
         for n in names:
-            mine, theirs = historian_rows(reactors[n].path), collector_rows(dsn, n)
+            mine, theirs = historian_rows(tmp_path / f"{n}.db"), collector_rows(dsn, n)
             assert len(theirs) == len(mine), n
             assert checksum(theirs) == checksum(mine), n
+            compared += len(mine)
+        print(f"{n_reactors} reactors: {compared} samples equal in PostgreSQL (backlog {backlog})")
         # the backlog went as historical data; each outage left a death and a re-birth
         with psycopg.connect(dsn) as con:
             hist = con.execute(
                 "SELECT COUNT(*) FILTER (WHERE historical), COUNT(*) FROM fleet_sample "
-                "WHERE reactor = 'r3'"
+                "WHERE reactor = %s",
+                (last,),
             ).fetchone()
         assert hist is not None
-        assert hist[0] >= backlog3
-        for n in ("r1", "r2"):
+        assert hist[0] >= backlog
+        for n in live:
             kinds = _lifecycle(dsn, n)
             assert kinds.count("birth") >= 2, (n, kinds)
             assert kinds.count("death") >= 1, (n, kinds)
-        kinds3 = _lifecycle(dsn, "r3")
-        assert kinds3[:3] == ["birth", "death", "birth"], kinds3  # NDEATH: the will of kill -9
+        kinds_last = _lifecycle(dsn, last)
+        assert kinds_last[:3] == ["birth", "death", "birth"], kinds_last  # the will of kill -9
     finally:
         for p in pubs.values():
             p.stop()
-        if p3 is not None:
-            p3.terminate()
-            p3.wait()
+        if proc is not None:
+            proc.terminate()  # a clean stop: NDEATH
+            proc.wait()
 
         def all_offline() -> bool:
             return all(s["state"] == "offline" for s in fleet_status(dsn))
@@ -202,7 +258,7 @@ def test_fleet_outages_lose_and_duplicate_nothing(
     status = {s["reactor"]: s for s in fleet_status(dsn)}
     assert sorted(status) == names
     out = edgectl_output("fleet", "status", "--db", dsn)
-    assert "r3" in out
+    assert last in out
     assert "offline" in out
 
 
@@ -279,6 +335,11 @@ def test_ncmd_goes_through_the_operator_service(
         assert ("victor", "refused") in actions
         assert any(a == "alice" and act != "login_failed" for a, act in actions)
         wait_for("the controller's samples", lambda: count_rows(dsn, "ecoli-1") > 0)
+        # the recipe's first phase (not a transition event in the historian) reaches the site
+        wait_for(
+            "the phase in fleet status",
+            lambda: [s["phase"] for s in fleet_status(dsn)] == ["batch"],
+        )
     finally:
         run.stop()
         scan.join(30)
@@ -399,3 +460,115 @@ def test_broker_logins_and_the_example_acl(tmp_path: Path) -> None:
         watcher.loop_stop()
         broker.stop()
         shutil.rmtree(broker.dir, ignore_errors=True)
+
+
+def test_collector_writes_a_resent_block_once(
+    fleet_services: tuple[LocalMosquitto, LocalPostgres],
+) -> None:
+    """A block of rows is copied straight into ``fleet_sample``; one that holds rows already
+    stored (a resend) goes through ``ON CONFLICT DO NOTHING``: only its new rows are added.
+    Tag names with COPY's special characters arrive as they were sent."""
+    broker, pg = fleet_services
+    dsn = new_database(pg, "fleet_resend")
+    group = "resend"
+    col = Collector(broker.url, dsn, group=group)
+    th = threading.Thread(target=col.run, daemon=True)
+    th.start()
+    names = ["ph", "odd\\name\twith\ttabs\nand a newline"]
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="resender")
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+
+    def ddata(seq: int, seconds: range) -> None:
+        p = Payload(seq=seq)
+        for s in seconds:
+            for alias in (1, 2):
+                m = p.metrics.add(alias=alias, timestamp=1_790_000_000_000 + s * 1000)
+                m.datatype, m.double_value = 10, 7.0 + s * 0.01 + alias
+        c.publish(topic(group, "DDATA", "x1", "vessel"), p.SerializeToString(), qos=1)
+
+    try:
+        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        birth = Payload(seq=0)
+        birth.metrics.add(name="bdSeq", datatype=8, long_value=0)
+        c.publish(topic(group, "NBIRTH", "x1"), birth.SerializeToString(), qos=1)
+        dbirth = Payload(seq=1)
+        for alias, name in enumerate(names, start=1):
+            dbirth.metrics.add(name=name, alias=alias, datatype=10)
+        c.publish(topic(group, "DBIRTH", "x1", "vessel"), dbirth.SerializeToString(), qos=1)
+        ddata(2, range(10))
+        wait_for("the first block", lambda: count_rows(dsn, "x1") == 20)
+        ddata(3, range(5, 12))  # 5..9 again, 10 and 11 new
+        wait_for("the resent block", lambda: col.stats.resent_blocks >= 1)
+        wait_for("its new rows", lambda: count_rows(dsn, "x1") == 24)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        col.stop()
+        th.join(30)
+        col.close()
+    rows = collector_rows(dsn, "x1")
+    assert len(rows) == 24
+    assert {tag for tag, *_ in rows} == set(names)
+    want = sorted(
+        (name, 1_790_000_000_000 + s * 1000, 7.0 + s * 0.01 + alias, 0)
+        for s in range(12)
+        for alias, name in enumerate(names, start=1)
+    )
+    assert rows == want
+    assert col.stats.rows_inserted == 24
+
+
+def test_tls_broker_publisher_and_collector(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    """A TLS-only mosquitto listener with a CA and a server certificate made in the test: the
+    publisher and the collector trust the lab's CA and move every sample; a client that trusts
+    only the system's CAs, or another CA, is refused in the TLS handshake."""
+    _, pg = fleet_services
+    pki = lab_ca(tmp_path / "pki")
+    other = lab_ca(tmp_path / "other-pki", name="someone else's CA")
+    broker = LocalMosquitto(
+        tempfile.mkdtemp(prefix="edgectl-mqtts-"), tls=(pki["ca"], pki["cert"], pki["key"])
+    ).start()
+    assert broker.url.startswith("mqtts://127.0.0.1:")
+    dsn = new_database(pg, "fleet_tls")
+    group = "tls"
+    col = Collector(broker.url, dsn, group=group, ca_file=str(pki["ca"]))
+    th = threading.Thread(target=col.run, daemon=True)
+    th.start()
+    try:
+        wait_for("the collector's subscription over TLS", lambda: _collector_subscribed(dsn))
+        with Historian(tmp_path / "t1.db") as h:
+            h.register_tag("ph", unit="pH")
+            for i in range(50):
+                h.record("ph", 7.0 + i * 0.001, 1000.0 + i, "uncertain" if i % 7 == 0 else "good")
+        cfg = MqttConfig(broker=broker.url, group=group, ca_file=str(pki["ca"]))
+        with EdgePublisher(cfg, tmp_path / "t1.db", node="t1") as pub:
+            wait_for("the samples acknowledged over TLS", lambda: pub.stats.cursor >= 50)
+            wait_for("the rows", lambda: count_rows(dsn, "t1") >= 50)
+        mine, theirs = historian_rows(tmp_path / "t1.db"), collector_rows(dsn, "t1")
+        assert checksum(theirs) == checksum(mine)
+        assert len(theirs) == 50
+        # without the lab's CA the broker's certificate does not verify: no connection. (The
+        # handshake as paho's tls_set() makes it; paho itself leaves the socket of a failed
+        # handshake unclosed, which this suite's warnings-as-errors would report.)
+        for ca in (None, other["ca"]):
+            ctx = ssl.create_default_context(cafile=ca)
+            with (
+                socket.create_connection(("127.0.0.1", broker.port), timeout=30) as raw,
+                pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"),
+            ):
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1").close()
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=30) as raw:
+            ctx = ssl.create_default_context(cafile=pki["ca"])
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                assert tls.version() in ("TLSv1.2", "TLSv1.3")  # the lab's CA: accepted
+    finally:
+        col.stop()
+        th.join(30)
+        col.close()
+        broker.stop()
+        shutil.rmtree(broker.dir, ignore_errors=True)
+    status = {s["reactor"]: s for s in fleet_status(dsn)}
+    assert status["t1"]["state"] == "offline"  # its clean stop's NDEATH came over TLS too

@@ -7,8 +7,10 @@ acknowledgement). A collector that is killed or restarted therefore loses nothin
 keeps what was not acknowledged and delivers it to the next collector of the same id (mosquitto
 needs ``persistence true`` and no ``max_queued_messages`` bound to keep that across its own
 restarts). What is delivered twice is written once: samples are keyed on
-(reactor, tag, t_ms) and inserted with ``ON CONFLICT DO NOTHING`` after a ``COPY`` into a
-temporary staging table, so a replayed backlog never duplicates a row.
+(reactor, tag, t_ms); a block of new rows is copied (COPY text, preformatted while the messages
+are decoded) straight into ``fleet_sample``, and a block the key refuses (it holds a resend) is
+copied into a temporary staging table and inserted with ``ON CONFLICT DO NOTHING``, so a
+replayed backlog never duplicates a row.
 
 Tables (``schema.sql`` in this package): ``fleet_sample`` partitioned by range of ``t_ms``, one
 partition per UTC day created on first use; ``fleet_tag`` the aliases of each reactor's tags
@@ -40,7 +42,7 @@ from edgectl.fleet.sparkplug import (
     parse_topic,
 )
 
-__all__ = ["Collector", "CollectorStats", "ensure_schema", "fleet_status"]
+__all__ = ["Collector", "CollectorStats", "copy_text", "ensure_schema", "fleet_status"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class CollectorStats:
     seq_gaps: int = 0
     unknown_alias: int = 0
     flushes: int = 0
+    resent_blocks: int = 0  # flushes that held rows already stored (written by ON CONFLICT)
 
 
 class Collector:
@@ -93,13 +96,16 @@ class Collector:
             raise EdgectlError(f"--db {dsn}: cannot connect to PostgreSQL: {exc}") from exc
         ensure_schema(self.db)
         self.stats = CollectorStats()
+        # (reactor, device) -> alias -> the tag's name as a COPY text field (escaped once)
         self._aliases: dict[tuple[str, str], dict[int, str]] = {}
         for reactor, device, alias, name in self.db.execute(
             "SELECT reactor, device, alias, name FROM fleet_tag"
         ):
-            self._aliases.setdefault((reactor, device), {})[int(alias)] = name
+            self._aliases.setdefault((reactor, device), {})[int(alias)] = copy_text(name)
         self._partitions: set[int] = set()
-        self._rows: list[tuple[str, str, int, float | None, int, bool]] = []
+        # rows waiting for the next flush: lines of COPY text format, and their UTC days
+        self._lines: list[str] = []
+        self._days: set[int] = set()
         self._node_updates: dict[str, dict[str, Any]] = {}
         self._mids: list[int] = []
         self._seq: dict[str, int] = {}
@@ -137,7 +143,7 @@ class Collector:
             self.client.loop(0.02)
             now = time.monotonic()
             if (
-                len(self._rows) >= FLUSH_ROWS
+                len(self._lines) >= FLUSH_ROWS
                 or len(self._mids) >= FLUSH_MESSAGES
                 or (now >= next_flush)
             ):
@@ -168,7 +174,8 @@ class Collector:
             log.warning("collector: broker refused the connection: %s", rc)
             return
         # messages delivered before a reconnect and not acknowledged come again
-        self._rows.clear()
+        self._lines.clear()
+        self._days.clear()
         self._mids.clear()
         self._node_updates.clear()
         c.subscribe(f"{NAMESPACE}/{self.group}/#", qos=1)
@@ -214,7 +221,7 @@ class Collector:
             for m in p.metrics:
                 props = zip(m.properties.keys, m.properties.values, strict=False)
                 unit = next((v.string_value for k, v in props if k == "engUnit"), "")
-                aliases[m.alias] = m.name
+                aliases[m.alias] = copy_text(m.name)
                 tags.append((reactor, t.device, m.alias, m.name, unit))
             with self.db.transaction(), self.db.cursor() as cur:
                 cur.executemany(
@@ -224,21 +231,33 @@ class Collector:
                     tags,
                 )
         elif t.kind == "DDATA":
+            # the hot path (one call per metric of the fleet): each sample becomes one line of
+            # COPY text, so the flush sends one block and psycopg formats nothing per row
             aliases = self._aliases.get((reactor, t.device), {})
-            last_ms = 0
+            rx = copy_text(reactor)
+            lines = self._lines
+            first_ms = last_ms = -1
+            unknown = 0
             for m in p.metrics:
-                name = m.name or aliases.get(m.alias)
+                name = copy_text(m.name) if m.name else aliases.get(m.alias)
                 if name is None:
-                    self.stats.unknown_alias += 1
+                    unknown += 1
                     continue
-                value = None if m.is_null else m.double_value
-                self._rows.append(
-                    (reactor, name, m.timestamp, value, int(metric_quality(m)), m.is_historical)
-                )
-                last_ms = max(last_ms, m.timestamp)
+                ts = m.timestamp
+                value = "\\N" if m.is_null else repr(m.double_value)
+                q = int(metric_quality(m)) if m.HasField("properties") else 0
+                hist = "t" if m.is_historical else "f"
+                lines.append(f"{rx}\t{name}\t{ts}\t{value}\t{q}\t{hist}\n")
+                if first_ms < 0 or ts < first_ms:
+                    first_ms = ts
+                if ts > last_ms:
+                    last_ms = ts
+            self.stats.unknown_alias += unknown
             self.stats.rows_received += len(p.metrics)
+            if last_ms >= 0:
+                self._days.update(range(first_ms // DAY_MS, last_ms // DAY_MS + 1))
             upd = self._node_updates.setdefault(reactor, {})
-            upd["last_sample_ms"] = max(upd.get("last_sample_ms", 0), last_ms)
+            upd["last_sample_ms"] = max(upd.get("last_sample_ms", 0), max(last_ms, 0))
         elif t.kind == "NDATA":
             upd = self._node_updates.setdefault(reactor, {})
             for m in p.metrics:
@@ -297,9 +316,8 @@ class Collector:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _ensure_partitions(self, rows: list[tuple[Any, ...]]) -> None:
-        days = {r[2] // DAY_MS for r in rows} - self._partitions
-        for day in sorted(days):
+    def _ensure_partitions(self, days: set[int]) -> None:
+        for day in sorted(days - self._partitions):
             self.db.execute(
                 f"CREATE TABLE IF NOT EXISTS fleet_sample_d{day} PARTITION OF fleet_sample "
                 f"FOR VALUES FROM ({day * DAY_MS}) TO ({(day + 1) * DAY_MS})"
@@ -308,26 +326,13 @@ class Collector:
 
     def flush(self) -> None:
         """Commit the rows and node updates received, then acknowledge their messages."""
-        rows, self._rows = self._rows, []
+        lines, self._lines = self._lines, []
+        days, self._days = self._days, set()
         updates, self._node_updates = self._node_updates, {}
         mids, self._mids = self._mids, []
-        if rows:
-            self._ensure_partitions(rows)
-            with self.db.transaction():
-                self.db.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS fleet_stage (LIKE fleet_sample) "
-                    "ON COMMIT DELETE ROWS"
-                )
-                with self.db.cursor().copy(
-                    "COPY fleet_stage (reactor, tag, t_ms, value, quality, historical) FROM STDIN"
-                ) as cp:
-                    for r in rows:
-                        cp.write_row(r)
-                cur = self.db.execute(
-                    "INSERT INTO fleet_sample SELECT * FROM fleet_stage "
-                    "ON CONFLICT (reactor, tag, t_ms) DO NOTHING"
-                )
-                self.stats.rows_inserted += max(cur.rowcount, 0)
+        if lines:
+            self._ensure_partitions(days)
+            self.stats.rows_inserted += self._write_rows("".join(lines).encode())
             self.stats.flushes += 1
         if updates:
             # one upsert per reactor, sent in a pipeline (psycopg's executemany)
@@ -355,6 +360,47 @@ class Collector:
                 )
         for mid in mids:
             self.client.ack(mid, 1)
+
+    def _write_rows(self, block: bytes) -> int:
+        """Insert a block of COPY text rows, skipping those already stored; the rows inserted.
+
+        Nearly every block is new data: it is copied straight into ``fleet_sample``, whose
+        primary key refuses a row stored before. Only a block holding such a row (a resend
+        after a publisher's kill -9, a message delivered again after a collector restart)
+        takes the slower way: ``COPY`` into a staging table and ``INSERT … ON CONFLICT DO
+        NOTHING`` (on this machine the direct copy is about twice as fast)."""
+        cols = "(reactor, tag, t_ms, value, quality, historical)"
+        try:
+            with self.db.transaction(), self.db.cursor() as cur:
+                with cur.copy(f"COPY fleet_sample {cols} FROM STDIN") as cp:
+                    cp.write(block)
+                return max(cur.rowcount, 0)
+        except psycopg.errors.UniqueViolation:
+            self.stats.resent_blocks += 1
+        with self.db.transaction():
+            self.db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS fleet_stage (LIKE fleet_sample) "
+                "ON COMMIT DELETE ROWS"
+            )
+            with self.db.cursor().copy(f"COPY fleet_stage {cols} FROM STDIN") as cp:
+                cp.write(block)
+            cur = self.db.execute(
+                "INSERT INTO fleet_sample SELECT * FROM fleet_stage "
+                "ON CONFLICT (reactor, tag, t_ms) DO NOTHING"
+            )
+            return max(cur.rowcount, 0)
+
+
+def copy_text(field: str) -> str:
+    """``field`` as a value of PostgreSQL's COPY text format (backslash escapes)."""
+    if "\\" in field or "\t" in field or "\n" in field or "\r" in field:
+        field = (
+            field.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return field
 
 
 def fleet_status(dsn: str) -> list[dict[str, Any]]:

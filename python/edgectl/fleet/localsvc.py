@@ -78,8 +78,10 @@ class LocalMosquitto:
     """A mosquitto broker on 127.0.0.1:``port`` with its files in ``workdir``.
 
     ``passwords`` ({user: password}) turns anonymous access off; ``acl`` is the text of an ACL
-    file. Persistence is on and the per-client queue unbounded, so a persistent session's
-    messages outlive :meth:`stop` / :meth:`start` (mosquitto saves them on a clean stop).
+    file; ``tls`` (CA certificate, server certificate, server key: PEM files) makes the
+    listener TLS only (``url`` is then ``mqtts://``; the files are copied into ``workdir``).
+    Persistence is on and the per-client queue unbounded, so a persistent session's messages
+    outlive :meth:`stop` / :meth:`start` (mosquitto saves them on a clean stop).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class LocalMosquitto:
         port: int | None = None,
         passwords: dict[str, str] | None = None,
         acl: str = "",
+        tls: tuple[str | Path, str | Path, str | Path] | None = None,
     ) -> None:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +108,16 @@ class LocalMosquitto:
             "log_type error",
             "log_type warning",
         ]
+        self.tls = tls is not None
+        if tls is not None:
+            # per-listener settings: they follow the listener line
+            at = 1
+            for key, src in zip(("cafile", "certfile", "keyfile"), tls, strict=True):
+                dst = self.dir / f"tls-{key}.pem"
+                shutil.copyfile(src, dst)
+                os.chmod(dst, 0o600)
+                conf.insert(at, f"{key} {dst}")
+                at += 1
         if passwords:
             pw = self.dir / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
@@ -124,7 +137,7 @@ class LocalMosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self) -> LocalMosquitto:
         with open(self.log, "ab") as log:

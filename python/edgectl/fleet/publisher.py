@@ -129,6 +129,9 @@ class EdgePublisher:
         The run's :class:`~edgectl.operator.OperatorService` (commands are refused without).
     status
         Returns ``{"phase": str, "alarms": int}``; default: read from the historian.
+    phase
+        Returns the current phase (a run's recipe); overrides the historian's ``phase``
+        events, which record transitions only (not the first phase).
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class EdgePublisher:
         node: str = "",
         service: Any = None,
         status: StatusFn | None = None,
+        phase: Callable[[], str] | None = None,
     ) -> None:
         self.cfg = cfg
         self.node = cfg.node or node
@@ -149,6 +153,7 @@ class EdgePublisher:
         self._password = cfg.password()
         self.service = service
         self._status_fn = status
+        self._phase_fn = phase
         self.cursor_path = cursor_path_of(self.db_path)
         cur = read_cursor(self.cursor_path)
         self._acked_id = cur["sample_id"]
@@ -427,6 +432,8 @@ class EdgePublisher:
     ) -> dict[str, Any]:
         try:
             status = self._status_fn() if self._status_fn else _historian_status(con)
+            if self._phase_fn is not None:
+                status = {**status, "phase": self._phase_fn()}
         except (EdgectlError, sqlite3.Error) as exc:
             log.debug("%s: status unavailable: %s", self.node, exc)
             return old

@@ -1,7 +1,7 @@
 -- The site historian of edgectl's fleet collector (PostgreSQL 15). Idempotent.
 CREATE TABLE IF NOT EXISTS fleet_sample (
-    reactor    text NOT NULL,
-    tag        text NOT NULL,
+    reactor    text COLLATE "C" NOT NULL,  -- "C": the key's index compares bytes, not
+    tag        text COLLATE "C" NOT NULL,  -- the locale's collation rules (ingest cost)
     t_ms       bigint NOT NULL,          -- sample time, ms on the reactor's time axis
     value      double precision,         -- NULL: not a finite reading
     quality    smallint NOT NULL,        -- edgectl.quality.Quality (0 GOOD … 3 STALE)

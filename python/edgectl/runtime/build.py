@@ -424,8 +424,13 @@ def open_run(
         if cfg.mqtt is not None:  # its own thread and read connection: the scan never waits
             from edgectl.fleet.publisher import EdgePublisher
 
+            ctl = run.controller
+
+            def phase() -> str:  # a plain attribute read: never the scan's lock
+                return ctl.recipe.phase_name if ctl.recipe is not None else ""
+
             run.publisher = EdgePublisher(
-                cfg.mqtt, historian.path, node=cfg.reactor.name, service=service
+                cfg.mqtt, historian.path, node=cfg.reactor.name, service=service, phase=phase
             ).start()
         return run
     except BaseException:
