@@ -408,12 +408,18 @@ impl PlsModel {
                 )));
             }
             v.iter_mut().for_each(|e| *e /= nv);
+            v_basis.extend_from_slice(&v);
+            // S ← (I − VVᵀ)S against the whole basis, not only the newest v: in exact
+            // arithmetic the older projections are already zero, in floating point they keep
+            // the rounding of earlier components from building up (O(a·p) per component).
             for tgt in 0..m {
                 let row = &mut s[tgt * p..(tgt + 1) * p];
-                let proj = dot(&v, row);
-                axpy(-proj, &v, row);
+                for k in 0..=a {
+                    let vk = &v_basis[k * p..(k + 1) * p];
+                    let proj = dot(vk, row);
+                    axpy(-proj, vk, row);
+                }
             }
-            v_basis.extend_from_slice(&v);
             let mean_t = t.iter().sum::<f64>() / n as f64;
             self.score_var
                 .push(t.iter().map(|e| (e - mean_t).powi(2)).sum::<f64>() / (n - 1) as f64);
