@@ -953,3 +953,42 @@ mod fast_q_tests {
         assert!((out[0] - o2[0]).abs() < 1e-12 * (1.0 + o2[0].abs()));
     }
 }
+
+#[cfg(test)]
+mod fused_pass_props {
+    use super::tests::rng;
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The one-pass SIMPLS (scores and loadings from one sweep over X) gives the NIPALS
+        /// predictions for one response, for any shape (odd row counts and widths that are not
+        /// multiples of the 8-lane blocks included), with a large column offset in X; and the
+        /// batch prediction (four rows at a time) equals the one-spectrum one bit for bit.
+        #[test]
+        fn simpls_matches_nipals_and_batch_matches_single(
+            n in 3usize..40, p in 1usize..70, a_req in 1usize..8, seed in 0u64..1000,
+            offset in prop_oneof![Just(0.0), Just(50.0)],
+        ) {
+            let a = a_req.min(n - 1).min(p).min(4);
+            let mut r = rng(seed);
+            let x = Array2::from_shape_fn((n, p), |(_, j)| r() + offset * (1.0 + j as f64 / 7.0));
+            let y = Array2::from_shape_fn((n, 1), |(i, _)| {
+                (0..p).map(|j| x[[i, j]] * ((j as f64) * 0.37).sin()).sum::<f64>() + 0.1 * r()
+            });
+            let nip = PlsModel::fit(x.view(), y.view(), a, PlsAlgorithm::Nipals).unwrap();
+            let sim = PlsModel::fit(x.view(), y.view(), a, PlsAlgorithm::Simpls).unwrap();
+            let (pn, ps) = (nip.predict(x.view()).unwrap(), sim.predict(x.view()).unwrap());
+            let scale = y.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+            for (u, v) in pn.iter().zip(ps.iter()) {
+                prop_assert!((u - v).abs() <= 1e-8 * (scale + 1.0), "{} vs {}", u, v);
+            }
+            for (i, row) in x.outer_iter().enumerate() {
+                let mut one = [0.0];
+                sim.predict_into(row.as_slice().unwrap(), &mut one).unwrap();
+                prop_assert_eq!(one[0], ps[[i, 0]]);
+            }
+        }
+    }
+}
