@@ -14,7 +14,11 @@ Prints medians and the ratios the design is held to (DESIGN.md, reference softse
 3. 10-component PLS fit on 300 × 1000: edgectl NIPALS and SIMPLS vs scikit-learn NIPALS —
    target no slower — and vs ikpls algorithm 1 (issue 18: at least as fast);
 4. PLS prediction of 1000 spectra at widths 100…3000 vs numpy ``X @ b + b0`` (issue 18: within
-   2× at every width).
+   2× at every width), numpy with its default BLAS threads and pinned to one thread.
+
+Sections 3 and 4 time the contenders in interleaved batches (A B C, A B C, …) and report the
+median of the per-round ratios, so that load from other jobs on a shared machine falls on
+every contender alike; run the script several times and take the median of the ratios.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from importlib.resources import files
 
 import numpy as np
@@ -48,6 +54,50 @@ def timeit(fn: Callable[[], object], *, min_time_s: float = 0.2, repeats: int = 
             fn()
         runs.append((time.perf_counter() - t0) / n)
     return statistics.median(runs)
+
+
+def paired(
+    fns: dict[str, Callable[[], object]],
+    *,
+    min_time_s: float = 0.1,
+    rounds: int = 9,
+    contexts: dict[str, Callable[[], AbstractContextManager[object]]] | None = None,
+) -> tuple[dict[str, float], Callable[[str, str], float]]:
+    """Seconds per call of each function, measured in interleaved batches.
+
+    ``contexts`` optionally names a context manager entered around each of a function's
+    batches (not each call), e.g. a BLAS thread limit. Returns the median per function and
+    ``ratio(a, b)``, the median over rounds of a's time divided by b's time in the same round.
+    """
+    ctx = contexts or {}
+    counts = {}
+    for name, fn in fns.items():
+        with ctx.get(name, nullcontext)():
+            fn()
+            n = 1
+            while True:
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                dt = time.perf_counter() - t0
+                if dt > min_time_s / 5:
+                    break
+                n *= 2
+        counts[name] = max(1, int(n * min_time_s / max(dt, 1e-9)))
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            n = counts[name]
+            with ctx.get(name, nullcontext)():
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                runs[name].append((time.perf_counter() - t0) / n)
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(runs[a], runs[b], strict=True))
+
+    return {name: statistics.median(v) for name, v in runs.items()}, ratio
 
 
 def main() -> int:
@@ -121,17 +171,11 @@ def main() -> int:
     print("3) 10-component PLS fit, 300 × 1000")
     xf = rng.normal(size=(300, 1000)).cumsum(axis=1)
     yf = xf[:, 100] - 0.5 * xf[:, 600] + rng.normal(scale=0.1, size=300)
-    t_nip = timeit(lambda: sp.PlsModel.fit(xf, yf, 10), min_time_s=0.5, repeats=5)
-    t_sim = timeit(lambda: sp.PlsModel.fit(xf, yf, 10, "simpls"), min_time_s=0.5, repeats=5)
-    t_skl = timeit(lambda: PLSRegression(10, scale=False).fit(xf, yf), min_time_s=0.5, repeats=5)
-    print(
-        f"   edgectl NIPALS {t_nip * 1e3:7.2f} ms   SIMPLS {t_sim * 1e3:7.2f} ms   "
-        f"sklearn NIPALS {t_skl * 1e3:7.2f} ms"
-    )
-    print(
-        f"   ratio: NIPALS {t_skl / t_nip:4.2f}×, SIMPLS {t_skl / t_sim:4.2f}× sklearn's speed "
-        "(target ≥ 1×)"
-    )
+    fits: dict[str, Callable[[], object]] = {
+        "nipals": lambda: sp.PlsModel.fit(xf, yf, 10),
+        "simpls": lambda: sp.PlsModel.fit(xf, yf, 10, "simpls"),
+        "sklearn": lambda: PLSRegression(10, scale=False).fit(xf, yf),
+    }
     try:
         from ikpls.numpy import PLS as IkPls
     except ImportError:
@@ -139,29 +183,59 @@ def main() -> int:
     else:
         # Improved kernel PLS, algorithm 1 (Dayal & MacGregor 1997), no autoscaling (as ours).
         ik = IkPls(algorithm=1, center_X=True, center_Y=True, scale_X=False, scale_Y=False)
-        t_ik = timeit(lambda: ik.fit(xf, yf, 10), min_time_s=0.5, repeats=5)
+        ik.fit(xf, yf, 10)
         np.testing.assert_allclose(
             ik.predict(xf[:5], n_components=10).ravel(),
             sp.PlsModel.fit(xf, yf, 10, "simpls").predict(xf[:5]),
             rtol=1e-6,
         )
+        fits["ikpls"] = lambda: ik.fit(xf, yf, 10)
+    t_fit, r_fit = paired(fits, min_time_s=0.2)
+    print(
+        f"   edgectl NIPALS {t_fit['nipals'] * 1e3:7.2f} ms"
+        f"   SIMPLS {t_fit['simpls'] * 1e3:7.2f} ms"
+        f"   sklearn NIPALS {t_fit['sklearn'] * 1e3:7.2f} ms"
+    )
+    print(
+        f"   ratio: NIPALS {r_fit('sklearn', 'nipals'):4.2f}×, SIMPLS "
+        f"{r_fit('sklearn', 'simpls'):4.2f}× sklearn's speed (target ≥ 1×)"
+    )
+    if "ikpls" in fits:
         print(
-            f"   ikpls alg. 1 {t_ik * 1e3:7.2f} ms: edgectl NIPALS {t_nip / t_ik:4.2f}×, "
-            f"SIMPLS {t_sim / t_ik:4.2f}× ikpls' time (target ≤ 1×)"
+            f"   ikpls alg. 1 {t_fit['ikpls'] * 1e3:7.2f} ms: edgectl NIPALS "
+            f"{r_fit('nipals', 'ikpls'):4.2f}×, SIMPLS {r_fit('simpls', 'ikpls'):4.2f}× "
+            "ikpls' time (target ≤ 1×)"
         )
 
     print("4) PLS prediction of 1000 spectra at each width, edgectl vs numpy X @ b + b0")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threadpool_limits = None
     for p in (100, 446, 1000, 1047, 3000):
         xw = rng.normal(size=(1000, p))
         mw = sp.PlsModel.fit(rng.normal(size=(60, p)), rng.normal(size=60), 4)
         bw = mw.coef[0]
         bw0 = float(mw.intercept[0] - mw.x_mean @ bw)
-        t_e = timeit(lambda m=mw, x=xw: m.predict(x))
-        t_n = timeit(lambda x=xw, b=bw, c=bw0: x @ b + c)
-        print(
-            f"   p = {p:4d}: edgectl {t_e * 1e6:8.1f} µs   numpy {t_n * 1e6:8.1f} µs   "
-            f"ratio {t_e / t_n:5.2f}× (target ≤ 2×)"
+        np.testing.assert_allclose(mw.predict(xw), xw @ bw + bw0, rtol=1e-9, atol=1e-12)
+        fns: dict[str, Callable[[], object]] = {
+            "ours": lambda m=mw, x=xw: m.predict(x),
+            "numpy": lambda x=xw, b=bw, c=bw0: x @ b + c,
+        }
+        contexts: dict[str, Callable[[], AbstractContextManager[object]]] = {}
+        if threadpool_limits is not None:
+            fns["numpy1"] = fns["numpy"]
+            contexts["numpy1"] = partial(threadpool_limits, limits=1, user_api="blas")
+        t, r = paired(fns, contexts=contexts)
+        line = (
+            f"   p = {p:4d}: edgectl {t['ours'] * 1e6:8.1f} µs   numpy {t['numpy'] * 1e6:8.1f} µs"
+            f"   ratio {r('ours', 'numpy'):5.2f}× (target ≤ 2×)"
         )
+        if "numpy1" in t:
+            line += (
+                f";  numpy 1 thread {t['numpy1'] * 1e6:8.1f} µs, ratio {r('ours', 'numpy1'):5.2f}×"
+            )
+        print(line)
     return 0
 
 
