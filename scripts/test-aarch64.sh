@@ -29,15 +29,20 @@ step "Rust core tests (aarch64-unknown-linux-gnu under qemu)"
     export CARGO_TARGET_DIR=$root/target/aarch64-debian
     export RUSTC=/usr/bin/rustc
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    # The binaries run on Debian's arm64 glibc (libc6:arm64, the C library of Raspberry Pi OS
+    # 12), dynamic loader and libc.so.6 from the same package. Never `-L /usr/aarch64-linux-gnu`:
+    # that takes the loader from libc6-arm64-cross (2.36-8cross1) while the loader's search
+    # (the host's ld.so.cache, /lib/aarch64-linux-gnu) finds libc.so.6 of libc6:arm64
+    # (2.36-9+deb12u*, pulled in by libstd-rust-web-1.96:arm64). A loader and a libc of two
+    # glibc builds disagree on their private layout: the first pthread_create spins at 100 %
+    # CPU for ever, so every libtest binary hung (libtest runs each test on a thread). That was
+    # the "qemu 7.2 hang"; qemu 7.2 runs the same binaries fine on one consistent glibc.
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /"
     # optimised test binaries: unoptimised property tests are far too slow under emulation
     # (debug assertions and overflow checks stay on)
     export CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=0
-    # Known problem: under Debian 12's qemu-user 7.2 these binaries build, but even a trivial
-    # test spins at 100 % CPU and never finishes (seen with Rust 1.96's std); the bound turns
-    # that into a failure instead of a hang. The core itself runs as aarch64 code in the
-    # Python tests below, through the wheel.
-    timeout "${AARCH64_RUST_TIMEOUT_S:-900}" \
+    # a bound, so that a hang is a failure and never a stuck CI job
+    timeout "${AARCH64_RUST_TIMEOUT_S:-2400}" \
         /usr/bin/cargo test -p edgectl-core --locked --target aarch64-unknown-linux-gnu
 )
 fi
