@@ -3,7 +3,8 @@
 #
 #   scripts/pi-deps.sh build   rustc-web/cargo-web 1.96 and its aarch64 standard library
 #                              (libstd-rust-web-dev:arm64), the aarch64 cross linker
-#   scripts/pi-deps.sh test    + qemu-user-static (runs aarch64 programs on x86_64)
+#   scripts/pi-deps.sh test    + qemu-user-static (runs aarch64 programs on x86_64) and Debian's
+#                              arm64 glibc (libc6:arm64) for the Rust test binaries
 #
 # Everything comes from Debian's archive (bookworm): the rustup toolchain of this machine has only
 # the x86_64 standard library, and `rustup target add` would download from elsewhere. Debian's
@@ -14,7 +15,9 @@ set -euo pipefail
 want=${1:-build}
 pkgs=(rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 if [[ "$want" == test ]]; then
-    pkgs+=(qemu-user-static)
+    # the test binaries run on Debian's arm64 C library, loader and libc from one package
+    # (scripts/test-aarch64.sh says why not the cross sysroot's)
+    pkgs+=(qemu-user-static libc6:arm64 libgcc-s1:arm64)
 fi
 
 sudo_=()

@@ -28,16 +28,23 @@ step "Rust core tests (aarch64-unknown-linux-gnu under qemu)"
 (
     export CARGO_TARGET_DIR=$root/target/aarch64-debian
     export RUSTC=/usr/bin/rustc
+    # the doctests too: rustup's rustdoc on PATH has no aarch64 standard library
+    export RUSTDOC=/usr/bin/rustdoc
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    # The binaries run on Debian's arm64 glibc (libc6:arm64, the C library of Raspberry Pi OS
+    # 12), dynamic loader and libc.so.6 from the same package. Never `-L /usr/aarch64-linux-gnu`:
+    # that takes the loader from libc6-arm64-cross (2.36-8cross1) while the loader's search
+    # (the host's ld.so.cache, /lib/aarch64-linux-gnu) finds libc.so.6 of libc6:arm64
+    # (2.36-9+deb12u*, pulled in by libstd-rust-web-1.96:arm64). A loader and a libc of two
+    # glibc builds disagree on their private layout: the first pthread_create spins at 100 %
+    # CPU for ever, so every libtest binary hung (libtest runs each test on a thread). That was
+    # the "qemu 7.2 hang"; qemu 7.2 runs the same binaries fine on one consistent glibc.
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /"
     # optimised test binaries: unoptimised property tests are far too slow under emulation
     # (debug assertions and overflow checks stay on)
     export CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=0
-    # Known problem: under Debian 12's qemu-user 7.2 these binaries build, but even a trivial
-    # test spins at 100 % CPU and never finishes (seen with Rust 1.96's std); the bound turns
-    # that into a failure instead of a hang. The core itself runs as aarch64 code in the
-    # Python tests below, through the wheel.
-    timeout "${AARCH64_RUST_TIMEOUT_S:-900}" \
+    # a bound, so that a hang is a failure and never a stuck CI job
+    timeout "${AARCH64_RUST_TIMEOUT_S:-2400}" \
         /usr/bin/cargo test -p edgectl-core --locked --target aarch64-unknown-linux-gnu
 )
 fi
@@ -78,21 +85,26 @@ step "main job from the virtualenv, outside the repository"
 job=$(mktemp -d)
 trap 'rm -rf "$job"' EXIT
 cp examples/ecoli-fedbatch-2L.toml "$job/reactor.toml"
+shipped=$(find firmware_profiles -name '*.toml' | wc -l)
 (
     cd "$job"
-    unset EDGECTL_PROFILE_DIR
+    unset EDGECTL_PROFILE_DIR PYTHONPATH
     "${vpy[@]}" -c '
 import platform, sys
-import edgectl
+from pathlib import Path
+import edgectl, edgectl._core
 from edgectl.io.profile import iter_profiles, profile_root
 root = profile_root()
 assert platform.machine() == "aarch64", platform.machine()
-assert root.is_relative_to(sys.prefix), f"profiles from {root}, not the installed package"
 assert edgectl.__file__.startswith(sys.prefix), edgectl.__file__
+assert edgectl._core.__file__.startswith(sys.prefix), edgectl._core.__file__
+assert root == Path(edgectl.__file__).parent / "firmware_profiles", f"profiles from {root}"
+assert len(iter_profiles()) == int(sys.argv[1]), (len(iter_profiles()), sys.argv[1])
 print(f"aarch64 wheel: edgectl {edgectl.__version__} from {edgectl.__file__}")
 print(f"profiles: {len(iter_profiles())} in {root}")
-'
-    "${vpy[@]}" "$venv/bin/edgectl" run reactor.toml --speed 3600 --duration 0.1
+' "$shipped"
+    "${vpy[@]}" "$venv/bin/edgectl" run reactor.toml --speed 3600 --duration 0.1 | tee job.out
+    grep -q ecoli-2L job.out
     test -s runs/ecoli-2L.db
 )
 
