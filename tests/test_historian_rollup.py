@@ -18,14 +18,15 @@ from edgectl.historian._db import ROLLUP_S
 
 
 def expected(
-    samples: list[tuple[float, float]], start: float, end: float, n: int
+    samples: list[tuple[float, float]], start: float, end: float, n: int, *, rollup: bool = True
 ) -> list[tuple[float, float, float, float]]:
     """The documented result computed from the samples alone: a finite sample in [start, end]
     counts in the bucket of its time, or, when buckets are >= 4 rollup blocks wide and its
-    minute lies whole inside the window, in the bucket its minute starts in."""
+    minute lies whole inside the window, in the bucket its minute starts in. ``rollup=False``:
+    by sample time alone (a file without the rollup)."""
     width = (end - start) / n
     b_lo, b_hi = math.ceil(start / ROLLUP_S), math.floor(end / ROLLUP_S)
-    use_rollup = width >= 4 * ROLLUP_S and b_hi > b_lo
+    use_rollup = rollup and width >= 4 * ROLLUP_S and b_hi > b_lo
     out: dict[int, tuple[float, float, float, float]] = {}
     for t, v in samples:
         if not (start <= t <= end and math.isfinite(v)):
@@ -131,7 +132,9 @@ def test_a_version_2_file_is_upgraded_with_its_rollup_and_read_only_falls_back(
     want = expected(samples, 0.0, 100_000.0, 100)
 
     with HistoryReader(db) as reader:  # read-only: no upgrade, the samples answer
-        assert reader.minmax("x", 0.0, 100_000.0, 100) == _raw(samples, 0.0, 100_000.0, 100)
+        assert reader.minmax("x", 0.0, 100_000.0, 100) == expected(
+            samples, 0.0, 100_000.0, 100, rollup=False
+        )
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     con.close()
@@ -151,21 +154,3 @@ def test_a_version_2_file_is_upgraded_with_its_rollup_and_read_only_falls_back(
     finally:
         h.close()
     assert got == expected([*samples, (100_000.0, 1000.0)], 0.0, 100_000.0, 100)
-
-
-def _raw(
-    samples: list[tuple[float, float]], start: float, end: float, n: int
-) -> list[tuple[float, float, float, float]]:
-    """Bucketing by sample time alone (no rollup)."""
-    width = (end - start) / n
-    out: dict[int, tuple[float, float, float, float]] = {}
-    for t, v in samples:
-        if start <= t <= end and math.isfinite(v):
-            k = min(int((t - start) / width), n - 1)
-            p = out.get(k)
-            out[k] = (
-                (t, t, v, v)
-                if p is None
-                else (min(p[0], t), max(p[1], t), min(p[2], v), max(p[3], v))
-            )
-    return [out[k] for k in sorted(out)]

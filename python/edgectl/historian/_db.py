@@ -144,6 +144,21 @@ def check_text(value: object, name: str, where: str, *, allow_empty: bool = Fals
     return value
 
 
+# The finite samples of each tag per block of ROLLUP_S seconds (b = floor(t / ROLLUP_S)): first
+# and last time, min and max value, count. Written with the samples, in one commit.
+_ROLLUP_TABLE: Final = """
+CREATE TABLE sample_rollup (
+    tag_id  INTEGER NOT NULL,
+    b       INTEGER NOT NULL,
+    t_first REAL NOT NULL,
+    t_last  REAL NOT NULL,
+    vmin    REAL NOT NULL,
+    vmax    REAL NOT NULL,
+    n       INTEGER NOT NULL,
+    PRIMARY KEY (tag_id, b)
+) WITHOUT ROWID;
+"""
+
 _SCHEMA: Final = (
     """
 CREATE TABLE meta (
@@ -184,19 +199,9 @@ CREATE TABLE sample (
 );
 CREATE INDEX sample_tag_t ON sample(tag_id, t);
 
--- The finite samples of each tag per block of ROLLUP_S seconds (b = floor(t / ROLLUP_S)):
--- first and last time, min and max value, count. Written with the samples, in one commit.
-CREATE TABLE sample_rollup (
-    tag_id  INTEGER NOT NULL,
-    b       INTEGER NOT NULL,
-    t_first REAL NOT NULL,
-    t_last  REAL NOT NULL,
-    vmin    REAL NOT NULL,
-    vmax    REAL NOT NULL,
-    n       INTEGER NOT NULL,
-    PRIMARY KEY (tag_id, b)
-) WITHOUT ROWID;
-
+"""
+    + _ROLLUP_TABLE
+    + """
 CREATE TABLE event (
     id      INTEGER PRIMARY KEY,
     run_id  INTEGER REFERENCES run(id),
@@ -286,22 +291,10 @@ INSERT OR REPLACE INTO meta(key, value) SELECT 'audit_head', coalesce(
 """
 
 # Version 2 to 3: the rollup, built from the samples already there.
-_MIGRATE_2_3: Final = (
-    """
-CREATE TABLE sample_rollup (
-    tag_id  INTEGER NOT NULL,
-    b       INTEGER NOT NULL,
-    t_first REAL NOT NULL,
-    t_last  REAL NOT NULL,
-    vmin    REAL NOT NULL,
-    vmax    REAL NOT NULL,
-    n       INTEGER NOT NULL,
-    PRIMARY KEY (tag_id, b)
-) WITHOUT ROWID;
-"""
-    + ROLLUP_UPSERT.replace("id > ?", "id > 0")
-    + ";\n"
-)
+_MIGRATE_2_3: Final = _ROLLUP_TABLE + ROLLUP_UPSERT.replace("id > ?", "id > 0") + ";\n"
+
+#: the script that upgrades each version to the next
+_MIGRATIONS: Final = {1: _MIGRATE_1_2, 2: _MIGRATE_2_3}
 
 AUDIT_TRIGGERS_V1: Final = ("audit_insert_extends_chain", "audit_no_delete", "audit_no_update")
 AUDIT_TRIGGERS: Final = (*AUDIT_TRIGGERS_V1, "audit_head_tracks")
@@ -393,11 +386,8 @@ def connect(
             if app_id == 0 and version == 0:
                 _create_schema(con, p, genesis_hash)
             else:
-                if version == 1:
-                    _migrate_1_2(con, p)
-                    version = 2
-                if version == 2:
-                    _migrate_2_3(con, p)
+                for v in range(version, SCHEMA_VERSION):
+                    _migrate(con, p, v, _MIGRATIONS[v])
         elif app_id == 0 and version == 0:
             raise HistorianError(f"{p}: empty database, not an edgectl historian")
     except BaseException:
@@ -451,35 +441,21 @@ def _create_schema(con: sqlite3.Connection, p: Path, genesis_hash: str | None) -
         raise HistorianError(f"{p}: cannot create the historian schema: {exc}") from exc
 
 
-def _migrate_1_2(con: sqlite3.Connection, p: Path) -> None:
+def _migrate(con: sqlite3.Connection, p: Path, version: int, script: str) -> None:
+    """Upgrade the schema from ``version`` to the next in one transaction (a no-op when
+    another process did it first)."""
     try:
         con.execute("BEGIN IMMEDIATE")
-        if int(con.execute("PRAGMA user_version").fetchone()[0]) == 1:
-            for statement in _split_sql(_MIGRATE_1_2):
+        if int(con.execute("PRAGMA user_version").fetchone()[0]) == version:
+            for statement in _split_sql(script):
                 con.execute(statement)
-            con.execute("PRAGMA user_version = 2")
+            con.execute(f"PRAGMA user_version = {version + 1}")
         con.execute("COMMIT")
     except sqlite3.Error as exc:
         if con.in_transaction:
             con.execute("ROLLBACK")
         raise HistorianError(
-            f"{p}: cannot upgrade the historian schema to version 2: {exc}"
-        ) from exc
-
-
-def _migrate_2_3(con: sqlite3.Connection, p: Path) -> None:
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        if int(con.execute("PRAGMA user_version").fetchone()[0]) == 2:
-            for statement in _split_sql(_MIGRATE_2_3):
-                con.execute(statement)
-            con.execute("PRAGMA user_version = 3")
-        con.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if con.in_transaction:
-            con.execute("ROLLBACK")
-        raise HistorianError(
-            f"{p}: cannot upgrade the historian schema to version 3: {exc}"
+            f"{p}: cannot upgrade the historian schema to version {version + 1}: {exc}"
         ) from exc
 
 

@@ -175,7 +175,7 @@ class ControllerHistory:
             }
         )
         self.historian.flush()
-        events = [e for e in self.historian.events() if e.kind == "phase"]
+        events = self.historian.events(kind="phase")
         timeline = [
             {
                 "phase": span.phase,
