@@ -35,18 +35,25 @@ import numpy as np
 from edgectl import spectra as sp
 
 
-def timeit(fn: Callable[[], object], *, min_time_s: float = 0.2, repeats: int = 7) -> float:
-    """Median seconds per call over ``repeats`` batches of at least ``min_time_s`` each."""
+def _calibrate(fn: Callable[[], object], min_time_s: float) -> tuple[int, float]:
+    """(n, seconds): after one warm-up call, the first doubling of n calls that took more than
+    ``min_time_s / 5``, and how long those n calls took."""
     fn()
     n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
             fn()
-        if time.perf_counter() - t0 > min_time_s / 5:
-            break
+        dt = time.perf_counter() - t0
+        if dt > min_time_s / 5:
+            return n, dt
         n *= 2
-    n = max(1, int(n * min_time_s / max(time.perf_counter() - t0, 1e-9) / 5))
+
+
+def timeit(fn: Callable[[], object], *, min_time_s: float = 0.2, repeats: int = 7) -> float:
+    """Median seconds per call over ``repeats`` batches of at least ``min_time_s`` each."""
+    n, dt = _calibrate(fn, min_time_s)
+    n = max(1, int(n * min_time_s / max(dt, 1e-9) / 5))
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -73,16 +80,7 @@ def paired(
     counts = {}
     for name, fn in fns.items():
         with ctx.get(name, nullcontext)():
-            fn()
-            n = 1
-            while True:
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    fn()
-                dt = time.perf_counter() - t0
-                if dt > min_time_s / 5:
-                    break
-                n *= 2
+            n, dt = _calibrate(fn, min_time_s)
         counts[name] = max(1, int(n * min_time_s / max(dt, 1e-9)))
     runs: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):

@@ -30,26 +30,11 @@ macro_rules! avx2_dispatch {
     };
 }
 
-/// Σ a_i·b_i with four independent accumulators (`a` and `b` of equal length).
+/// Σ a_i·b_i with eight independent accumulators (`a` and `b` of equal length).
 #[inline]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    dot_k(a, b)
 }
 
 /// Σ (a_i − c_i)·b_i, the centred dot product used for predictions (x − x̄)·b.
@@ -66,7 +51,8 @@ pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
-/// Σ a_i·b_i exactly as [`dot`], for inlining into the dispatched kernels below.
+/// Σ a_i·b_i (eight accumulators, then the tail), inlined into [`dot`] and the dispatched
+/// kernels below so they round alike.
 #[inline(always)]
 fn dot_k(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
