@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -18,35 +19,81 @@ LIMITS = FeedLimits(
 
 
 def run(
-    limiter: FeedLimiter, vessel: VesselState, start_s: float, end_s: float, dt_s: float = 10.0
+    limiter: FeedLimiter,
+    vessel: VesselState,
+    start_s: float,
+    end_s: float,
+    dt_s: float = 10.0,
+    rate: float | Callable[[float], float] = 1.0,
 ) -> list[tuple[float, str, bool]]:
+    """Scan the limiter as the recipe does: watch the vessel, then limit the profile's rate."""
     events = []
     t = start_s
     while t < end_s:
         events += [(e.time_s, e.kind, e.active) for e in limiter.update(vessel, t)]
+        limiter.limit(rate(t) if callable(rate) else rate)
         t += dt_s
     return events
 
 
-def test_do_limitation_steps_the_feed_back_and_clears_by_itself() -> None:
+def test_do_limitation_caps_the_feed_and_clears_by_itself() -> None:
     lim = FeedLimiter(LIMITS)
     ok = VesselState(do_pct=30.0, do_at_top_stage=True, volume_l=2.1)
     assert run(lim, ok, 0.0, 600.0) == []
     assert lim.limit(1.0) == 1.0
     # DO below its limit with the cascade at its top stage: after hold_s a limitation begins,
-    # and the factor steps down by 0.8 every 300 s while it lasts.
+    # the feed is capped at 0.8 x what it was, and 0.8 x again every 300 s while it lasts.
     low = VesselState(do_pct=12.0, do_at_top_stage=True, volume_l=2.1)
     ev = run(lim, low, 600.0, 600.0 + 1200.0)
     assert ev == [(720.0, "do", True)]
-    assert lim.factor == pytest.approx(0.8**4)  # steps at 720, 1020, 1320, 1620 s
-    assert lim.limit(1.5) == pytest.approx(1.5 * 0.8**4)
+    assert lim.cap_ml_min == pytest.approx(0.8**4)  # steps at 720, 1020, 1320, 1620 s
+    # a cap on the rate, not a factor of the profile: a growing profile is held at the cap
+    assert lim.limit(1.5) == pytest.approx(0.8**4)
+    assert lim.limit(0.2) == 0.2  # below the cap the recipe's own rate
     # DO low but the cascade not at its top stage (stirrer still has room): not a limitation.
     assert not FeedLimiter(LIMITS)._cause("do", VesselState(do_pct=12.0, volume_l=2.1))
-    # The cause clears: the limitation ends at once, the factor recovers step by step to 1.
+    # The cause clears: the limitation ends at once, the cap rises x1.02 per 300 s, and is
+    # lifted when the recipe's rate is below it.
     ev = run(lim, ok, 1800.0, 1800.0 + 3000.0)
     assert ev[0] == (1800.0, "do", False)
+    assert lim.cap_ml_min == pytest.approx(0.8**4 * 1.02**10)
+    run(lim, ok, 4800.0, 4800.0 + 300.0 * 80)
+    assert lim.cap_ml_min is None
     assert lim.factor == 1.0
     assert lim.limited_s["do"] == pytest.approx(1800.0 - 720.0)
+
+
+def test_an_exponential_profile_does_not_grow_back_into_the_limitation() -> None:
+    # mu = 0.25 /h: over 5 h the profile grows 3.5-fold; the cap holds the feed where it was
+    # stepped back to, and the factor (cap / profile) falls as the profile grows.
+    lim = FeedLimiter(LIMITS)
+    profile = lambda t: 0.5 * math.exp(0.25 * t / 3600.0)  # noqa: E731
+    low = VesselState(do_pct=12.0, do_at_top_stage=True)
+    run(lim, low, 0.0, 130.0, rate=profile)  # the limitation starts at 120 s
+    cap = lim.cap_ml_min
+    assert cap == pytest.approx(0.8 * profile(110.0))
+    ok = VesselState(do_pct=30.0, do_at_top_stage=True)
+    run(lim, ok, 130.0, 5 * 3600.0, rate=profile)
+    # recovery x1.02 per 5 min: 0.24 /h, slower than the profile's 0.25 /h: still capped
+    assert lim.cap_ml_min is not None
+    assert lim.limit(profile(5 * 3600.0)) < profile(5 * 3600.0)
+    assert lim.factor < 0.8
+
+
+def test_limitation_before_saturation() -> None:
+    lim = FeedLimits(do_loop="do", top_high=0.8, base_output="base_ml_min", base_high=0.8)
+    f = FeedLimiter(lim)
+    # the O2 stage at 85 % of its range with DO still at its setpoint: oxygen is nearly used up
+    assert f._cause("do", VesselState(do_pct=30.0, do_at_top_stage=True, top_frac=0.85))
+    assert not f._cause("do", VesselState(do_pct=30.0, do_at_top_stage=True, top_frac=0.7))
+    assert not f._cause("do", VesselState(do_pct=30.0, do_at_top_stage=False, top_frac=0.85))
+    assert f._cause("titrant", VesselState(base_frac=0.8))
+    assert not f._cause("titrant", VesselState(base_frac=0.79))
+    # the defaults (1.0): only a saturated output counts
+    d = FeedLimiter(FeedLimits(do_loop="do", base_output="base_ml_min"))
+    assert not d._cause("do", VesselState(do_pct=30.0, do_at_top_stage=True, top_frac=0.99))
+    assert not d._cause("titrant", VesselState(base_frac=0.99))
+    assert d._cause("titrant", VesselState(base_frac=1.0))
 
 
 def test_a_short_dip_is_no_limitation() -> None:
@@ -57,13 +104,14 @@ def test_a_short_dip_is_no_limitation() -> None:
     assert run(lim, ok, 100.0, 200.0) == []
     assert run(lim, low, 200.0, 300.0) == []  # the hold restarted
     assert lim.factor == 1.0
+    assert lim.cap_ml_min is None
 
 
 def test_titrant_limitation_and_min_factor() -> None:
     lim = FeedLimiter(LIMITS)
-    ev = run(lim, VesselState(base_at_max=True), 0.0, 20000.0)
+    ev = run(lim, VesselState(base_at_max=True), 0.0, 20000.0, rate=2.0)
     assert ev == [(120.0, "titrant", True)]
-    assert lim.factor == pytest.approx(0.1)  # never below min_factor
+    assert lim.factor == pytest.approx(0.1)  # never below min_factor of the recipe's rate
     assert lim.limit(2.0) == pytest.approx(0.2)
 
 
@@ -72,7 +120,7 @@ def test_volume_limitation_stops_the_feed_until_the_volume_falls() -> None:
     ev = run(lim, VesselState(volume_l=2.5), 0.0, 50.0)
     assert ev == [(0.0, "volume", True)]  # at once: no hold for a full vessel
     assert lim.limit(1.0) == 0.0
-    assert lim.factor == 1.0  # the volume stop does not step the factor
+    assert lim.cap_ml_min is None  # the volume stop does not cap the rate
     ev = run(lim, VesselState(volume_l=2.45), 50.0, 60.0)  # a sample drawn
     assert ev == [(50.0, "volume", False)]
     assert lim.limit(1.0) == 1.0
@@ -80,7 +128,10 @@ def test_volume_limitation_stops_the_feed_until_the_volume_falls() -> None:
 
 def test_unwatched_limitations_never_fire() -> None:
     lim = FeedLimiter(FeedLimits())
-    bad = VesselState(do_pct=0.0, do_at_top_stage=True, base_at_max=True, volume_l=100.0)
+    bad = VesselState(
+        do_pct=0.0, do_at_top_stage=True, base_at_max=True, volume_l=100.0, top_frac=1.0,
+        base_frac=1.0,
+    )  # fmt: skip
     assert run(lim, bad, 0.0, 3600.0) == []
     assert lim.limit(1.0) == 1.0
 
@@ -90,8 +141,10 @@ def test_state_round_trip() -> None:
     run(lim, VesselState(base_at_max=True), 0.0, 1000.0)
     again = FeedLimiter(LIMITS)
     again.restore(lim.state())
+    assert again.cap_ml_min == lim.cap_ml_min is not None
     assert again.factor == lim.factor < 1.0
     assert again.limited_s == lim.limited_s
+    assert again.limit(1.0) == lim.limit(1.0) < 1.0
 
 
 RECIPE = {

@@ -144,7 +144,7 @@ def test_live_repl_over_the_socket_is_audited(tmp_path: Path) -> None:
         with edgectl.connect(tmp_path / "run.sock", user="bob", password="bob's password") as r:
             assert r.info()["name"] == "ecoli-2L"
             assert r.phase == "batch"
-            assert set(r.loops) == {"temp", "ph", "do", "feed", "foam"}
+            assert set(r.loops) == {"temp", "ph", "ph_acid", "do", "feed", "foam"}
             assert r.tags["temp_c"]["quality"] == "good"
             r.reason = "tighter pH"
             r.loops["ph"].kp = 8.0

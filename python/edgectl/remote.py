@@ -164,7 +164,10 @@ class _Loops(Mapping[str, Loop]):
 
     def __repr__(self) -> str:
         try:
-            rows = [_loop_line(n, self._reactor._api.call("loop_get", loop=n)) for n in self]
+            width = max([6, *(len(n) for n in self)])
+            rows = [
+                _loop_line(n, self._reactor._api.call("loop_get", loop=n), width) for n in self
+            ]
         except Exception as exc:  # a repr must not raise
             return f"<loops (unreadable: {exc})>"
         return "\n".join(["loops (PV, SP, OUT, mode):", *(f"  {row}" for row in rows)])
@@ -176,12 +179,13 @@ def _num(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _loop_line(name: str, s: Mapping[str, Any]) -> str:
-    """``temp  split_range  PV temp_c=37.02 (good)  SP 37  OUT 14.6  auto``."""
+def _loop_line(name: str, s: Mapping[str, Any], width: int = 6) -> str:
+    """``temp  split_range  PV temp_c=37.02 (good)  SP 37  OUT 14.6  auto``; the name padded to
+    ``width`` (a listing aligns its columns on its longest loop name)."""
     kind = {"PidLoop": "pid", "SplitRangeLoop": "split_range", "CascadeLoop": "do_cascade"}.get(
         str(s.get("type")), str(s.get("type", "")).removesuffix("Loop").lower()
     )
-    parts = [f"{name:<6} {kind:<11}"]
+    parts = [f"{name:<{width}} {kind:<11}"]
     if s.get("pv"):
         q = s.get("pv_quality")
         parts.append(f"PV {s['pv']}={_num(s.get('pv_value'))}" + (f" ({q})" if q else ""))

@@ -36,6 +36,11 @@ def add_parser(sub: Any) -> None:
         "--duration", type=positive_float, default=None, help="hours of clock time to run"
     )
     p.add_argument(
+        "--until-end",
+        action="store_true",
+        help="stop when the recipe enters its end phase ([recipe] end, e.g. harvest)",
+    )
+    p.add_argument(
         "--db",
         type=new_file,
         default=None,
@@ -119,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"edgectl run: dashboard {dashboard.url}", flush=True)
         if sys.stdout.isatty():
             progress = ProgressLine(run.controller, sys.stdout, speed=args.speed).start()
-        run.run(None if args.duration is None else args.duration * 3600.0)
+        run.run(None if args.duration is None else args.duration * 3600.0, until_end=args.until_end)
     except BaseException as exc:
         reason = f"error: {type(exc).__name__}: {exc}"
         raise

@@ -94,8 +94,9 @@ class Run:
     faces: list[Any] = field(default_factory=list)  # servers of the lab faces (OPC UA)
     _closed: bool = field(default=False, repr=False)
 
-    def run(self, duration_s: float | None = None) -> None:
-        """Scan until ``duration_s`` of clock time has passed (None: until stopped).
+    def run(self, duration_s: float | None = None, *, until_end: bool = False) -> None:
+        """Scan until ``duration_s`` of clock time has passed (None: until stopped), or with
+        ``until_end`` until the recipe enters its end phase (a run resumed in it stops at once).
 
         Under systemd (``$NOTIFY_SOCKET``) the service is reported ready after the first scan
         and its watchdog is fed only while scans complete (:mod:`edgectl.service.notify`).
@@ -106,6 +107,17 @@ class Run:
         # devices are read before the first scan (bumpless): the scans start at start_s
         first = max(self.clock.now(), self.start_s) if self.resumed else self.clock.now()
         until = None if duration_s is None else first + duration_s
+        recipe = self.controller.recipe
+        if until_end:
+            if recipe is None or not recipe.recipe.end:
+                raise ConfigError(
+                    f"{self.config_path}: $.recipe.end: not set; --until-end needs the phase"
+                    ' that ends the culture (e.g. end = "harvest")'
+                )
+            self.controller.stop_at_end = True
+            if recipe.phase_name == recipe.recipe.end:
+                self.controller.request_stop(f"culture ended ({recipe.phase_name})")
+                return
         with scan_watchdog(lambda: self.scheduler.stats.scans):
             self.scheduler.run(self.controller.scan, until_s=until, start_at_s=first)
 

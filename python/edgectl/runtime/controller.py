@@ -229,6 +229,8 @@ class Controller(ControllerChanges, ControllerHistory):
         self.now_s = 0.0
         self.stopped = threading.Event()
         self.stop_reason = ""  # why the run stops ("operator stop by alice: ...", "signal ...")
+        #: stop the run when the recipe enters its end phase (``edgectl run --until-end``)
+        self.stop_at_end = False
         # audit records of automatic changes, written by the operator service outside the lock
         self.deferred_audit: deque[dict[str, Any]] = deque()
         # the audit record up to which every operator change is applied (see restore())
@@ -395,21 +397,29 @@ class Controller(ControllerChanges, ControllerHistory):
 
     def _vessel(self, lim: FeedLimits, samples: Mapping[str, Sample]) -> VesselState:
         """What the feed limiter watches: DO and its cascade's stage, the base pump, the volume."""
-        do_pct, top = math.nan, False
+        do_pct, top, top_frac = math.nan, False, math.nan
         if lim.do_loop is not None and lim.do_loop in self.cfg.loops:
-            s = samples.get(getattr(self.cfg.loops[lim.do_loop], "pv", ""))
+            loop_cfg = self.cfg.loops[lim.do_loop]
+            s = samples.get(getattr(loop_cfg, "pv", ""))
             if s is not None and s.quality is Quality.GOOD:
                 do_pct = s.value
             cas = getattr(self.loops.get(lim.do_loop), "cascade", None)
             top = cas is not None and cas.active == len(cas.stages) - 1
-        base = False
+            stages = getattr(loop_cfg, "stages", ())
+            if stages and stages[-1].max > stages[-1].min:
+                st = stages[-1]
+                out = self.outputs.get(st.output, st.min)
+                top_frac = (out - st.min) / (st.max - st.min)
+        base, base_frac = False, math.nan
         if lim.base_output is not None and lim.base_output in self.cfg.outputs:
             hi = self.cfg.outputs[lim.base_output].max
-            base = self.outputs.get(lim.base_output, 0.0) >= hi - 1e-9 * max(1.0, abs(hi))
+            out = self.outputs.get(lim.base_output, 0.0)
+            base = out >= hi - 1e-9 * max(1.0, abs(hi))
+            base_frac = out / hi if hi > 0.0 else math.nan
         dosed_ml = sum(self.totals.ml.values())
         volume_l = self.cfg.reactor.volume_l + (dosed_ml - self._sampled_ml) / 1000.0
         fed_ml = self.totals.ml.get(self.feed_output, 0.0) if self.feed_output else math.nan
-        return VesselState(do_pct, top, base, volume_l, fed_ml)
+        return VesselState(do_pct, top, base, volume_l, fed_ml, top_frac, base_frac)
 
     def _limit_event(self, ev: LimitEvent) -> None:
         """A feed limitation started or ended: a ``limit`` event (the summary's "feed
@@ -440,6 +450,11 @@ class Controller(ControllerChanges, ControllerHistory):
             f"{change.from_phase} → {change.to_phase}: {change.reason}",
         )
         self._apply_phase(change.to_phase)
+        assert self.recipe is not None
+        if change.to_phase == self.recipe.recipe.end:
+            self._event(change.time_s, "culture", "recipe", f"culture ended: {change.reason}")
+            if self.stop_at_end:
+                self.request_stop(f"culture ended ({change.to_phase}: {change.reason})")
 
     def _apply_phase(self, phase_name: str) -> None:
         assert self.recipe is not None

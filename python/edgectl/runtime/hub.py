@@ -3,9 +3,10 @@
 One :class:`edgectl.io.worker.IoWorker` per serial device polls its readings (``read_<name>``
 methods of the driver the profile selects) and runs its writes (``set_<quantity>``), so a slow
 or silent device never blocks the scan. GPIO outputs (heater PWM, relays) are set directly: a
-pin write is a memory write. Writes are coalesced: an output is sent when its value changes or
-every ``refresh_s`` of clock time (a device that power-cycled gets its setpoint back), and never
-queued twice. A failed write is counted per output and reported by :meth:`Hub.faults`.
+pin write is a memory write. Writes are coalesced: an output is sent when its value moves by more
+than its write dead band (``[outputs.<name>] write_deadband``, default 0.1 % of its range) or
+reaches min, max or safe, and every ``refresh_s`` of clock time (a device that power-cycled gets
+its setpoint back), and never queued twice. A failed write is counted per output and reported by :meth:`Hub.faults`.
 """
 
 from __future__ import annotations
@@ -213,15 +214,21 @@ class Hub:
             if out is None:
                 continue
             o = self.cfg.outputs.get(name)
-            if o is not None and o.scale != 1.0:
-                value = value * o.scale
+            # a move within the dead band is not sent (see OutputConfig.write_deadband); a
+            # move to min, max or safe is sent exactly (a pump is stopped, not nearly)
+            band = 0.0
+            if o is not None:
+                if value not in (o.min, o.max, o.safe):
+                    band = o.deadband * abs(o.scale)
+                if o.scale != 1.0:
+                    value = value * o.scale
             with self._lock:
                 out.wanted = value
                 if out.pending is not None and not out.pending.done():
                     continue  # the queued write will send the latest wanted value
                 if out.pending is not None:
                     self._settle(name, out)
-                if value == out.sent and now - out.sent_at_s < self.refresh_s:
+                if abs(value - out.sent) <= band and now - out.sent_at_s < self.refresh_s:
                     continue
                 out.sent_at_s = now
                 out.pending = out.worker.submit(self._send, name)

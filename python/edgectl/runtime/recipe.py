@@ -138,10 +138,16 @@ class Phase(Struct, frozen=True, kw_only=True):
 
 
 class Recipe(Struct, frozen=True, kw_only=True):
-    """Phases in order; the run starts in ``start`` (default: the first)."""
+    """Phases in order; the run starts in ``start`` (default: the first).
+
+    ``end`` names the phase that ends the culture (e.g. a harvest phase that holds the broth
+    chilled with the feed off): the loops' acceptance is judged up to the moment it is
+    entered, and ``edgectl run --until-end`` stops there. ``""``: the culture has no end phase.
+    """
 
     phases: list[Phase]
     start: str = ""
+    end: str = ""
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -163,6 +169,10 @@ class Recipe(Struct, frozen=True, kw_only=True):
                     )
         if self.start and self.start not in names:
             raise ValueError(f"start: unknown phase {self.start!r}")
+        if self.end and self.end not in names:
+            raise ValueError(f"end: unknown phase {self.end!r} (phases: {names})")
+        if self.end and self.end == (self.start or names[0]):
+            raise ValueError(f"end: {self.end!r} is the phase the culture starts in")
 
     def phase(self, name: str) -> Phase:
         for p in self.phases:

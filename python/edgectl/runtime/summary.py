@@ -28,6 +28,7 @@ __all__ = [
     "PhaseSpan",
     "Volume",
     "alarm_spans",
+    "culture_end_s",
     "culture_run_uids",
     "format_summary",
     "limitation_summary",
@@ -60,9 +61,24 @@ class LoopFigures:
     judged: bool = True
 
 
-def _deviation(reader: Any, pv: str, sp_tag: str, start_s: float) -> tuple[np.ndarray, np.ndarray]:
-    y = reader.samples(pv, start_s).good()
-    r = reader.samples(sp_tag, start_s).good()
+def culture_end_s(reader: Any, cfg: ReactorConfig, run_start_s: float) -> float | None:
+    """Historian time the recipe's ``end`` phase was first entered (None: not reached, or the
+    recipe has no end phase): the culture is over there, and the loops are judged before it."""
+    end = cfg.recipe.end if cfg.recipe is not None else ""
+    if not end:
+        return None
+    for ev in reader.events(run_start_s, kind="phase"):
+        head = ev.message.partition(": ")[0]
+        if head.partition(" → ")[2] == end:
+            return float(ev.time_s)
+    return None
+
+
+def _deviation(
+    reader: Any, pv: str, sp_tag: str, start_s: float, end_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    y = reader.samples(pv, start_s, end_s).good()
+    r = reader.samples(sp_tag, start_s, end_s).good()
     if len(y) == 0 or len(r) == 0:
         return np.empty(0), np.empty(0)
     # setpoint in force at each PV sample time (last setpoint sample at or before it)
@@ -72,14 +88,21 @@ def _deviation(reader: Any, pv: str, sp_tag: str, start_s: float) -> tuple[np.nd
 
 
 def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[str, LoopFigures]:
-    """Figures of every loop with an ``acceptance`` block; times are historian seconds."""
+    """Figures of every loop with an ``acceptance`` block; times are historian seconds. The
+    samples judged are those after ``settle_s`` and before the culture's end phase, if any."""
     out: dict[str, LoopFigures] = {}
+    end_s = culture_end_s(reader, cfg, run_start_s)
     for name, loop in cfg.loops.items():
         acc: Acceptance | None = getattr(loop, "acceptance", None)
         pv: str = getattr(loop, "pv", "")
         if acc is None or not pv:
             continue
-        _, dev = _deviation(reader, pv, f"{name}.sp", run_start_s + acc.settle_s)
+        start_s = run_start_s + acc.settle_s
+        if end_s is not None and end_s <= start_s:
+            # the culture ended before the loop settled: nothing to judge
+            out[name] = LoopFigures(name, pv, acc.band, acc.side, 0, *[math.nan] * 5, True, False)
+            continue
+        _, dev = _deviation(reader, pv, f"{name}.sp", start_s, end_s)
         n = int(dev.size)
         if n == 0:
             nan = math.nan
