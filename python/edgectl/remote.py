@@ -165,9 +165,7 @@ class _Loops(Mapping[str, Loop]):
     def __repr__(self) -> str:
         try:
             width = max([6, *(len(n) for n in self)])
-            rows = [
-                _loop_line(n, self._reactor._api.call("loop_get", loop=n), width) for n in self
-            ]
+            rows = [_loop_line(n, self._reactor._api.call("loop_get", loop=n), width) for n in self]
         except Exception as exc:  # a repr must not raise
             return f"<loops (unreadable: {exc})>"
         return "\n".join(["loops (PV, SP, OUT, mode):", *(f"  {row}" for row in rows)])

@@ -6,7 +6,8 @@ or silent device never blocks the scan. GPIO outputs (heater PWM, relays) are se
 pin write is a memory write. Writes are coalesced: an output is sent when its value moves by more
 than its write dead band (``[outputs.<name>] write_deadband``, default 0.1 % of its range) or
 reaches min, max or safe, and every ``refresh_s`` of clock time (a device that power-cycled gets
-its setpoint back), and never queued twice. A failed write is counted per output and reported by :meth:`Hub.faults`.
+its setpoint back), and never queued twice. A failed write is counted per output and reported by
+:meth:`Hub.faults`.
 """
 
 from __future__ import annotations

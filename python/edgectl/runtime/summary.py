@@ -100,7 +100,10 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
         start_s = run_start_s + acc.settle_s
         if end_s is not None and end_s <= start_s:
             # the culture ended before the loop settled: nothing to judge
-            out[name] = LoopFigures(name, pv, acc.band, acc.side, 0, *[math.nan] * 5, True, False)
+            nan = math.nan
+            out[name] = LoopFigures(
+                name, pv, acc.band, acc.side, 0, nan, nan, nan, nan, nan, True, False
+            )
             continue
         _, dev = _deviation(reader, pv, f"{name}.sp", start_s, end_s)
         n = int(dev.size)
