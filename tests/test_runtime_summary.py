@@ -15,11 +15,15 @@ import pytest
 from edgectl.config import to_toml_text
 from edgectl.historian import Historian
 from edgectl.runtime.build import open_run
+from edgectl.errors import ConfigError
+from edgectl.runtime.reactor_config import load_reactor_config
+from edgectl.runtime.recipe import Phase, Recipe
 from edgectl.runtime.summary import (
     AlarmSpan,
     PhaseSpan,
     Volume,
     alarm_spans,
+    culture_end_s,
     culture_run_uids,
     format_summary,
     phase_timeline,
@@ -162,6 +166,60 @@ def test_a_short_run_summary_names_phases_and_alarms(tmp_path: Path) -> None:
     volume = next(ln for ln in lines if ln.startswith("  final volume"))
     assert "5.0 mL sampled" in volume  # the fed-batch phase samples on entry
     assert "simulated plant" in volume
+
+
+def test_a_culture_ends_in_its_end_phase_and_is_judged_before_it(tmp_path: Path) -> None:
+    """``--until-end``: batch → fed-batch after 600 s → harvest after 600 s more; the run stops
+    there, records the end, and the loops are judged on the samples before the harvest."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert data["recipe"]["end"] == "harvest"
+    phases = data["recipe"]["phases"]
+    phases[0]["transitions"] = [{"to": "fed-batch", "after_s": 600.0}]
+    phases[1]["transitions"] = [{"to": "harvest", "after_s": 600.0}]
+    for loop in ("temp", "ph", "do"):
+        data["loops"][loop]["acceptance"]["settle_s"] = 300.0
+    config = tmp_path / "reactor.toml"
+    config.write_text(to_toml_text(data), encoding="utf-8")
+    db = tmp_path / "r.db"
+    run = open_run(config, speed=2400.0, db=db, socket_path=tmp_path / "r.sock")
+    try:
+        run.run(7200.0, until_end=True)  # the end phase stops it long before 2 h
+        assert run.controller.recipe is not None
+        assert run.controller.recipe.phase_name == "harvest"
+        assert run.controller.stop_reason.startswith("culture ended (harvest: 600 s in phase)")
+        end_clock_s = run.controller.now_s
+        figures = run.figures()
+    finally:
+        run.close()
+    assert 1200.0 <= end_clock_s <= 1210.0
+    with Historian(db) as h:
+        [ended] = h.events(kind="culture")
+        assert ended.message == "culture ended: 600 s in phase"
+        base = h.runs()[0].started_s
+        cfg = load_reactor_config(config)
+        assert culture_end_s(h, cfg, base) == pytest.approx(ended.time_s)
+        # judged from settle_s (300 s) to the end (1200 s): 10 s sampling, about 90 samples
+        n = len(h.samples("temp_c", base + 300.0, ended.time_s).good())
+        assert figures["temp"].n_samples == n
+        assert 80 <= n <= 95
+    # a config without an end phase cannot run --until-end: a config error naming the key
+    del data["recipe"]["end"]
+    config.write_text(to_toml_text(data), encoding="utf-8")
+    run = open_run(config, speed=2400.0, db=tmp_path / "r2.db", socket_path=tmp_path / "r2.sock")
+    try:
+        with pytest.raises(ConfigError, match=r"\$\.recipe\.end: not set"):
+            run.run(600.0, until_end=True)
+    finally:
+        run.close()
+
+
+def test_the_end_phase_must_be_a_later_phase() -> None:
+    phases = [{"name": "batch"}, {"name": "harvest"}]
+    with pytest.raises(ValueError, match="end: unknown phase 'done'"):
+        Recipe(phases=[Phase(**p) for p in phases], end="done")
+    with pytest.raises(ValueError, match="'batch' is the phase the culture starts in"):
+        Recipe(phases=[Phase(**p) for p in phases], end="batch")
+    assert Recipe(phases=[Phase(**p) for p in phases], end="harvest").end == "harvest"
 
 
 def test_phase_span_of_a_run_without_recipe_changes() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from edgectl.devices.base import SerialDevice, check_address
 from edgectl.errors import DeviceError, InvalidInputError
 from edgectl.io.profile import DeviceProfile
+from edgectl.io.protocol import CommandRefusedError
 from edgectl.io.transport import Port
 
 __all__ = ["RegloIccPump", "WatsonMarlowPump", "format_mmmmse"]
@@ -110,7 +111,16 @@ class RegloIccPump(_Dosing, SerialDevice):
         return self._number(self.query("read_rpm"), "rpm", "read_rpm")
 
     def start(self) -> None:
-        if self.query("start").get("reply") == "-":
+        """Run the channel. A channel that already runs answers ``H`` with ``#`` (not executed):
+        that is no failure when ``E`` says it runs (a new rate applies as soon as it is set), so
+        a rate change of a running pump is not an output fault."""
+        try:
+            reply = self.query("start").get("reply")
+        except CommandRefusedError:
+            if self.is_running():
+                return
+            raise
+        if reply == "-":
             raise DeviceError(f"{self.name}: channel {self.channel} cannot run with these settings")
 
     def stop(self) -> None:
