@@ -8,6 +8,7 @@ setpoint is sent again regardless.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def test_moves_within_the_dead_band_are_not_sent(tmp_path: Path) -> None:
     sent, wanted, scans = _run_counting_sends(tmp_path / "a", data, 900.0)
     assert len(sent) >= 2
     assert len(sent) < scans  # not every scan: most moves are within the band
-    for (t0, v0), (t1, v1) in zip(sent, sent[1:], strict=False):
+    for (t0, v0), (t1, v1) in itertools.pairwise(sent):
         # each write moved the setpoint by more than the band, or refreshed it after 60 s
         assert abs(v1 - v0) > band or t1 - t0 >= 60.0 - 1e-6, (t0, v0, t1, v1)
     # at the end of the run the pump has what the loop wants, within the band

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from edgectl.config import to_toml_text
+from edgectl.errors import ConfigError
 from edgectl.historian import Historian
 from edgectl.runtime.build import open_run
-from edgectl.errors import ConfigError
 from edgectl.runtime.reactor_config import load_reactor_config
 from edgectl.runtime.recipe import Phase, Recipe
 from edgectl.runtime.summary import (
