@@ -507,8 +507,13 @@ def test_operation_counters_and_a_finished_phase_in_the_result_set(lab: Lab) -> 
         await state.call_method(f"{lads}:StartProgram", "fed-batch")  # an operator transition
         results = await unit.get_child([f"{lads}:ProgramManager", f"{lads}:ResultSet"])
         for _ in range(600):  # a bound (60 s), not a timing check
-            children = await results.get_children()
-            if children:
+            children = await results.get_children(nodeclassmask=ua.NodeClass.Object)
+            names = [
+                (await c.read_browse_name()).Name
+                for n in children[:1]
+                for c in await n.get_children()
+            ]
+            if "DeviceProgramRunId" in names:  # written last: the result is complete
                 break
             await asyncio.sleep(0.1)
         (result,) = children

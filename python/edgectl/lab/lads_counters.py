@@ -12,7 +12,9 @@ declares)::
 Results (LADS ResultType in ``ProgramManager/ResultSet``): one per finished phase of the run's
 phase timeline, named ``<n>_<phase>`` (n from 1): Started / Stopped (clock time of the run),
 TotalRuntime, DeviceProgramRunId ``<reactor>/<n>``, Description (why it ended),
-ProgramTemplate.DeviceTemplateId (the phase), ApplicationUri (the server's).
+ProgramTemplate.DeviceTemplateId (the phase), ApplicationUri (the server's). The nodes of a
+result are added one by one (asyncua has no atomic add): DeviceProgramRunId comes last, so a
+client that sees it reads a complete result.
 """
 
 from __future__ import annotations
@@ -124,6 +126,11 @@ async def add_result(
         )
     )[0]
     v = ua.VariantType
+    # the copy of the phase's program template (LADS declares it without children: added)
+    template = await result.get_child(f"{lads}:ProgramTemplate")
+    for prop, value in (("DeviceTemplateId", phase), ("Author", "edgectl recipe")):
+        nid = ua.NodeId(f"{base}.ProgramTemplate.{prop}", ns)
+        await _add_or_get(template, lads, prop, value, v.String, nid)
     runtime_ms = max(0.0, (stopped - started).total_seconds() * 1000.0)
     for prop, value, vtype in (
         ("Started", started, v.DateTime),
@@ -134,12 +141,7 @@ async def add_result(
         ("SupervisoryJobId", "", v.String),
         ("SupervisoryTaskId", "", v.String),
         ("TotalRuntime", runtime_ms, v.Double),
-        ("DeviceProgramRunId", f"{reactor}/{index}", v.String),
+        ("DeviceProgramRunId", f"{reactor}/{index}", v.String),  # last: the result is complete
     ):
         await _add_or_get(result, lads, prop, value, vtype, ua.NodeId(f"{base}.{prop}", ns))
-    try:
-        template = await result.get_child(f"{lads}:ProgramTemplate")
-        await (await template.get_child(f"{lads}:DeviceTemplateId")).write_value(phase)
-    except ua.UaError:
-        pass
     return result
