@@ -550,5 +550,5 @@ def test_operation_counters_and_a_finished_phase_in_the_result_set(lab: Lab) -> 
     assert got["TotalRuntime"] == pytest.approx(batch["duration_s"] * 1000.0, abs=1.0)
     assert span_ms == pytest.approx(got["TotalRuntime"], abs=1.0)
     assert lab.run.controller.info()["phase"] == "fed-batch"
-    last = _audit(lab, "recipe.phase")
-    assert [r.actor for r in last] == ["alice"]
+    requested = [r for r in _audit(lab, "recipe.phase") if r.action == "phase_request"]
+    assert [(r.actor, r.new_value) for r in requested] == [("alice", "fed-batch")]

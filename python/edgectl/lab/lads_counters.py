@@ -20,10 +20,12 @@ client that sees it reads a complete result.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["Counters", "add_operation_counters", "add_result"]
+__all__ = ["Counters", "RunRecord", "add_operation_counters", "add_result"]
 
 _MACHINERY_URI: Final = "http://opcfoundation.org/UA/Machinery/"
 _DI_URI: Final = "http://opcfoundation.org/UA/DI/"
@@ -128,11 +130,11 @@ async def add_result(
     v = ua.VariantType
     # the copy of the phase's program template (LADS declares it without children: added)
     template = await result.get_child(f"{lads}:ProgramTemplate")
-    for prop, value in (("DeviceTemplateId", phase), ("Author", "edgectl recipe")):
+    for prop, text in (("DeviceTemplateId", phase), ("Author", "edgectl recipe")):
         nid = ua.NodeId(f"{base}.ProgramTemplate.{prop}", ns)
-        await _add_or_get(template, lads, prop, value, v.String, nid)
+        await _add_or_get(template, lads, prop, text, v.String, nid)
     runtime_ms = max(0.0, (stopped - started).total_seconds() * 1000.0)
-    for prop, value, vtype in (
+    fields: tuple[tuple[str, Any, Any], ...] = (
         ("Started", started, v.DateTime),
         ("Stopped", stopped, v.DateTime),
         ("Description", ua.LocalizedText(f"recipe phase {phase!r}: {reason}"), v.LocalizedText),
@@ -142,6 +144,77 @@ async def add_result(
         ("SupervisoryTaskId", "", v.String),
         ("TotalRuntime", runtime_ms, v.Double),
         ("DeviceProgramRunId", f"{reactor}/{index}", v.String),  # last: the result is complete
-    ):
+    )
+    for prop, value, vtype in fields:
         await _add_or_get(result, lads, prop, value, vtype, ua.NodeId(f"{base}.{prop}", ns))
     return result
+
+
+class RunRecord:
+    """Keeps the counters and the ResultSet of one server current (the publisher calls
+    :meth:`publish` every period; the phase timeline is read only when the phase changed)."""
+
+    def __init__(self, reactor: str, application_uri: str) -> None:
+        self.reactor = reactor
+        self.application_uri = application_uri
+        self._started = time.monotonic()
+        self._phase: str | None = None  # the phase the timeline was read at
+        self._results: set[int] = set()  # timeline indexes with a Result node
+        self._cycles = 0
+
+    def stale(self, phase: str) -> bool:
+        """Whether the timeline must be read again (the phase changed since)."""
+        return phase != self._phase
+
+    async def publish(
+        self,
+        server: Any,
+        nodes: Any,
+        info: Mapping[str, Any],
+        recipe: Mapping[str, Any] | None,
+    ) -> None:
+        """Write the counters (``info``: the controller's ``info()``); with ``recipe`` (its
+        ``recipe_status()``), add a Result per finished phase not shown yet."""
+        from asyncua import ua
+
+        if recipe is not None:
+            self._phase = str(info.get("phase", ""))
+            await self._add_results(server, nodes, recipe, float(info.get("time_base_s", 0.0)))
+        c = nodes.counters
+        if c is None:
+            return
+        v = ua.VariantType
+        wall_ms = (time.monotonic() - self._started) * 1000.0
+        run_ms = float(info.get("time_s", 0.0)) * 1000.0
+        for node, value in (
+            (c.power_on, ua.Variant(wall_ms, v.Double)),
+            (c.operation, ua.Variant(run_ms, v.Double)),
+            (c.cycles, ua.Variant(self._cycles, v.UInt32)),
+        ):
+            await server.write_attribute_value(node.nodeid, ua.DataValue(value))
+
+    async def _add_results(
+        self, server: Any, nodes: Any, recipe: Mapping[str, Any], base_s: float
+    ) -> None:
+        timeline = list(recipe.get("timeline", []))
+        self._cycles = len(timeline)
+        if nodes.result_set is None:
+            return
+        for i, span in enumerate(timeline, start=1):
+            if span.get("running") or i in self._results:
+                continue
+            start_s = base_s + float(span["start_s"])
+            await add_result(
+                server,
+                nodes.result_set,
+                nodes.ns,
+                nodes.lads_ns,
+                reactor=self.reactor,
+                index=i,
+                phase=str(span["phase"]),
+                started=dt.datetime.fromtimestamp(start_s, dt.UTC),
+                stopped=dt.datetime.fromtimestamp(start_s + float(span["duration_s"]), dt.UTC),
+                reason=str(span.get("reason", "")),
+                application_uri=self.application_uri,
+            )
+            self._results.add(i)

@@ -26,7 +26,6 @@ import datetime as dt
 import logging
 import math
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -34,7 +33,7 @@ from typing import Any, Final
 from edgectl.errors import EdgectlError
 from edgectl.lab.config import OpcUaConfig
 from edgectl.lab.lads_alarms import AlarmConditions
-from edgectl.lab.lads_counters import add_result
+from edgectl.lab.lads_counters import RunRecord
 from edgectl.lab.lads_model import (
     ControlSpec,
     LadsNodes,
@@ -111,10 +110,7 @@ class OpcUaServer:
         self.nodes: LadsNodes | None = None
         self.alarms: AlarmConditions | None = None
         self.port = config.port
-        self._started = time.monotonic()
-        self._phase: str | None = None  # the phase the results and cycle counter were read at
-        self._results: set[int] = set()  # timeline indexes with a Result node
-        self._cycles = 0
+        self.record = RunRecord(service.controller.name, self.application_uri)
 
     @property
     def endpoint(self) -> str:
@@ -351,7 +347,7 @@ class OpcUaServer:
             soft = svc.query(_PUBLISHER, "softsensor_status") if nodes.soft else {}
             alarms = {a["name"]: a["state"] for a in svc.query(_PUBLISHER, "alarms")}
             recipe = (
-                svc.query(_PUBLISHER, "recipe_status") if info["phase"] != self._phase else None
+                svc.query(_PUBLISHER, "recipe_status") if self.record.stale(info["phase"]) else None
             )
         except (EdgectlError, KeyError):
             await self._write(server, nodes.unit_state, ua.LocalizedText("Stopped"))
@@ -389,43 +385,7 @@ class OpcUaServer:
         await self._write(server, nodes.active_step, ua.LocalizedText(str(info.get("phase", ""))))
         if self.alarms is not None:
             await self.alarms.sync(alarms, tags)
-        if recipe is not None:
-            self._phase = str(info["phase"])
-            await self._add_results(server, nodes, recipe, float(info.get("time_base_s", 0.0)))
-        if nodes.counters is not None:
-            c = nodes.counters
-            wall_ms = (time.monotonic() - self._started) * 1000.0
-            await self._write(server, c.power_on, ua.Variant(wall_ms, ua.VariantType.Double))
-            run_ms = float(info.get("time_s", 0.0)) * 1000.0
-            await self._write(server, c.operation, ua.Variant(run_ms, ua.VariantType.Double))
-            await self._write(server, c.cycles, ua.Variant(self._cycles, ua.VariantType.UInt32))
-
-    async def _add_results(
-        self, server: Any, nodes: LadsNodes, recipe: Mapping[str, Any], base_s: float
-    ) -> None:
-        """A Result per finished phase of the timeline not shown yet; the cycle counter."""
-        timeline = list(recipe.get("timeline", []))
-        self._cycles = len(timeline)
-        if nodes.result_set is None:
-            return
-        for i, span in enumerate(timeline, start=1):
-            if span.get("running") or i in self._results:
-                continue
-            start_s = base_s + float(span["start_s"])
-            await add_result(
-                server,
-                nodes.result_set,
-                nodes.ns,
-                nodes.lads_ns,
-                reactor=self.service.controller.name,
-                index=i,
-                phase=str(span["phase"]),
-                started=dt.datetime.fromtimestamp(start_s, dt.UTC),
-                stopped=dt.datetime.fromtimestamp(start_s + float(span["duration_s"]), dt.UTC),
-                reason=str(span.get("reason", "")),
-                application_uri=self.application_uri,
-            )
-            self._results.add(i)
+        await self.record.publish(server, nodes, info, recipe)
 
     async def _write(self, server: Any, node: Any, value: Any) -> None:
         from asyncua import ua
