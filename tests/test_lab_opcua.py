@@ -442,6 +442,8 @@ def test_an_alarm_is_a_condition_event_acknowledged_through_the_operator_service
                 )
             await condition.call_method("0:Acknowledge", eid, ua.LocalizedText("seen, on purpose"))
             acked = await events.wait_for(ConditionName="temp_dev", **{"AckedState/Id": True})
+            with pytest.raises(ua.UaStatusCodeError) as again:
+                await condition.call_method("0:Acknowledge", eid, ua.LocalizedText("twice"))
             acked_state = lab.run.controller.alarms()
             # the setpoint back: the alarm clears, the condition is no longer retained
             await target.write_value(ua.Variant(sp0, ua.VariantType.Double))
@@ -453,6 +455,7 @@ def test_an_alarm_is_a_condition_event_acknowledged_through_the_operator_service
                 "replayed": replayed,
                 "viewer": type(viewer_refused.value).__name__,
                 "unknown": type(unknown_event.value).__name__,
+                "again": type(again.value).__name__,
                 "acked": acked,
                 "acked_state": acked_state,
                 "cleared": cleared,
@@ -475,13 +478,14 @@ def test_an_alarm_is_a_condition_event_acknowledged_through_the_operator_service
     assert got["replayed"]["EventId"] == raised["EventId"]  # the retained state, replayed
     assert got["viewer"] == "BadUserAccessDenied"
     assert got["unknown"] == "BadEventIdUnknown"
+    assert got["again"] == "BadConditionBranchAlreadyAcked"
     assert (acked["ActiveState/Id"], acked["ClientUserId"]) == (True, "alice")
     assert acked["Comment"].Text == "seen, on purpose"
     assert {a["name"]: a["state"] for a in got["acked_state"]}.get("temp_dev") == "acked"
     assert (cleared["ActiveState/Id"], cleared["AckedState/Id"]) == (False, True)
     records = _audit(lab, "alarms.temp_dev")
-    refused = [r for r in records if r.action == "refused"]
-    assert (refused[-1].actor, refused[-1].new_value["rule"]) == ("victor", "rights")
+    refused = [(r.actor, r.new_value["rule"]) for r in records if r.action == "refused"]
+    assert refused == [("victor", "rights"), ("alice", "validation")]  # viewer; acked twice
     ack = [r for r in records if r.action == "ack"]
     assert (ack[-1].actor, ack[-1].reason) == ("alice", "OPC UA Acknowledge: seen, on purpose")
 

@@ -163,8 +163,12 @@ class OpcUaServer:
         await self._secure(server)
         await load_nodesets(server)
         self.nodes = await build_address_space(server, self._spec())
-        notifiers = [ua.NodeId(ua.ObjectIds.Server), self.nodes.device.nodeid]
-        notifiers.append(self.nodes.unit.nodeid)
+        # condition events go to subscriptions of the Server object, the device and the unit
+        notifiers = [
+            ua.NodeId(ua.ObjectIds.Server),
+            self.nodes.device.nodeid,
+            self.nodes.unit.nodeid,
+        ]
         self.alarms = AlarmConditions(server, self.nodes.conditions, notifiers)
         await self.alarms.link()
         self._link(server, self.nodes)
