@@ -71,6 +71,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     port = _free_port()
     data["opcua"] = {"enabled": True, "host": "127.0.0.1", "port": port}
+    # an alarm a setpoint change raises at once (the alarm test), and an operator transition
+    # out of the batch phase (the result test)
+    data["alarms"]["temp_dev"] = {
+        "tag": "temp_c",
+        "kind": "deviation",
+        "reference": "temp.sp",
+        "limit": 2.0,
+        "hysteresis": 0.5,
+        "severity": "low",
+    }
+    data["recipe"]["phases"][0]["transitions"].append({"to": "fed-batch", "operator": True})
     cfg = tmp / "reactor.toml"
     cfg.write_text(to_toml_text(data), encoding="utf-8")
     store = UserStore(tmp / "run.users")
@@ -353,3 +364,195 @@ def test_an_untrusted_client_certificate_is_refused(lab: Lab) -> None:
 
     assert asyncio.run(main()) == "BadCertificateUntrusted"
     assert lab.run.controller.info()["scans"] > 0
+
+
+class _Events:
+    """An asyncua subscription handler collecting condition events (by field name)."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    def event_notification(self, event: Any) -> None:
+        self.seen.append({k: v.Value for k, v in event.get_event_props_as_fields_dict().items()})
+        self.arrived.set()
+
+    async def wait_for(self, **fields: Any) -> dict[str, Any]:
+        """The first event with these field values (a bound of 120 s, not a timing check)."""
+
+        def match() -> dict[str, Any] | None:
+            for e in self.seen:
+                if all(e.get(k) == v for k, v in fields.items()):
+                    return e
+            return None
+
+        async def loop() -> dict[str, Any]:
+            while (found := match()) is None:
+                self.arrived.clear()
+                await self.arrived.wait()
+            return found
+
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(loop(), 120.0)
+        raise AssertionError(
+            f"no event with {fields}; got {[e.get('ConditionName') for e in self.seen]}"
+        )
+
+
+def test_an_alarm_is_a_condition_event_acknowledged_through_the_operator_service(
+    lab: Lab,
+) -> None:
+    sp0 = float(lab.run.controller.loop_get("temp")["setpoint"])
+
+    async def main() -> dict[str, Any]:
+        alice, victor = await _client(lab), await _client(lab, "victor")
+        async with alice, victor:
+            unit, lads, _ = await _vessel(alice)
+            fn, _, _ = await _function(alice, "temp_control")
+            target = await fn.get_child(f"{lads}:TargetValue")
+            events = _Events()
+            sub = await alice.create_subscription(50, events)
+            # the deviation alarm's type too, for its own fields (LimitState, SetpointNode)
+            kinds = [ua.ObjectIds.AlarmConditionType, ua.ObjectIds.ExclusiveDeviationAlarmType]
+            await sub.subscribe_events(unit, kinds)
+            # the setpoint 4 °C below the temperature: the deviation alarm raises
+            await target.write_value(ua.Variant(sp0 - 4.0, ua.VariantType.Double))
+            raised = await events.wait_for(ConditionName="temp_dev", **{"ActiveState/Id": True})
+            condition = alice.get_node(raised["NodeId"])
+            # a viewer sees it (ConditionRefresh of a late subscription) but cannot acknowledge
+            late = _Events()
+            vsub = await victor.create_subscription(50, late)
+            await vsub.subscribe_events(ua.ObjectIds.Server, ua.ObjectIds.AlarmConditionType)
+            refresh = victor.get_node(ua.ObjectIds.ConditionType)
+            await refresh.call_method(
+                ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh),
+                ua.Variant(vsub.subscription_id, ua.VariantType.UInt32),
+            )
+            replayed = await late.wait_for(ConditionName="temp_dev")
+            eid = ua.Variant(raised["EventId"], ua.VariantType.ByteString)
+            with pytest.raises(ua.UaStatusCodeError) as viewer_refused:
+                await victor.get_node(raised["NodeId"]).call_method(
+                    "0:Acknowledge", eid, ua.LocalizedText("viewer")
+                )
+            with pytest.raises(ua.UaStatusCodeError) as unknown_event:
+                await condition.call_method(
+                    "0:Acknowledge",
+                    ua.Variant(b"not an event id", ua.VariantType.ByteString),
+                    ua.LocalizedText("?"),
+                )
+            await condition.call_method("0:Acknowledge", eid, ua.LocalizedText("seen, on purpose"))
+            acked = await events.wait_for(ConditionName="temp_dev", **{"AckedState/Id": True})
+            with pytest.raises(ua.UaStatusCodeError) as again:
+                await condition.call_method("0:Acknowledge", eid, ua.LocalizedText("twice"))
+            acked_state = lab.run.controller.alarms()
+            # the setpoint back: the alarm clears, the condition is no longer retained
+            await target.write_value(ua.Variant(sp0, ua.VariantType.Double))
+            cleared = await events.wait_for(ConditionName="temp_dev", Retain=False)
+            await sub.delete()
+            await vsub.delete()
+            return {
+                "raised": raised,
+                "replayed": replayed,
+                "viewer": type(viewer_refused.value).__name__,
+                "unknown": type(unknown_event.value).__name__,
+                "again": type(again.value).__name__,
+                "acked": acked,
+                "acked_state": acked_state,
+                "cleared": cleared,
+                "condition_type": await condition.read_type_definition(),
+                "condition_parent": (await (await condition.get_parent()).read_browse_name()).Name,
+                "setpoint_node": raised.get("SetpointNode"),
+                "target": target.nodeid,
+            }
+
+    got = asyncio.run(main())
+    raised, acked, cleared = got["raised"], got["acked"], got["cleared"]
+    assert raised["EventType"] == ua.NodeId(ua.ObjectIds.ExclusiveDeviationAlarmType)
+    assert got["condition_type"] == raised["EventType"]
+    assert got["condition_parent"] == "temp_c"  # the sensor function of the alarm's tag
+    assert raised["Severity"] == 300  # edgectl "low"
+    assert raised["SourceName"] == "temp_c"
+    assert (raised["Retain"], raised["AckedState/Id"]) == (True, False)
+    assert raised["LimitState/CurrentState"].Text == "High"  # temperature above the setpoint
+    assert got["setpoint_node"] == got["target"]
+    assert got["replayed"]["EventId"] == raised["EventId"]  # the retained state, replayed
+    assert got["viewer"] == "BadUserAccessDenied"
+    assert got["unknown"] == "BadEventIdUnknown"
+    assert got["again"] == "BadConditionBranchAlreadyAcked"
+    assert (acked["ActiveState/Id"], acked["ClientUserId"]) == (True, "alice")
+    assert acked["Comment"].Text == "seen, on purpose"
+    assert {a["name"]: a["state"] for a in got["acked_state"]}.get("temp_dev") == "acked"
+    assert (cleared["ActiveState/Id"], cleared["AckedState/Id"]) == (False, True)
+    records = _audit(lab, "alarms.temp_dev")
+    refused = [(r.actor, r.new_value["rule"]) for r in records if r.action == "refused"]
+    assert refused == [("victor", "rights"), ("alice", "validation")]  # viewer; acked twice
+    ack = [r for r in records if r.action == "ack"]
+    assert (ack[-1].actor, ack[-1].reason) == ("alice", "OPC UA Acknowledge: seen, on purpose")
+
+
+def test_operation_counters_and_a_finished_phase_in_the_result_set(lab: Lab) -> None:
+    async def body(client: Client) -> dict[str, Any]:
+        di = await client.get_namespace_index("http://opcfoundation.org/UA/DI/")
+        machinery = await client.get_namespace_index("http://opcfoundation.org/UA/Machinery/")
+        unit, lads, _ = await _vessel(client)
+        device = await (await unit.get_parent()).get_parent()
+        counters = await device.get_child(
+            [f"{machinery}:MachineryBuildingBlocks", f"{di}:OperationCounters"]
+        )
+
+        async def read() -> dict[str, Any]:
+            return {
+                n: await (await counters.get_child(f"{di}:{n}")).read_value()
+                for n in ("PowerOnDuration", "OperationDuration", "OperationCycleCounter")
+            }
+
+        before = await read()
+        state = await unit.get_child(f"{lads}:FunctionalUnitState")
+        await state.call_method(f"{lads}:StartProgram", "fed-batch")  # an operator transition
+        results = await unit.get_child([f"{lads}:ProgramManager", f"{lads}:ResultSet"])
+        for _ in range(600):  # a bound (60 s), not a timing check
+            children = await results.get_children(nodeclassmask=ua.NodeClass.Object)
+            names = [
+                (await c.read_browse_name()).Name
+                for n in children[:1]
+                for c in await n.get_children()
+            ]
+            if "DeviceProgramRunId" in names:  # written last: the result is complete
+                break
+            await asyncio.sleep(0.1)
+        (result,) = children
+        fields = {
+            n: await (await result.get_child(f"{lads}:{n}")).read_value()
+            for n in ("Started", "Stopped", "TotalRuntime", "DeviceProgramRunId")
+        }
+        template = await result.get_child([f"{lads}:ProgramTemplate", f"{lads}:DeviceTemplateId"])
+        after = await read()
+        return {
+            "before": before,
+            "after": after,
+            "name": (await result.read_browse_name()).Name,
+            "type": await result.read_type_definition(),
+            "template": await template.read_value(),
+            "lads": lads,
+            **fields,
+        }
+
+    got = _with(lab, body)
+    before, after = got["before"], got["after"]
+    assert before["PowerOnDuration"] > 0.0
+    assert after["OperationDuration"] >= before["OperationDuration"] > 0.0
+    assert after["OperationDuration"] <= lab.run.controller.info()["time_s"] * 1000.0
+    assert after["OperationCycleCounter"] == before["OperationCycleCounter"] + 1
+    timeline = lab.run.controller.recipe_status()["timeline"]
+    assert after["OperationCycleCounter"] == len(timeline)
+    assert got["type"] == ua.NodeId(1021, got["lads"])  # ResultType
+    assert (got["name"], got["template"]) == ("1_batch", "batch")
+    assert got["DeviceProgramRunId"] == "ecoli-2L/1"
+    batch = timeline[0]
+    assert (batch["phase"], batch["running"]) == ("batch", False)
+    span_ms = (got["Stopped"] - got["Started"]).total_seconds() * 1000.0
+    assert got["TotalRuntime"] == pytest.approx(batch["duration_s"] * 1000.0, abs=1.0)
+    assert span_ms == pytest.approx(got["TotalRuntime"], abs=1.0)
+    assert lab.run.controller.info()["phase"] == "fed-batch"
+    requested = [r for r in _audit(lab, "recipe.phase") if r.action == "phase_request"]
+    assert [(r.actor, r.new_value) for r in requested] == [("alice", "fed-batch")]

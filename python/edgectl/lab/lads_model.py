@@ -4,6 +4,8 @@ The official nodesets (DI, AMB, Machinery, LADS; shipped unmodified in ``nodeset
 in that order, then the reactor is instantiated from the LADS types::
 
     Objects/DeviceSet/<reactor>                     LADSDeviceType (identification, DeviceState)
+      MachineryBuildingBlocks/OperationCounters     PowerOnDuration, OperationDuration,
+                                                    OperationCycleCounter (.lads_counters)
       FunctionalUnitSet/Vessel                      FunctionalUnitType, one per vessel
         FunctionalUnitState                         FunctionalUnitStateMachineType: Start, Stop,
                                                     Abort, StartProgram(phase)
@@ -12,8 +14,10 @@ in that order, then the reactor is instantiated from the LADS types::
                                                     Stop, StartWithTargetValue
         FunctionSet/<tag>                           AnalogScalarSensorFunctionType: SensorValue
                                                     (+ Valid, ModelVersion for soft sensors)
+          <tag>/<alarm>                             an alarm condition (.lads_alarms)
         ProgramManager                              ProgramTemplateSet (recipe phases),
-                                                    ActiveProgram (CurrentStepName = phase)
+                                                    ActiveProgram (CurrentStepName = phase),
+                                                    ResultSet (finished phases)
 
 Node ids are strings in the reactor's namespace (``urn:edgectl:<reactor>``), from the browse
 path: ``ecoli-2L.Vessel.FunctionSet.temp_control.TargetValue``. Edgectl engineering units map to the
@@ -27,6 +31,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+
+from edgectl.lab.lads_alarms import add_conditions
+from edgectl.lab.lads_counters import add_operation_counters
 
 __all__ = [
     "LADS_URI",
@@ -168,6 +175,8 @@ class ReactorSpec:
     phases: tuple[str, ...]
     controls: tuple[ControlSpec, ...]
     sensors: tuple[SensorSpec, ...]
+    #: (name, AlarmSpec) of every alarm of the controller: one condition each
+    alarms: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(slots=True)
@@ -191,6 +200,13 @@ class LadsNodes:
     soft: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     # method node id → (what, name): ("unit", "Start"), ("loop:temp", "Stop"), ...
     methods: dict[Any, tuple[str, str]] = field(default_factory=dict)
+    # tag → its sensor function and the function's SensorValue
+    functions: dict[str, Any] = field(default_factory=dict)
+    sensor_values: dict[str, Any] = field(default_factory=dict)
+    # alarm name → its condition (edgectl.lab.lads_alarms.Condition)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    counters: Any = None  # edgectl.lab.lads_counters.Counters
+    result_set: Any = None  # ProgramManager/ResultSet
 
 
 async def load_nodesets(server: Any) -> None:
@@ -338,6 +354,16 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
     for s in spec.sensors:
         await _add_sensor(server, nodes, fset, t(_ANALOG_SENSOR), f"{base}.FunctionSet", s)
     await _add_program_manager(server, nodes, unit, t, base, spec)
+    nodes.counters = await add_operation_counters(server, device, ns, lads)
+    nodes.conditions = await add_conditions(
+        server,
+        ns,
+        unit,
+        nodes.functions,
+        nodes.sensor_values,
+        nodes.targets,
+        dict(spec.alarms),
+    )
     return nodes
 
 
@@ -447,6 +473,8 @@ async def _add_sensor(
     await raw.write_value(ua.Variant(float("nan"), ua.VariantType.Double))
     await _set_range(raw, s.unit, None)
     nodes.tag_nodes.setdefault(s.tag, []).append(value)
+    nodes.functions[s.tag] = fn
+    nodes.sensor_values[s.tag] = value
     if s.softsensor:
         valid = await fn.add_property(
             ua.NodeId(f"{base}.Valid", ns), ua.QualifiedName("Valid", ns), False
@@ -488,6 +516,7 @@ async def _add_program_manager(
         await (await _child(tpl, lads, "Author")).write_value("edgectl recipe")
         await (await _child(tpl, lads, "DeviceTemplateId")).write_value(phase)
         await (await _child(tpl, lads, "Version")).write_value(spec.software_revision)
+    nodes.result_set = await _child(pm, lads, "ResultSet")
     active = await _child(pm, lads, "ActiveProgram")
     nodes.active_step = await active.add_variable(
         ua.NodeId(f"{base}.ProgramManager.ActiveProgram.CurrentStepName", ns),

@@ -32,6 +32,8 @@ from typing import Any, Final
 
 from edgectl.errors import EdgectlError
 from edgectl.lab.config import OpcUaConfig
+from edgectl.lab.lads_alarms import AlarmConditions
+from edgectl.lab.lads_counters import RunRecord
 from edgectl.lab.lads_model import (
     ControlSpec,
     LadsNodes,
@@ -106,7 +108,9 @@ class OpcUaServer:
         self._error: BaseException | None = None
         self._identities: dict[str, Identity] = {}
         self.nodes: LadsNodes | None = None
+        self.alarms: AlarmConditions | None = None
         self.port = config.port
+        self.record = RunRecord(service.controller.name, self.application_uri)
 
     @property
     def endpoint(self) -> str:
@@ -150,7 +154,7 @@ class OpcUaServer:
                 _log.exception("OPC UA server stopped")
 
     async def _serve(self) -> None:
-        from asyncua import Server
+        from asyncua import Server, ua
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -159,6 +163,14 @@ class OpcUaServer:
         await self._secure(server)
         await load_nodesets(server)
         self.nodes = await build_address_space(server, self._spec())
+        # condition events go to subscriptions of the Server object, the device and the unit
+        notifiers = [
+            ua.NodeId(ua.ObjectIds.Server),
+            self.nodes.device.nodeid,
+            self.nodes.unit.nodeid,
+        ]
+        self.alarms = AlarmConditions(server, self.nodes.conditions, notifiers)
+        await self.alarms.link()
         self._link(server, self.nodes)
         await self._publish(server, self.nodes)
         await server.start()
@@ -311,6 +323,8 @@ class OpcUaServer:
             if tag in tags
         )
         phases = tuple(p.name for p in cfg.recipe.phases) if cfg.recipe is not None else ()
+        with ctl.lock:  # the alarm definitions (static: read once)
+            alarms = tuple((name, a.spec) for name, a in ctl.alarm_mgr.alarms.items())
         return ReactorSpec(
             name=ctl.name,
             manufacturer=self.config.manufacturer,
@@ -320,6 +334,7 @@ class OpcUaServer:
             phases=phases,
             controls=tuple(controls),
             sensors=sensors,
+            alarms=alarms,
         )
 
     async def _publish(self, server: Any, nodes: LadsNodes) -> None:
@@ -334,6 +349,10 @@ class OpcUaServer:
                 loop: svc.query(_PUBLISHER, "loop_get", loop=loop) for loop in nodes.loop_states
             }
             soft = svc.query(_PUBLISHER, "softsensor_status") if nodes.soft else {}
+            alarms = {a["name"]: a["state"] for a in svc.query(_PUBLISHER, "alarms")}
+            recipe = (
+                svc.query(_PUBLISHER, "recipe_status") if self.record.stale(info["phase"]) else None
+            )
         except (EdgectlError, KeyError):
             await self._write(server, nodes.unit_state, ua.LocalizedText("Stopped"))
             return
@@ -368,6 +387,9 @@ class OpcUaServer:
         state = "Stopping" if info.get("stopping") else "Running"
         await self._write(server, nodes.unit_state, ua.LocalizedText(state))
         await self._write(server, nodes.active_step, ua.LocalizedText(str(info.get("phase", ""))))
+        if self.alarms is not None:
+            await self.alarms.sync(alarms, tags)
+        await self.record.publish(server, nodes, info, recipe)
 
     async def _write(self, server: Any, node: Any, value: Any) -> None:
         from asyncua import ua
@@ -378,8 +400,51 @@ class OpcUaServer:
     # -- writes and methods -----------------------------------------------------------------------
 
     def _link(self, server: Any, nodes: LadsNodes) -> None:
+        from asyncua import ua
+
         for nodeid, (what, name) in nodes.methods.items():
             server.link_method(server.get_node(nodeid), self._handler(what, name))
+        # Acknowledge: the type's method called on a condition (OPC 10000-9 §5.7.3) and each
+        # condition's own copy
+        ack = server.get_node(ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge))
+        server.link_method(ack, self._acknowledge)
+        for cond in nodes.conditions.values():
+            server.link_method(
+                server.get_node(ua.NodeId(f"{cond.node.nodeid.Identifier}.Acknowledge", nodes.ns)),
+                self._acknowledge,
+            )
+
+    async def _acknowledge(self, parent: Any, event_id: Any = None, comment: Any = None) -> Any:
+        """Acknowledge(EventId, Comment) of a condition: the operator service's ``ack`` of its
+        alarm as the session's user, the comment as the reason."""
+        from asyncua import ua
+
+        conditions = self.alarms
+        cond = conditions.by_id.get(parent) if conditions is not None else None
+        if conditions is None or cond is None:
+            return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+        eid = getattr(event_id, "Value", event_id)
+        if not isinstance(eid, bytes) or eid not in cond.episode:
+            return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
+        text = getattr(getattr(comment, "Value", comment), "Text", None) or ""
+        try:
+            ident = self.identity_of(_CALLER.get(None))
+        except EdgectlError as exc:
+            return ua.StatusCode(_status_of_refusal(exc))
+        reason = f"OPC UA Acknowledge: {text}" if text else "OPC UA Acknowledge"
+        conditions.note(cond.name, ident.name, text)
+        status = await asyncio.to_thread(self._change, ident, Change.ack(cond.name), reason)
+        if status is not None:
+            conditions.forget(cond.name)
+            if status == int(ua.StatusCodes.BadOutOfRange):  # validation: nothing to acknowledge
+                status = int(ua.StatusCodes.BadConditionBranchAlreadyAcked)
+            return ua.StatusCode(status)
+        try:
+            alarms = {a["name"]: a["state"] for a in self.service.query(_PUBLISHER, "alarms")}
+        except EdgectlError:
+            return []
+        await conditions.sync(alarms, None)
+        return []
 
     def _handler(self, what: str, name: str) -> Any:
         async def handle(parent: Any, *args: Any) -> Any:

@@ -71,6 +71,16 @@ class AlarmSpec(Struct, frozen=True, kw_only=True):
         if self.kind == "deviation" and not self.reference:
             raise ValueError("a deviation alarm needs a reference tag")
 
+    def describe(self) -> str:
+        """The alarm's text: ``message``, else what it watches (``temp_c > 38.5``)."""
+        if self.message:
+            return self.message
+        if self.kind == "stale":
+            return f"{self.tag} has no good reading"
+        if self.kind == "deviation":
+            return f"{self.tag} deviates from {self.reference} by more than {self.limit:g}"
+        return f"{self.tag} {'>' if self.kind == 'high' else '<'} {self.limit:g}"
+
 
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
@@ -165,14 +175,6 @@ class Alarm:
         who: str = "",
     ) -> AlarmEvent:
         spec = self.spec
-        if spec.message:
-            msg = spec.message
-        elif spec.kind == "stale":
-            msg = f"{spec.tag} has no good reading"
-        elif spec.kind == "deviation":
-            msg = f"{spec.tag} deviates from {spec.reference} by more than {spec.limit:g}"
-        else:
-            msg = f"{spec.tag} {'>' if spec.kind == 'high' else '<'} {spec.limit:g}"
         return AlarmEvent(
             self.name,
             now_s,
@@ -180,7 +182,7 @@ class Alarm:
             self.state,
             spec.severity,
             value,
-            msg,
+            spec.describe(),
             who,
         )
 
