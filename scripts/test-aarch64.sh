@@ -60,15 +60,31 @@ python_arm64=$arch_root/usr/bin/python3.11
 
 step "aarch64 wheels of the locked dependencies"
 requirements=$root/target/aarch64-requirements.txt
-# the wheel's own dependencies, and what the tests below import, at uv.lock's versions
-.tools/bin/uv export --frozen --no-hashes --no-emit-project --all-groups |
-    grep -E '^(numpy|pyserial|gpiozero|colorzero|msgspec|minimalmodbus|pytest|pytest-timeout|pytest-benchmark|py-cpuinfo|hypothesis|sortedcontainers|attrs|iniconfig|packaging|pluggy|pygments|scipy|scikit-learn|joblib|threadpoolctl|simple-pid)==' |
-    sed 's/ *;.*platform_machine.*$//' >"$requirements"
+# At uv.lock's versions, every one pinned: the wheel's whole runtime closure (what a Pi install
+# pulls in) and the closure of what the tests below import. Downloaded and installed with
+# --no-deps, then `pip check`: a dependency missing from this list fails the step instead of
+# coming unpinned from the index (or from a stale wheel of an earlier run).
+{
+    .tools/bin/uv export --frozen --no-hashes --no-emit-project --no-dev
+    .tools/bin/uv export --frozen --no-hashes --no-emit-project --all-groups |
+        grep -E '^(pytest|pytest-timeout|pytest-benchmark|py-cpuinfo2|hypothesis|sortedcontainers|attrs|iniconfig|pluggy|pygments|scipy|scikit-learn|joblib|threadpoolctl|narwhals|cloudpickle|simple-pid)=='
+} | grep -v '^ *#' | sort -u | .tools/bin/python -c '
+# keep the lines whose markers hold on the target (Debian 12 arm64 CPython 3.11), unmarked
+import sys
+from pip._vendor.packaging.markers import Marker
+target = {"python_version": "3.11", "python_full_version": "3.11.2", "platform_machine": "aarch64",
+          "sys_platform": "linux", "os_name": "posix", "implementation_name": "cpython",
+          "platform_python_implementation": "CPython", "platform_system": "Linux"}
+for line in sys.stdin:
+    req, _, marker = line.partition(";")
+    if not marker.strip() or Marker(marker.strip()).evaluate(target):
+        print(req.strip())
+' >"$requirements"
 # every manylinux tag glibc 2.36 (Debian 12, Raspberry Pi OS 12) accepts: pip does not expand them
 platforms=(--platform manylinux2014_aarch64)
 for minor in $(seq 17 36); do platforms+=(--platform "manylinux_2_${minor}_aarch64"); done
 .tools/bin/python -m pip download --quiet --disable-pip-version-check --dest "$wheelhouse" \
-    --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" \
+    --no-deps --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" \
     --abi cp311 --abi abi3 --abi none -r "$requirements"
 
 step "clean arm64 virtualenv with the wheel"
@@ -78,7 +94,8 @@ rm -rf "$venv"
 # without binfmt_misc cannot start)
 pip_whl=$(ls "$arch_root"/usr/share/python-wheels/pip-*.whl)
 "${qemu[@]}" "$venv/bin/python" "$pip_whl/pip" install --quiet --disable-pip-version-check \
-    --no-index --find-links "$wheelhouse" -r "$requirements" "$wheel"
+    --no-deps --no-index --find-links "$wheelhouse" -r "$requirements" "$wheel"
+"${qemu[@]}" "$venv/bin/python" "$pip_whl/pip" check --disable-pip-version-check
 vpy=("${qemu[@]}" "$venv/bin/python")
 
 step "main job from the virtualenv, outside the repository"
