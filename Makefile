@@ -44,8 +44,8 @@ build: install proto  ## build the optimised extension into .venv (what tests an
 build-dev: install proto  ## quick debug build of the extension into .venv
 	$(RUN) $(MATURIN) develop --uv
 
-run: build  ## set up, then run the main job on the simulated plant
-	$(RUN) edgectl run examples/ecoli-fedbatch-2L.toml --speed 600 --duration 4
+run: build  ## set up, then run the main job (the whole E. coli culture) on the simulated plant
+	$(RUN) edgectl run examples/ecoli-fedbatch-2L.toml --speed 5000 --until-end
 
 format: install  ## rewrite Python and Rust sources in the project style
 	$(RUN) ruff format python tests hil_tests examples

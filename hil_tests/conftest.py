@@ -382,6 +382,7 @@ class ControllerProcess:
         socket_path: Path,
         on_restart: str | None = None,
         log: Path,
+        until_end: bool = False,
     ) -> None:
         cmd = [
             sys.executable,
@@ -400,6 +401,8 @@ class ControllerProcess:
             cmd += ["--duration", f"{duration_h:g}"]
         if on_restart:
             cmd += ["--on-restart", on_restart]
+        if until_end:
+            cmd.append("--until-end")
         self.socket_path = socket_path
         self.log = log
         self._out = log.open("ab")

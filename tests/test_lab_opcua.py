@@ -195,7 +195,7 @@ def test_browse_the_lads_tree_types_in_the_lads_namespace(lab: Lab) -> None:
     assert got["unit_type"] == ua.NodeId(1003, lads)  # FunctionalUnitType
     control, sensor = ua.NodeId(1009, lads), ua.NodeId(1016, lads)
     assert {n for n, t in got["functions"].items() if t == control} == {
-        f"{loop}_control" for loop in ("temp", "ph", "do", "feed", "foam")
+        f"{loop}_control" for loop in ("temp", "ph", "ph_acid", "do", "feed", "foam")
     }
     assert {"temp_c", "ph", "do_pct", "stirrer_rpm"} <= {
         n for n, t in got["functions"].items() if t == sensor
