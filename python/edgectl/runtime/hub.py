@@ -191,7 +191,7 @@ class Hub:
             for tag, channel in gpio.inputs.items():
                 if channel not in board.devices:
                     raise ConfigError(f"$.gpio.inputs.{tag}: board has no input {channel!r}")
-                worker.add_poll(tag, board[channel].read, period_s=0.5)
+                worker.add_poll(tag, board[channel].read, period_s=gpio.input_period_s)
 
     # -- scan side --------------------------------------------------------------------------------
 

@@ -142,6 +142,10 @@ class GpioConfig(Struct, frozen=True, kw_only=True):
     bridge: str = ""
     outputs: dict[str, str] = {}  # output name → board output channel
     inputs: dict[str, str] = {}  # tag name → board input channel
+    #: how often the input channels are read (s): a foam probe or a level switch changes over
+    #: seconds to minutes, and every read is a wake-up of the GPIO worker (a network transaction
+    #: on a bridged rig)
+    input_period_s: Annotated[float, msgspec.Meta(gt=0.0, le=60.0)] = 1.0
 
 
 class OutputConfig(Struct, frozen=True, kw_only=True):
