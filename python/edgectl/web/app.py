@@ -39,8 +39,11 @@ from edgectl.web.auth import COOKIE, WebSession, WebSessions
 __all__ = ["STREAM_PERIOD_S", "build_app"]
 
 STATIC = Path(__file__).with_name("static")
-#: how often the live stream sends the tags (seconds; the issue asks for ≤ 1 s)
-STREAM_PERIOD_S = 0.1
+#: how often the live stream looks at the tags (seconds): it sends when a scan has run since
+#: the last message (so a change reaches the browser within a scan plus this), and at least
+#: every ``STREAM_IDLE_S`` when nothing scans
+STREAM_PERIOD_S = 0.04
+STREAM_IDLE_S = 1.0
 _SECURITY_HEADERS = {
     # every asset is served by the dashboard itself: no CDN, no inline script
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -445,25 +448,32 @@ def build_app(
         wanted = [t for t in request.query_params.get("tags", "").split(",") if t] or None
         live: WebSession = ws
 
+        def snapshot() -> tuple[Any, Any]:
+            # both reads on one worker thread: one hop off the event loop per look
+            return live.session.call("read_tags", {"names": wanted}), live.session.call("info", {})
+
         async def events() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
+            last_scan, last_sent = -1, -math.inf
+            loop = asyncio.get_running_loop()
             while sessions.alive(live) and not stopping():
                 try:
-                    tags = await call(live, "read_tags", names=wanted)
-                    info = await call(live, "info")
+                    tags, info = await run_in_threadpool(snapshot)
                 except RunStoppedError:
                     yield "event: stopped\ndata: {}\n\n"
                     return
                 except (EdgectlError, KeyError) as exc:
                     yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
                     return
-                data = {
-                    "time_s": info["time_s"],
-                    "phase": info["phase"],
-                    "tripped": info["tripped"],
-                    "tags": tags,
-                }
-                yield f"data: {json.dumps(_finite(data), allow_nan=False, default=str)}\n\n"
+                if info["scans"] != last_scan or loop.time() - last_sent >= STREAM_IDLE_S:
+                    last_scan, last_sent = info["scans"], loop.time()
+                    data = {
+                        "time_s": info["time_s"],
+                        "phase": info["phase"],
+                        "tripped": info["tripped"],
+                        "tags": tags,
+                    }
+                    yield f"data: {json.dumps(_finite(data), allow_nan=False, default=str)}\n\n"
                 await asyncio.sleep(stream_period_s)
             yield "event: expired\ndata: {}\n\n"
 
