@@ -39,9 +39,9 @@ from edgectl.web.auth import COOKIE, WebSession, WebSessions
 __all__ = ["STREAM_PERIOD_S", "build_app"]
 
 STATIC = Path(__file__).with_name("static")
-#: how often the live stream looks at the tags (seconds): it sends when a scan has run since
-#: the last message (so a change reaches the browser within a scan plus this), and at least
-#: every ``STREAM_IDLE_S`` when nothing scans
+#: how often the live stream looks at the tags (seconds): it sends when they changed since the
+#: last message — a scan ran — so a change reaches the browser within a scan plus this, and at
+#: least every ``STREAM_IDLE_S`` when nothing scans
 STREAM_PERIOD_S = 0.04
 STREAM_IDLE_S = 1.0
 _SECURITY_HEADERS = {
@@ -448,25 +448,27 @@ def build_app(
         wanted = [t for t in request.query_params.get("tags", "").split(",") if t] or None
         live: WebSession = ws
 
-        def snapshot() -> tuple[Any, Any]:
-            # both reads on one worker thread: one hop off the event loop per look
-            return live.session.call("read_tags", {"names": wanted}), live.session.call("info", {})
-
         async def events() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
-            last_scan, last_sent = -1, -math.inf
+            last_stamp = ""
+            last_sent = -math.inf
             loop = asyncio.get_running_loop()
             while sessions.alive(live) and not stopping():
                 try:
-                    tags, info = await run_in_threadpool(snapshot)
+                    # a look is one read of the tags; a scan since the last look changes their
+                    # times (at least their age), and only then is the run's state read too
+                    tags = await call(live, "read_tags", names=wanted)
+                    stamp = repr([(t["time_s"], t["age_s"]) for t in tags.values()])  # NaN-safe
+                    idle = loop.time() - last_sent >= STREAM_IDLE_S
+                    info = await call(live, "info") if stamp != last_stamp or idle else None
                 except RunStoppedError:
                     yield "event: stopped\ndata: {}\n\n"
                     return
                 except (EdgectlError, KeyError) as exc:
                     yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
                     return
-                if info["scans"] != last_scan or loop.time() - last_sent >= STREAM_IDLE_S:
-                    last_scan, last_sent = info["scans"], loop.time()
+                if info is not None:
+                    last_stamp, last_sent = stamp, loop.time()
                     data = {
                         "time_s": info["time_s"],
                         "phase": info["phase"],
