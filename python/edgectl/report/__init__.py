@@ -30,7 +30,7 @@ __all__ = ["build_report", "write_report"]
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:60em;margin:1.5em auto;color:#1b1f23}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #d0d7de;
-padding:.2em .5em;font-size:.85em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+padding:.2em .5em;font-size:.85em;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#eaeef2}img{max-width:100%}.ok{color:#1a7f37;font-weight:600}
 .bad{color:#cf222e;font-weight:600}h2{border-bottom:1px solid #d0d7de;margin-top:1.6em}
 @page{size:A4;margin:14mm 12mm 16mm}
