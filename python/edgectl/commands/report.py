@@ -16,7 +16,7 @@ from edgectl.commands._args import existing_file, new_file, plain_text
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "report",
-        help="write the batch report of a run (HTML)",
+        help="write the batch report of a run (HTML or PDF)",
         description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
