@@ -1,5 +1,6 @@
 """``edgectl report RUN.db -o report.html``: the batch record of a run, one self-contained
-HTML file (plots embedded as PNG) that a QA reviewer reads and prints.
+HTML file (plots embedded as PNG) that a QA reviewer reads and prints; ``-o report.pdf``
+prints it to an A4 PDF with a headless Chromium (:mod:`edgectl.report.pdf`).
 
 It holds: run metadata and the config hash (and whether the config file still matches it), the
 phase timeline, one plot per loop with its setpoint and acceptance band, feeds and doses,
@@ -29,10 +30,16 @@ __all__ = ["build_report", "write_report"]
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:60em;margin:1.5em auto;color:#1b1f23}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #d0d7de;
-padding:.2em .5em;font-size:.85em;text-align:left;vertical-align:top}th{background:#eaeef2}
-img{max-width:100%}.ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
-h2{border-bottom:1px solid #d0d7de;margin-top:1.6em}@media print{h2{break-before:auto}
-img{break-inside:avoid}}
+padding:.2em .5em;font-size:.85em;text-align:left;vertical-align:top;overflow-wrap:break-word}
+th{background:#eaeef2}img{max-width:100%}.ok{color:#1a7f37;font-weight:600}
+.bad{color:#cf222e;font-weight:600}h2{border-bottom:1px solid #d0d7de;margin-top:1.6em}
+@page{size:A4;margin:14mm 12mm 16mm}
+@media print{body{max-width:none;margin:0;font-size:10pt}
+h2{break-before:page;margin-top:0}h2:first-of-type{break-before:avoid}
+h2,h3{break-after:avoid}h3{margin:.8em 0 .3em}
+img{display:block;width:100%;max-height:125mm;object-fit:contain;break-inside:avoid}
+table{width:100%}thead{display:table-header-group}tr{break-inside:avoid}
+th{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
 
 
@@ -296,8 +303,20 @@ def build_report(db: str | Path, config: str | Path | None = None) -> str:
     )
 
 
-def write_report(db: str | Path, out: str | Path, config: str | Path | None = None) -> Path:
-    """Write the report of ``db`` to ``out`` (see :func:`build_report`)."""
+def write_report(
+    db: str | Path,
+    out: str | Path,
+    config: str | Path | None = None,
+    *,
+    chromium: str | Path | None = None,
+) -> Path:
+    """Write the report of ``db`` to ``out`` (see :func:`build_report`): HTML, or a PDF when
+    ``out`` ends in ``.pdf`` (printed by a headless Chromium, :mod:`edgectl.report.pdf`)."""
     path = Path(out)
+    if path.suffix.lower() == ".pdf":
+        from edgectl.report.pdf import find_chromium, html_to_pdf
+
+        browser = Path(chromium) if chromium is not None else find_chromium()  # before the work
+        return html_to_pdf(build_report(db, config), path, chromium=browser)
     path.write_text(build_report(db, config), encoding="utf-8")
     return path

@@ -111,6 +111,10 @@ class DashboardServer:
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
             app,
+            # the live stream is server-sent events: no WebSocket stack loaded (uvicorn's "auto"
+            # imports websockets when it is installed), and h11, the pure-Python HTTP parser
+            http="h11",
+            ws="none",
             log_level="warning",
             access_log=False,
             lifespan="off",
