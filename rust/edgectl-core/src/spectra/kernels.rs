@@ -1,8 +1,18 @@
 //! Small dense kernels shared by the spectra module: dot products with several accumulators
 //! (so the compiler can vectorise the reduction without reassociating a single sum), axpy,
 //! and input checks.
+//!
+//! The eight accumulators of a dot product pass through [`std::hint::black_box`] before they
+//! are summed. Without it LLVM's SLP vectoriser builds its vectors from the final reduction
+//! tree, `(a0 + a4) + (a1 + a5) + …`, and pairs lanes across the accumulators (or, in the
+//! four-row prediction kernel, across rows) with a shuffle per multiply; with the array kept
+//! whole, the vectors follow its contiguous lanes (two 4-wide registers under AVX2, four 2-wide
+//! under SSE2 or NEON). The arithmetic is the same either way (LLVM does not reassociate
+//! floating-point sums), so the hint changes speed, never a bit of the result.
 
 use crate::error::{CoreError, CoreResult};
+use std::hint::black_box;
+use std::sync::OnceLock;
 
 /// Define `fn $name` that runs the `#[inline(always)]` kernel `$imp`, compiled twice on
 /// x86_64: for the baseline target (SSE2) and with AVX2 enabled, chosen at run time. The wheel
@@ -66,11 +76,18 @@ fn dot_k(a: &[f64], b: &[f64]) -> f64 {
             acc[k] += x[k] * y[k];
         }
     }
+    let acc = black_box(acc);
     let mut tail = 0.0;
     for (x, y) in ra.iter().zip(rb) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    reduce8(&acc, tail)
+}
+
+/// The fixed summation order of eight accumulators and a tail (every dot product uses it).
+#[inline(always)]
+fn reduce8(a: &[f64; 8], tail: f64) -> f64 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail
 }
 
 /// g ← g + s0·x0 + s1·x1 (in that order: the same roundings as two [`axpy`] calls).
@@ -139,14 +156,13 @@ fn centered_rows_k(x: &[f64], n: usize, p: usize, c: &[f64], b: &[f64], y0: f64,
             }
             j += 8;
         }
+        let acc = black_box(acc);
         for (r, (acc_r, row)) in acc.iter().zip(&rows).enumerate() {
             let mut tail = 0.0;
             for jj in full..p {
                 tail += (row[jj] - c[jj]) * b[jj];
             }
-            let a = acc_r;
-            out[i + r] =
-                (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail) + y0;
+            out[i + r] = reduce8(acc_r, tail) + y0;
         }
         i += 4;
     }
@@ -170,11 +186,12 @@ fn dot_centered_k(a: &[f64], c: &[f64], b: &[f64]) -> f64 {
             acc[k] += (x[k] - m[k]) * y[k];
         }
     }
+    let acc = black_box(acc);
     let mut tail = 0.0;
     for ((x, y), m) in ra.iter().zip(rb).zip(rc) {
         tail += (x - m) * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    reduce8(&acc, tail)
 }
 
 avx2_dispatch! {
@@ -185,6 +202,67 @@ avx2_dispatch! {
     pub(crate) fn centered_rows(
         x: &[f64], n: usize, p: usize, c: &[f64], b: &[f64], y0: f64, out: &mut [f64],
     ) => centered_rows_k
+}
+
+/// Elements (n·p) of a prediction batch below which it stays on the calling thread: about
+/// 2 MiB of spectra, some 50 µs of work, against the tens of µs that starting a thread costs.
+/// Above it the product is bound by memory bandwidth (the rows no longer fit in one core's
+/// L2), which a second core adds to.
+pub(crate) const PAR_MIN_ELEMS: usize = 1 << 18;
+/// At most this many threads for one batch.
+const PAR_MAX_THREADS: usize = 8;
+
+/// Threads for a batch prediction of n rows of p values: 1 below [`PAR_MIN_ELEMS`], else one
+/// per [`PAR_MIN_ELEMS`] / 2 elements, at most the available cores and [`PAR_MAX_THREADS`].
+pub(crate) fn batch_threads(n: usize, p: usize) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let work = n.saturating_mul(p);
+    if work < PAR_MIN_ELEMS || n < 8 {
+        return 1;
+    }
+    let cores = *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|c| c.get())
+            .unwrap_or(1)
+    });
+    (work / (PAR_MIN_ELEMS / 2))
+        .min(cores)
+        .min(PAR_MAX_THREADS)
+        .min(n / 4)
+        .max(1)
+}
+
+/// [`centered_rows`] with the rows split into `threads` contiguous blocks (a multiple of four
+/// rows each), the first on the calling thread and the others on scoped threads. Each row's
+/// sum is formed exactly as in the one-thread kernel, so the result does not depend on the
+/// split.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn centered_rows_threads(
+    x: &[f64],
+    n: usize,
+    p: usize,
+    c: &[f64],
+    b: &[f64],
+    y0: f64,
+    out: &mut [f64],
+    threads: usize,
+) {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 || p == 0 {
+        centered_rows(x, n, p, c, b, y0, out);
+        return;
+    }
+    let per = n.div_ceil(threads).div_ceil(4) * 4;
+    std::thread::scope(|s| {
+        let mut blocks = x[..n * p].chunks(per * p).zip(out[..n].chunks_mut(per));
+        let first = blocks.next();
+        for (xb, ob) in blocks {
+            s.spawn(move || centered_rows(xb, ob.len(), p, c, b, y0, ob));
+        }
+        if let Some((xb, ob)) = first {
+            centered_rows(xb, ob.len(), p, c, b, y0, ob);
+        }
+    });
 }
 
 /// Σ x_i with four accumulators.
@@ -349,6 +427,30 @@ mod tests {
                 assert_eq!(base[i], one, "{n} {p} {i}");
             }
         }
+    }
+
+    #[test]
+    fn threaded_rows_equal_one_thread_bit_for_bit() {
+        for (n, p, threads) in [(1, 5, 4), (9, 17, 2), (13, 8, 3), (40, 33, 8), (5, 3, 9)] {
+            let x = pseudo(n * p, 7);
+            let c = pseudo(p, 8);
+            let b = pseudo(p, 9);
+            let mut one = vec![0.0; n];
+            centered_rows(&x, n, p, &c, &b, -1.5, &mut one);
+            let mut split = vec![f64::NAN; n];
+            centered_rows_threads(&x, n, p, &c, &b, -1.5, &mut split, threads);
+            assert_eq!(one, split, "{n} {p} {threads}");
+        }
+    }
+
+    #[test]
+    fn batch_threads_only_for_large_batches() {
+        assert_eq!(batch_threads(1000, 100), 1);
+        assert_eq!(batch_threads(4, 1 << 20), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let t = batch_threads(1000, 3000);
+        assert!(t >= 1 && t <= cores.min(PAR_MAX_THREADS), "{t}");
+        assert_eq!(t, cores.min(PAR_MAX_THREADS));
     }
 
     #[test]

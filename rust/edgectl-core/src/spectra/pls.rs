@@ -24,7 +24,8 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{
-    axpy, centered_rows, check_finite, dot, dot_centered, gram_pass, solve_dense,
+    axpy, batch_threads, centered_rows_threads, check_finite, dot, dot_centered, gram_pass,
+    solve_dense,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -651,7 +652,17 @@ impl PlsModel {
             &owned
         };
         if m == 1 {
-            centered_rows(x, n, p, &self.x_mean, &coef[..p], self.y_mean[0], out);
+            let threads = batch_threads(n, p);
+            centered_rows_threads(
+                x,
+                n,
+                p,
+                &self.x_mean,
+                &coef[..p],
+                self.y_mean[0],
+                out,
+                threads,
+            );
             return Ok(());
         }
         for i in 0..n {
