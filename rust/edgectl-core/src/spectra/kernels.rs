@@ -12,7 +12,6 @@
 
 use crate::error::{CoreError, CoreResult};
 use std::hint::black_box;
-use std::sync::OnceLock;
 
 /// Define `fn $name` that runs the `#[inline(always)]` kernel `$imp`, compiled twice on
 /// x86_64: for the baseline target (SSE2) and with AVX2 enabled, chosen at run time. The wheel
@@ -205,39 +204,18 @@ avx2_dispatch! {
 }
 
 /// Elements (n·p) of a prediction batch below which it stays on the calling thread: about
-/// 2 MiB of spectra, some 50 µs of work, against the tens of µs that starting a thread costs.
-/// Above it the product is bound by memory bandwidth (the rows no longer fit in one core's
-/// L2), which a second core adds to.
+/// 2 MiB of spectra, some 50 µs of work. Above it the product is bound by memory bandwidth
+/// (the rows no longer fit in one core's L2), which a second core adds to.
 pub(crate) const PAR_MIN_ELEMS: usize = 1 << 18;
-/// At most this many threads for one batch.
-const PAR_MAX_THREADS: usize = 8;
 
-/// Threads for a batch prediction of n rows of p values: 1 below [`PAR_MIN_ELEMS`], else one
-/// per [`PAR_MIN_ELEMS`] / 2 elements, at most the available cores and [`PAR_MAX_THREADS`].
-pub(crate) fn batch_threads(n: usize, p: usize) -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    let work = n.saturating_mul(p);
-    if work < PAR_MIN_ELEMS || n < 8 {
-        return 1;
-    }
-    let cores = *CORES.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|c| c.get())
-            .unwrap_or(1)
-    });
-    (work / (PAR_MIN_ELEMS / 2))
-        .min(cores)
-        .min(PAR_MAX_THREADS)
-        .min(n / 4)
-        .max(1)
-}
-
-/// [`centered_rows`] with the rows split into `threads` contiguous blocks (a multiple of four
-/// rows each), the first on the calling thread and the others on scoped threads. Each row's
-/// sum is formed exactly as in the one-thread kernel, so the result does not depend on the
-/// split.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn centered_rows_threads(
+/// [`centered_rows`] over a whole batch: below [`PAR_MIN_ELEMS`] values (or with a one-thread
+/// pool) on the calling thread; above, split into halves for rayon's pool, down to parts of
+/// about [`PAR_MIN_ELEMS`] / 2 values. `rayon::join` runs the second half on an idle worker if
+/// there is one and on the calling thread otherwise, so on a machine whose other cores are
+/// busy the batch costs the one-thread time plus a few splits, not a wait for a core. Each
+/// row's sum is formed exactly as in the one-thread kernel: the result does not depend on the
+/// split or on the number of threads.
+pub(crate) fn centered_rows_par(
     x: &[f64],
     n: usize,
     p: usize,
@@ -245,24 +223,37 @@ pub(crate) fn centered_rows_threads(
     b: &[f64],
     y0: f64,
     out: &mut [f64],
-    threads: usize,
 ) {
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 || p == 0 {
+    if n.saturating_mul(p) < PAR_MIN_ELEMS || n < 8 || rayon::current_num_threads() < 2 {
+        centered_rows(x, n, p, c, b, y0, out);
+    } else {
+        centered_rows_split(x, n, p, c, b, y0, out, PAR_MIN_ELEMS / 2);
+    }
+}
+
+/// Halve the rows (at a multiple of four) until a part holds fewer than `2·leaf` values.
+#[allow(clippy::too_many_arguments)]
+fn centered_rows_split(
+    x: &[f64],
+    n: usize,
+    p: usize,
+    c: &[f64],
+    b: &[f64],
+    y0: f64,
+    out: &mut [f64],
+    leaf: usize,
+) {
+    if n < 8 || n.saturating_mul(p) < 2 * leaf {
         centered_rows(x, n, p, c, b, y0, out);
         return;
     }
-    let per = n.div_ceil(threads).div_ceil(4) * 4;
-    std::thread::scope(|s| {
-        let mut blocks = x[..n * p].chunks(per * p).zip(out[..n].chunks_mut(per));
-        let first = blocks.next();
-        for (xb, ob) in blocks {
-            s.spawn(move || centered_rows(xb, ob.len(), p, c, b, y0, ob));
-        }
-        if let Some((xb, ob)) = first {
-            centered_rows(xb, ob.len(), p, c, b, y0, ob);
-        }
-    });
+    let half = (n / 2).div_ceil(4) * 4;
+    let (xa, xb) = x[..n * p].split_at(half * p);
+    let (oa, ob) = out[..n].split_at_mut(half);
+    rayon::join(
+        || centered_rows_split(xa, half, p, c, b, y0, oa, leaf),
+        || centered_rows_split(xb, n - half, p, c, b, y0, ob, leaf),
+    );
 }
 
 /// Σ x_i with four accumulators.
@@ -430,27 +421,31 @@ mod tests {
     }
 
     #[test]
-    fn threaded_rows_equal_one_thread_bit_for_bit() {
-        for (n, p, threads) in [(1, 5, 4), (9, 17, 2), (13, 8, 3), (40, 33, 8), (5, 3, 9)] {
+    fn split_rows_equal_one_thread_bit_for_bit() {
+        for (n, p, leaf) in [
+            (1, 5, 1),
+            (9, 17, 8),
+            (13, 8, 1),
+            (40, 33, 50),
+            (103, 3, 16),
+        ] {
             let x = pseudo(n * p, 7);
             let c = pseudo(p, 8);
             let b = pseudo(p, 9);
             let mut one = vec![0.0; n];
             centered_rows(&x, n, p, &c, &b, -1.5, &mut one);
             let mut split = vec![f64::NAN; n];
-            centered_rows_threads(&x, n, p, &c, &b, -1.5, &mut split, threads);
-            assert_eq!(one, split, "{n} {p} {threads}");
+            centered_rows_split(&x, n, p, &c, &b, -1.5, &mut split, leaf);
+            assert_eq!(one, split, "{n} {p} {leaf}");
         }
-    }
-
-    #[test]
-    fn batch_threads_only_for_large_batches() {
-        assert_eq!(batch_threads(1000, 100), 1);
-        assert_eq!(batch_threads(4, 1 << 20), 1);
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let t = batch_threads(1000, 3000);
-        assert!(t >= 1 && t <= cores.min(PAR_MAX_THREADS), "{t}");
-        assert_eq!(t, cores.min(PAR_MAX_THREADS));
+        // A batch above the threshold goes through the pool and still matches.
+        let (n, p) = (600, 500);
+        let x = pseudo(n * p, 11);
+        let (c, b) = (pseudo(p, 12), pseudo(p, 13));
+        let (mut one, mut par) = (vec![0.0; n], vec![f64::NAN; n]);
+        centered_rows(&x, n, p, &c, &b, 2.0, &mut one);
+        centered_rows_par(&x, n, p, &c, &b, 2.0, &mut par);
+        assert_eq!(one, par);
     }
 
     #[test]

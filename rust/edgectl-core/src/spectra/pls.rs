@@ -24,8 +24,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{
-    axpy, batch_threads, centered_rows_threads, check_finite, dot, dot_centered, gram_pass,
-    solve_dense,
+    axpy, centered_rows_par, check_finite, dot, dot_centered, gram_pass, solve_dense,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -652,17 +651,7 @@ impl PlsModel {
             &owned
         };
         if m == 1 {
-            let threads = batch_threads(n, p);
-            centered_rows_threads(
-                x,
-                n,
-                p,
-                &self.x_mean,
-                &coef[..p],
-                self.y_mean[0],
-                out,
-                threads,
-            );
+            centered_rows_par(x, n, p, &self.x_mean, &coef[..p], self.y_mean[0], out);
             return Ok(());
         }
         for i in 0..n {
