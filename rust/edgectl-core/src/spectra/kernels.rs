@@ -1,8 +1,17 @@
 //! Small dense kernels shared by the spectra module: dot products with several accumulators
 //! (so the compiler can vectorise the reduction without reassociating a single sum), axpy,
 //! and input checks.
+//!
+//! The eight accumulators of a dot product pass through [`std::hint::black_box`] before they
+//! are summed. Without it LLVM's SLP vectoriser builds its vectors from the final reduction
+//! tree, `(a0 + a4) + (a1 + a5) + …`, and pairs lanes across the accumulators (or, in the
+//! four-row prediction kernel, across rows) with a shuffle per multiply; with the array kept
+//! whole, the vectors follow its contiguous lanes (two 4-wide registers under AVX2, four 2-wide
+//! under SSE2 or NEON). The arithmetic is the same either way (LLVM does not reassociate
+//! floating-point sums), so the hint changes speed, never a bit of the result.
 
 use crate::error::{CoreError, CoreResult};
+use std::hint::black_box;
 
 /// Define `fn $name` that runs the `#[inline(always)]` kernel `$imp`, compiled twice on
 /// x86_64: for the baseline target (SSE2) and with AVX2 enabled, chosen at run time. The wheel
@@ -66,11 +75,18 @@ fn dot_k(a: &[f64], b: &[f64]) -> f64 {
             acc[k] += x[k] * y[k];
         }
     }
+    let acc = black_box(acc);
     let mut tail = 0.0;
     for (x, y) in ra.iter().zip(rb) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    reduce8(&acc, tail)
+}
+
+/// The fixed summation order of eight accumulators and a tail (every dot product uses it).
+#[inline(always)]
+fn reduce8(a: &[f64; 8], tail: f64) -> f64 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail
 }
 
 /// g ← g + s0·x0 + s1·x1 (in that order: the same roundings as two [`axpy`] calls).
@@ -139,14 +155,13 @@ fn centered_rows_k(x: &[f64], n: usize, p: usize, c: &[f64], b: &[f64], y0: f64,
             }
             j += 8;
         }
+        let acc = black_box(acc);
         for (r, (acc_r, row)) in acc.iter().zip(&rows).enumerate() {
             let mut tail = 0.0;
             for jj in full..p {
                 tail += (row[jj] - c[jj]) * b[jj];
             }
-            let a = acc_r;
-            out[i + r] =
-                (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + tail) + y0;
+            out[i + r] = reduce8(acc_r, tail) + y0;
         }
         i += 4;
     }
@@ -170,11 +185,12 @@ fn dot_centered_k(a: &[f64], c: &[f64], b: &[f64]) -> f64 {
             acc[k] += (x[k] - m[k]) * y[k];
         }
     }
+    let acc = black_box(acc);
     let mut tail = 0.0;
     for ((x, y), m) in ra.iter().zip(rb).zip(rc) {
         tail += (x - m) * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    reduce8(&acc, tail)
 }
 
 avx2_dispatch! {
@@ -185,6 +201,59 @@ avx2_dispatch! {
     pub(crate) fn centered_rows(
         x: &[f64], n: usize, p: usize, c: &[f64], b: &[f64], y0: f64, out: &mut [f64],
     ) => centered_rows_k
+}
+
+/// Elements (n·p) of a prediction batch below which it stays on the calling thread: about
+/// 2 MiB of spectra, some 50 µs of work. Above it the product is bound by memory bandwidth
+/// (the rows no longer fit in one core's L2), which a second core adds to.
+pub(crate) const PAR_MIN_ELEMS: usize = 1 << 18;
+
+/// [`centered_rows`] over a whole batch: below [`PAR_MIN_ELEMS`] values (or with a one-thread
+/// pool) on the calling thread; above, split into halves for rayon's pool, down to parts of
+/// about [`PAR_MIN_ELEMS`] / 2 values. `rayon::join` runs the second half on an idle worker if
+/// there is one and on the calling thread otherwise, so on a machine whose other cores are
+/// busy the batch costs the one-thread time plus a few splits, not a wait for a core. Each
+/// row's sum is formed exactly as in the one-thread kernel: the result does not depend on the
+/// split or on the number of threads.
+pub(crate) fn centered_rows_par(
+    x: &[f64],
+    n: usize,
+    p: usize,
+    c: &[f64],
+    b: &[f64],
+    y0: f64,
+    out: &mut [f64],
+) {
+    if n.saturating_mul(p) < PAR_MIN_ELEMS || n < 8 || rayon::current_num_threads() < 2 {
+        centered_rows(x, n, p, c, b, y0, out);
+    } else {
+        centered_rows_split(x, n, p, c, b, y0, out, PAR_MIN_ELEMS / 2);
+    }
+}
+
+/// Halve the rows (at a multiple of four) until a part holds fewer than `2·leaf` values.
+#[allow(clippy::too_many_arguments)]
+fn centered_rows_split(
+    x: &[f64],
+    n: usize,
+    p: usize,
+    c: &[f64],
+    b: &[f64],
+    y0: f64,
+    out: &mut [f64],
+    leaf: usize,
+) {
+    if n < 8 || n.saturating_mul(p) < 2 * leaf {
+        centered_rows(x, n, p, c, b, y0, out);
+        return;
+    }
+    let half = (n / 2).div_ceil(4) * 4;
+    let (xa, xb) = x[..n * p].split_at(half * p);
+    let (oa, ob) = out[..n].split_at_mut(half);
+    rayon::join(
+        || centered_rows_split(xa, half, p, c, b, y0, oa, leaf),
+        || centered_rows_split(xb, n - half, p, c, b, y0, ob, leaf),
+    );
 }
 
 /// Σ x_i with four accumulators.
@@ -349,6 +418,34 @@ mod tests {
                 assert_eq!(base[i], one, "{n} {p} {i}");
             }
         }
+    }
+
+    #[test]
+    fn split_rows_equal_one_thread_bit_for_bit() {
+        for (n, p, leaf) in [
+            (1, 5, 1),
+            (9, 17, 8),
+            (13, 8, 1),
+            (40, 33, 50),
+            (103, 3, 16),
+        ] {
+            let x = pseudo(n * p, 7);
+            let c = pseudo(p, 8);
+            let b = pseudo(p, 9);
+            let mut one = vec![0.0; n];
+            centered_rows(&x, n, p, &c, &b, -1.5, &mut one);
+            let mut split = vec![f64::NAN; n];
+            centered_rows_split(&x, n, p, &c, &b, -1.5, &mut split, leaf);
+            assert_eq!(one, split, "{n} {p} {leaf}");
+        }
+        // A batch above the threshold goes through the pool and still matches.
+        let (n, p) = (600, 500);
+        let x = pseudo(n * p, 11);
+        let (c, b) = (pseudo(p, 12), pseudo(p, 13));
+        let (mut one, mut par) = (vec![0.0; n], vec![f64::NAN; n]);
+        centered_rows(&x, n, p, &c, &b, 2.0, &mut one);
+        centered_rows_par(&x, n, p, &c, &b, 2.0, &mut par);
+        assert_eq!(one, par);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{
-    axpy, centered_rows, check_finite, dot, dot_centered, gram_pass, solve_dense,
+    axpy, centered_rows_par, check_finite, dot, dot_centered, gram_pass, solve_dense,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -651,7 +651,7 @@ impl PlsModel {
             &owned
         };
         if m == 1 {
-            centered_rows(x, n, p, &self.x_mean, &coef[..p], self.y_mean[0], out);
+            centered_rows_par(x, n, p, &self.x_mean, &coef[..p], self.y_mean[0], out);
             return Ok(());
         }
         for i in 0..n {
