@@ -112,7 +112,7 @@ def _comparable(doc: dict[str, object]) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=336.0)
-    ap.add_argument("--every-min", type=float, default=30.0)
+    ap.add_argument("--every-min", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--max-lv", type=int, default=6)
     ap.add_argument("--out", type=Path, default=MODEL)
