@@ -111,10 +111,13 @@ def _comparable(doc: dict[str, object]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hours", type=float, default=168.0)
-    ap.add_argument("--every-min", type=float, default=30.0)
+    ap.add_argument("--hours", type=float, default=336.0)
+    ap.add_argument("--every-min", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--max-lv", type=int, default=6)
+    # 4 LV: RMSECV 0.039 g/L against 0.038 with the 5 the CV would pick on the 14-day set; the
+    # 5th narrows the Q limit so much that early-culture spectra and spectra with 30 cosmic rays
+    # (tests/test_cho_example.py) fall out of model
+    ap.add_argument("--max-lv", type=int, default=4)
     ap.add_argument("--out", type=Path, default=MODEL)
     ap.add_argument("--check", action="store_true", help="compare with the file, do not write")
     args = ap.parse_args(argv)

@@ -96,7 +96,7 @@ CASES = {
         (1.5 * 3600.0, 2.0 * 3600.0),
         frozenset({"out_of_model", "invalid"}),
         spikes=False,
-        hours=5.0,
+        hours=7.5,  # the example judges pH after 5 h (its start-up): > 100 samples after
     ),
 }
 

@@ -100,6 +100,23 @@ def test_split_range_never_both_sides() -> None:
     assert high["base"] == 0.0
 
 
+def test_split_range_changeover_keeps_both_sides_off_for_its_time() -> None:
+    """``changeover_s``: after base, CO2 may start only once both sides were off that long, so
+    pH noise around the change-over cannot switch base and CO2 back and forth every scan."""
+    cfg = {**CFG, "loops": {**CFG["loops"], "ph": {**CFG["loops"]["ph"], "changeover_s": 30.0}}}
+    e = Engine(decode_mapping(cfg, ReactorConfig, source="test"))
+    assert e.step(good(**{**NORMAL, "ph": 6.9}), ctx())["base"] > 0.0
+    seen = []
+    for _ in range(40):  # pH above setpoint from now on: the CO2 side is wanted
+        out = e.step(good(**{**NORMAL, "ph": 7.1}), ctx())
+        assert out["base"] == 0.0
+        seen.append(out["co2"] > 0.0)
+    first_co2 = seen.index(True)
+    assert 29 <= first_co2 <= 31  # 30 s of 1 s scans with both off
+    assert all(seen[first_co2:])
+    # without the setting the change-over is immediate (the test above)
+
+
 def test_bad_pv_holds_then_drives_safe_output_and_recovers_without_bump() -> None:
     e = engine()
     for _ in range(5):

@@ -3,6 +3,7 @@ volume, the timing lines; and the progress line of ``edgectl run`` (on a termina
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -14,9 +15,9 @@ import pytest
 
 from edgectl.config import to_toml_text
 from edgectl.errors import ConfigError
-from edgectl.historian import Historian
+from edgectl.historian import Historian, HistoryReader, Quality
 from edgectl.runtime.build import open_run
-from edgectl.runtime.reactor_config import load_reactor_config
+from edgectl.runtime.reactor_config import FeedLoop, load_reactor_config
 from edgectl.runtime.recipe import Phase, Recipe
 from edgectl.runtime.summary import (
     AlarmSpan,
@@ -26,6 +27,7 @@ from edgectl.runtime.summary import (
     culture_end_s,
     culture_run_uids,
     format_summary,
+    loop_figures,
     phase_timeline,
     sampled_volume_ml,
 )
@@ -220,6 +222,47 @@ def test_the_end_phase_must_be_a_later_phase() -> None:
     with pytest.raises(ValueError, match="'batch' is the phase the culture starts in"):
         Recipe(phases=[Phase(**p) for p in phases], end="batch")
     assert Recipe(phases=[Phase(**p) for p in phases], end="harvest").end == "harvest"
+
+
+def test_a_pv_not_good_after_settling_is_counted_and_named(tmp_path: Path) -> None:
+    """Samples that are not GOOD are not judged, but their share is reported: a soft sensor out
+    of model for days must not pass as a loop inside its band."""
+    cfg = load_reactor_config(ROOT / "examples" / "cho-fedbatch-2L.toml")
+    loop = cfg.loops["glucose"]
+    assert isinstance(loop, FeedLoop)
+    acc = loop.acceptance
+    assert acc is not None
+    h = Historian(tmp_path / "g.db")
+    h.start_run(config_hash="sha256:x", time_s=BASE_S)
+    # the other loops: tags without samples (not judged)
+    for name, pv in (("temp", "temp_c"), ("ph", "ph"), ("do", "do_pct")):
+        h.register_tag(f"{name}.sp")
+        h.register_tag(pv)
+    t_settled = BASE_S + acc.settle_s
+    for i in range(200):  # after settling: 150 GOOD inside the band, then 50 BAD far off
+        t = t_settled + 60.0 * i
+        h.record("glucose.sp", 2.5, t)
+        if i < 150:
+            h.record("glucose_g_l", 2.5 + 0.1 * acc.band, t)
+        else:
+            h.record("glucose_g_l", 9.0, t, Quality.BAD)
+    h.record("glucose_g_l", 9.0, BASE_S + 60.0)  # before settling: not counted at all
+    h.flush()
+    h.close()
+    with HistoryReader(tmp_path / "g.db") as reader:
+        f = loop_figures(reader, cfg, BASE_S)["glucose"]
+    assert f.ok
+    assert f.n_samples == 150
+    assert f.good_fraction == pytest.approx(0.75)
+    lines = format_summary({"glucose": f}, INFO, {}).splitlines()
+    row = lines.index(next(ln for ln in lines if ln.startswith("  glucose")))
+    assert "PASS" in lines[row]
+    assert lines[row + 1].strip() == (
+        "glucose_g_l not GOOD in 25.0 % of the samples after settling: not judged"
+    )
+    # a PV GOOD throughout has no such line
+    full = dataclasses.replace(f, good_fraction=1.0)
+    assert len(format_summary({"glucose": full}, INFO, {}).splitlines()) == row + 1
 
 
 def test_phase_span_of_a_run_without_recipe_changes() -> None:

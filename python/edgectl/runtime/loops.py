@@ -488,6 +488,7 @@ class Engine:
                 deadband=loop.deadband_pct,
                 low_max=lo.max,
                 high_max=hi.max,
+                changeover_s=loop.changeover_s,
             )
             self.bank.add_split_range(name, pid, split)  # outputs (low, high)
             view = LoopView(name, loop, (loop.lower_output, loop.raise_output))

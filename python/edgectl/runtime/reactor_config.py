@@ -213,11 +213,14 @@ class PidLoop(_LoopBase, frozen=True, kw_only=True, tag="pid", tag_field="type")
 
 class SplitRangeLoop(_LoopBase, frozen=True, kw_only=True, tag="split_range", tag_field="type"):
     """One PID whose output (−100..+100 %) drives ``raise_output`` above ``deadband_pct`` and
-    ``lower_output`` below −``deadband_pct`` (base pump / CO2, heater / cooling), never both."""
+    ``lower_output`` below −``deadband_pct`` (base pump / CO2, heater / cooling), never both.
+    ``changeover_s``: both sides off at least this long before the other side may start (noise
+    around the change-over then cannot switch CO2 and base back and forth)."""
 
     raise_output: str
     lower_output: str
     deadband_pct: NonNegative = 0.0
+    changeover_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 0.0
 
 
 class CascadeStage(Struct, frozen=True, kw_only=True):

@@ -4,7 +4,9 @@ timeline, the alarms, doses and the final volume.
 For each loop with an ``acceptance`` block, the GOOD samples of its PV after ``settle_s`` are
 compared with the loop's setpoint tag (``<loop>.sp``) sampled at the same scans: the largest
 deviation, the fraction of samples inside the band, and a verdict. The same figures are what
-the tests and the HIL suite assert.
+the tests and the HIL suite assert. Samples that were not GOOD are not judged; their share is
+given (``good_fraction``), and the summary names a loop whose PV was GOOD in less than
+:data:`MIN_GOOD_FRACTION` of them (a soft sensor out of model for days: its loop fed blind).
 
 The phase timeline comes from the recipe's ``phase`` events, the alarm intervals from the
 ``raise``/``clear`` alarm transitions, both on the culture's clock axis (seconds since it
@@ -39,6 +41,9 @@ __all__ = [
 
 #: at most this many intervals are listed per alarm (then "… N more")
 MAX_ALARM_INTERVALS = 4
+#: below this share of GOOD PV samples after settling the summary says how much went unjudged
+#: (a soft sensor at 99 % T²/Q limits rejects ~1–2 % of normal spectra)
+MIN_GOOD_FRACTION = 0.95
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class LoopFigures:
     #: False when the run ended before ``settle_s``: nothing to judge (``ok`` is then True and
     #: the summary says "n/a"); a PV that was never GOOD after settling is judged and fails
     judged: bool = True
+    #: GOOD PV samples after settling / all PV samples after settling (1.0 when there were none)
+    good_fraction: float = 1.0
 
 
 def culture_end_s(reader: Any, cfg: ReactorConfig, run_start_s: float) -> float | None:
@@ -107,12 +114,14 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
             continue
         _, dev = _deviation(reader, pv, f"{name}.sp", start_s, end_s)
         n = int(dev.size)
+        n_all = len(reader.samples(pv, start_s, end_s))
+        good_fraction = n / n_all if n_all else 1.0
         if n == 0:
             nan = math.nan
-            recorded = reader.samples(f"{name}.sp", run_start_s + acc.settle_s)
+            recorded = reader.samples(f"{name}.sp", start_s, end_s)
             judged = len(recorded) > 0  # the run went past settle_s, yet no GOOD PV
             out[name] = LoopFigures(
-                name, pv, acc.band, acc.side, 0, nan, nan, nan, nan, nan, not judged, judged
+                name, pv, acc.band, acc.side, 0, nan, nan, nan, nan, nan, not judged, judged, 0.0
             )
             continue
         if acc.side == "both":
@@ -134,6 +143,7 @@ def loop_figures(reader: Any, cfg: ReactorConfig, run_start_s: float) -> dict[st
             fraction_within=float(np.count_nonzero(inside) / n),
             # readings are quantised decimals (EZO: 0.01 °C): 37.00 - 36.90 must count as 0.1
             ok=worst <= acc.band * (1.0 + 1e-9),
+            good_fraction=good_fraction,
         )
     return out
 
@@ -408,4 +418,9 @@ def format_summary(
             f"  {f.loop:<9} {f.pv:<12} {band:<11} {f.max_abs_dev:<11.4g} "
             f"{f.fraction_within * 100:5.1f} %  {'PASS' if f.ok else 'FAIL'}"
         )
+        if f.good_fraction < MIN_GOOD_FRACTION:
+            lines.append(
+                f"  {'':<9} {f.pv} not GOOD in {(1.0 - f.good_fraction) * 100:.1f} % of the "
+                "samples after settling: not judged"
+            )
     return "\n".join(lines)
