@@ -1,7 +1,8 @@
 """``edgectl run CONFIG``: run a reactor; ``sim://`` ports run against the simulated plant.
 
 Prints where the historian and the REPL socket are, scans until ``--duration`` hours of clock
-time have passed (or SIGINT/SIGTERM), makes every output safe, and prints the run summary. On a
+time have passed, or with ``--until-end`` until the recipe enters its end phase (``[recipe] end``,
+e.g. the harvest), or SIGINT/SIGTERM; makes every output safe, and prints the run summary. On a
 terminal, one line rewritten at most once a second shows the phase, the simulated time, the
 loops' PVs, the feed rate and the speed achieved; off a terminal nothing is printed meanwhile.
 """
