@@ -63,9 +63,14 @@ def test_unit_of_the_example_has_watchdog_restart_policy_and_groups(tmp_path: Pa
 
 
 def test_systemd_analyze_verify_accepts_the_generated_unit(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed here (Debian package systemd)")
+    # installed by the project's script when missing (a clean CI machine); skipped only where
+    # it cannot be installed (no root, no apt)
+    got = subprocess.run(
+        [str(ROOT / "scripts" / "ensure-systemd-analyze")], capture_output=True, text=True
+    )
+    analyze = got.stdout.strip() if got.returncode == 0 else shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip(f"systemd-analyze could not be installed: {got.stderr.strip()[-300:]}")
     out = tmp_path / "units"
     assert main(["service", "install", str(EXAMPLE), "--output", str(out)]) == 0
     unit = out / "edgectl-ecoli-2L.service"
