@@ -38,7 +38,7 @@ def test_recipe_page_timeline_transition_and_atline_sample(tmp_path: Path) -> No
         assert 'id="timeline"' in body
         assert "batch (now)" in body
         assert '<option value="fed-batch">fed-batch</option>' in body  # the operator transition
-        assert "when glucose_g_l &lt; 2.7 for 1800 s" in body  # triggers in words
+        assert "when glucose_g_l &lt; 2.7 for 900 s" in body  # triggers in words (the config's)
         unit = ctl.read_tags(["glucose_g_l"])["glucose_g_l"]["unit"]
         assert unit == "g/L"  # the model's unit (the tag once lost it)
         assert 'id="sample-form"' in body
