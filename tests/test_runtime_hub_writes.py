@@ -1,8 +1,8 @@
 """Serial output writes and their dead band (runtime/hub.py, ``[outputs.<name>] write_deadband``).
 
 A pump's or an MFC's setpoint is one serial transaction per write; the pH loop's output moves a
-little every scan with the probe's noise. A move within the output's write dead band (default
-0.1 % of its range) is not sent; min, max and safe are sent exactly; every ``refresh_s`` the
+little every scan with the probe's noise. A move within the output's write dead band (the example's
+pumps: 0.1 % of their range, the Reglo's rate resolution; default 0) is not sent; min, max and safe are sent exactly; every ``refresh_s`` the
 setpoint is sent again regardless.
 """
 
@@ -55,7 +55,8 @@ def _run_counting_sends(tmp_path: Path, data: dict[str, Any], seconds: float) ->
 def test_moves_within_the_dead_band_are_not_sent(tmp_path: Path) -> None:
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     band = OutputConfig(**data["outputs"]["base_ml_min"]).deadband
-    assert band == pytest.approx(0.0005)  # 0.1 % of 0..0.5 mL/min
+    assert band == pytest.approx(0.0005)  # 0.1 % of 0..0.5 mL/min, set in the example
+    assert OutputConfig(**data["outputs"]["o2_sccm"]).deadband == 0.0  # MFCs: every change
     sent, wanted, scans = _run_counting_sends(tmp_path / "a", data, 900.0)
     assert len(sent) >= 2
     assert len(sent) < scans  # not every scan: most moves are within the band

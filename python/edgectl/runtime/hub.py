@@ -4,7 +4,7 @@ One :class:`edgectl.io.worker.IoWorker` per serial device polls its readings (``
 methods of the driver the profile selects) and runs its writes (``set_<quantity>``), so a slow
 or silent device never blocks the scan. GPIO outputs (heater PWM, relays) are set directly: a
 pin write is a memory write. Writes are coalesced: an output is sent when its value moves by more
-than its write dead band (``[outputs.<name>] write_deadband``, default 0.1 % of its range) or
+than its write dead band (``[outputs.<name>] write_deadband``, default 0: every change) or
 reaches min, max or safe, and every ``refresh_s`` of clock time (a device that power-cycled gets
 its setpoint back), and never queued twice. A failed write is counted per output and reported by
 :meth:`Hub.faults`.

@@ -158,16 +158,16 @@ class OutputConfig(Struct, frozen=True, kw_only=True):
     scale: float = 1.0  # the device receives value × scale (rpm → PWM duty, % → sccm, ...)
     pwm_window_s: WindowS = 0.0  # > 0: time-proportioned on/off output (GPIO heaters, pumps)
     #: a serial output is re-sent only when it moves by more than this (in its own unit), or
-    #: reaches min, max or safe, or at the hub's refresh; None: 0.1 % of max − min (below the
-    #: resolution of a pump's or an MFC's setpoint, and each write is a serial transaction)
-    write_deadband: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
+    #: reaches min, max or safe, or at the hub's refresh; 0 (default): every change is sent.
+    #: Set it to the device's setpoint resolution (a Reglo ICC's 4-digit rate: 0.1 %); not
+    #: coarser than the smallest step a loop needs (a 0.1 % band on a 2000 sccm O2 MFC made
+    #: a limit cycle of the DO cascade at 20 sccm)
+    write_deadband: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
 
     @property
     def deadband(self) -> float:
         """The write dead band in the output's unit (see ``write_deadband``)."""
-        if self.write_deadband is not None:
-            return self.write_deadband
-        return 0.001 * (self.max - self.min)
+        return self.write_deadband
 
     def __post_init__(self) -> None:
         for key in ("min", "max", "safe", "scale"):
