@@ -1,9 +1,9 @@
 """Serial output writes and their dead band (runtime/hub.py, ``[outputs.<name>] write_deadband``).
 
 A pump's or an MFC's setpoint is one serial transaction per write; the pH loop's output moves a
-little every scan with the probe's noise. A move within the output's write dead band (the example's
-pumps: 0.1 % of their range, the Reglo's rate resolution; default 0) is not sent; min, max and safe are sent exactly; every ``refresh_s`` the
-setpoint is sent again regardless.
+little every scan with the probe's noise. A move within the output's write dead band (default 0;
+the example's pumps 0.1 % of their range, the Reglo's rate resolution) is not sent; min, max and
+safe are sent exactly; every ``refresh_s`` the setpoint is sent again regardless.
 """
 
 from __future__ import annotations
