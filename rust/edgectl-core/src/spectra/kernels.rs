@@ -224,9 +224,10 @@ pub(crate) fn centered_rows_par(
     y0: f64,
     out: &mut [f64],
 ) {
-    if n.saturating_mul(p) < PAR_MIN_ELEMS || n < 8 || rayon::current_num_threads() < 2 {
+    if rayon::current_num_threads() < 2 {
         centered_rows(x, n, p, c, b, y0, out);
     } else {
+        // the split's own base case keeps a batch below PAR_MIN_ELEMS on this thread
         centered_rows_split(x, n, p, c, b, y0, out, PAR_MIN_ELEMS / 2);
     }
 }
