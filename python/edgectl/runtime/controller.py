@@ -318,8 +318,9 @@ class Controller(ControllerChanges, ControllerHistory):
                     if s.analyse and self.atline is not None:
                         self.atline.sample(s, now_s)
                 if self.recipe.limiter is not None:
-                    if self.recipe.limiter.limits is not limits:  # the phase changed
-                        vessel = self._vessel(self.recipe.limiter.limits, samples)
+                    # again, not reused: the samples drawn above changed the volume, and a
+                    # phase change may have brought other limits
+                    vessel = self._vessel(self.recipe.limiter.limits, samples)
                     for ev in self.recipe.watch_vessel(vessel, now_s):
                         self._limit_event(ev)
                 feed = self.recipe.feed_rate_ml_min(now_s)
