@@ -14,7 +14,7 @@ MATURIN := $(CURDIR)/.venv/bin/maturin
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup install proto fleet-demo fleet-test-24 fleet-bench build build-dev run demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
+.PHONY: help setup install proto fleet-demo fleet-test-24 fleet-bench build build-dev run run-full demo lint format test test-rust test-py hil bench check clean pi-wheel test-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,10 @@ build: install proto  ## build the optimised extension into .venv (what tests an
 build-dev: install proto  ## quick debug build of the extension into .venv
 	$(RUN) $(MATURIN) develop --uv
 
-run: build  ## set up, then run the main job (the whole E. coli culture) on the simulated plant
+run: build  ## set up, then run the main job (a whole E. coli culture, ~10 h in about a minute) on the simulated plant
+	$(RUN) edgectl run examples/ecoli-fedbatch-2L-seed.toml --speed 5000 --until-end
+
+run-full: build  ## the E. coli example's whole 25 h culture on the simulated plant (about 3 min)
 	$(RUN) edgectl run examples/ecoli-fedbatch-2L.toml --speed 5000 --until-end
 
 format: install  ## rewrite Python and Rust sources in the project style

@@ -46,7 +46,7 @@ from edgectl.config import to_toml_text
 from edgectl.emulators.rig import RigProcess, start_rig
 from edgectl.historian import HistoryReader
 from edgectl.remote import connect
-from edgectl.runtime.reactor_config import load_reactor_config
+from edgectl.runtime.reactor_config import load_reactor_config, read_reactor_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ecoli-fedbatch-2L.toml"
@@ -354,8 +354,7 @@ def controller_config(
 ) -> Path:
     """The example config rewired to ``bench``: ports are its tty paths, no ``[plant]``, GPIO
     through the bridge (or the board's factory); ``overrides`` merged on top (None deletes)."""
-    with example.open("rb") as f:
-        data = tomllib.load(f)
+    data = read_reactor_toml(example)  # with the file it extends, if any
     data.pop("plant", None)
     _absolute_models(data, example.parent)
     devices = {}

@@ -2,8 +2,9 @@
 exponential feed until the vessel's titrant capacity caps it, and the end of the culture
 (plant-models.md §11 scenario A; control.md §4).
 
-The rig's plant starts late in the batch (X0 1.0 g/L, S0 3.0 g/L: an inoculum from a seed
-train) so the batch glucose runs out within the first simulated hours, its base line is a
+The culture is the main job's, ``examples/ecoli-fedbatch-2L-seed.toml`` (``make run``): the
+plant starts late in the batch (X0 1.0 g/L, S0 3.0 g/L: an inoculum from a seed train, its
+plant file) so the batch glucose runs out within the first simulated hours, the base line is a
 smaller tube (0.25 mL/min at most, so the titrant limits the feed after a few hours of
 fed-batch, not after eight), and the fed-batch ends after 6 h. The controller, its own process
 on the pty ports and the GPIO bridge, runs with ``--until-end``: it must switch to fed-batch on
@@ -14,11 +15,9 @@ at the harvest, and hold T ±0.1 °C, pH ±0.05 and DO ≥ sp − 5 % after the 
 
 from __future__ import annotations
 
-import copy
 import math
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +26,6 @@ from conftest import (
     HIL_OVERRIDES,
     ControllerProcess,
     Recorder,
-    _merge,
     alarm_spans,
     bench_for,
     clock_speed,
@@ -40,27 +38,17 @@ from edgectl.runtime.reactor_config import load_reactor_config
 from edgectl.runtime.summary import loop_figures
 
 SPEED = 300.0
-HOURS = 12.0  # a bound: the recipe below ends the culture at about 10 h
-FED_BATCH_H = 6.0
-PLANT = {"ecoli": {"x0_g_l": 1.0, "s0_g_l": 3.0}}
-
-
-def _overrides() -> dict[str, Any]:
-    """The example's recipe with the fed-batch ending after FED_BATCH_H, a 0.25 mL/min base."""
-    with EXAMPLE.open("rb") as f:
-        phases = copy.deepcopy(tomllib.load(f)["recipe"]["phases"])
-    fed = next(p for p in phases if p["name"] == "fed-batch")
-    fed["transitions"] = [{"to": "harvest", "after_s": FED_BATCH_H * 3600.0}]
-    return _merge(
-        HIL_OVERRIDES,
-        {"outputs": {"base_ml_min": {"max": 0.25}}, "recipe": {"phases": phases}},
-    )
+HOURS = 12.0  # a bound: the main job's recipe ends the culture at about 10 h
+MAIN_JOB = EXAMPLE.with_name("ecoli-fedbatch-2L-seed.toml")
+# the rig's plant is the emulators' (the controller's [plant] is dropped): the main job's
+with MAIN_JOB.with_name("ecoli-fedbatch-2L-seed.plant.toml").open("rb") as _f:
+    PLANT = {"ecoli": tomllib.load(_f)["ecoli"]}
 
 
 def test_ecoli_whole_culture(bench_target: str, tmp_path: Path, verdict: Recorder) -> None:
     speed = clock_speed(bench_target, SPEED)
     with bench_for(bench_target, tmp_path, speed=speed, plant=PLANT) as bench:
-        cfg_path = controller_config(bench, tmp_path / "reactor.toml", _overrides())
+        cfg_path = controller_config(bench, tmp_path / "reactor.toml", HIL_OVERRIDES, MAIN_JOB)
         ctl = ControllerProcess(
             cfg_path,
             speed=speed,

@@ -35,7 +35,15 @@ import msgspec
 
 from edgectl.errors import ConfigError
 
-__all__ = ["Struct", "decode_mapping", "load_toml", "read_toml", "to_builtins", "to_toml_text"]
+__all__ = [
+    "Struct",
+    "decode_mapping",
+    "load_toml",
+    "merge_tables",
+    "read_toml",
+    "to_builtins",
+    "to_toml_text",
+]
 
 T = TypeVar("T")
 
@@ -64,6 +72,19 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except RecursionError:
         # tomllib parses nested arrays and inline tables recursively
         raise ConfigError(f"{p}: TOML nested too deeply") from None
+
+
+def merge_tables(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: tables merge key by key (recursively), anything else in ``top``
+    (a value, an array such as ``[[recipe.phases]]``) replaces ``base``'s whole."""
+    out = dict(base)
+    for k, v in top.items():
+        old = out.get(k)
+        if isinstance(v, Mapping) and isinstance(old, Mapping):
+            out[k] = merge_tables(old, v)
+        else:
+            out[k] = v
+    return out
 
 
 def decode_mapping(data: Mapping[str, Any], type_: type[T], *, source: str = "<config>") -> T:

@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edgectl import _core
-from edgectl.config import Struct, decode_mapping, read_toml, to_builtins
+from edgectl.config import Struct, decode_mapping, merge_tables, read_toml, to_builtins
 
 __all__ = [
     "ACTUATORS",
@@ -470,16 +470,6 @@ def _scenario(name: str, overrides: Mapping[str, Any]) -> PlantConfig:
     return decode_mapping(data, PlantConfig, source=f"<scenario {name}>")
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in top.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def load_plant_config(path: str | Path) -> PlantConfig:
     """Read a plant TOML file; errors name the file and the key path.
 
@@ -492,7 +482,9 @@ def load_plant_config(path: str | Path) -> PlantConfig:
         from edgectl.errors import ConfigError
 
         raise ConfigError(f"{path}: $.scenario: expected one of {', '.join(SCENARIOS)}")
-    return decode_mapping(_merge(_scenario_dict(scenario), data), PlantConfig, source=str(path))
+    return decode_mapping(
+        merge_tables(_scenario_dict(scenario), data), PlantConfig, source=str(path)
+    )
 
 
 class Fault(NamedTuple):

@@ -25,7 +25,7 @@ from edgectl.runtime.clock import LockstepClock, ScaledClock, VirtualClock
 from edgectl.runtime.controller import Controller
 from edgectl.runtime.hub import Hub
 from edgectl.runtime.loops import Engine
-from edgectl.runtime.reactor_config import ReactorConfig, load_reactor_config
+from edgectl.runtime.reactor_config import ReactorConfig, config_text, load_reactor_config
 from edgectl.runtime.rpc import RpcServer
 from edgectl.runtime.scheduler import ScanScheduler
 from edgectl.runtime.summary import LoopFigures, format_summary, loop_figures
@@ -261,7 +261,7 @@ def open_run(
     sys.setswitchinterval(min(sys.getswitchinterval(), 0.0002))
     path = Path(config_path)
     cfg = load_reactor_config(path)
-    text = path.read_text(encoding="utf-8")
+    text = config_text(path)  # the file and every file it extends: hashed with the run
     period = cfg.reactor.scan_period_s
     bridged = cfg.gpio is not None and cfg.gpio.pin_factory == "bridge"
     # Accelerated runs on a simulated plant (in process, or an emulated rig behind the GPIO

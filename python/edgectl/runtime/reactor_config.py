@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from edgectl.config import Struct, decode_mapping, read_toml
+from edgectl.config import Struct, decode_mapping, merge_tables, read_toml
 from edgectl.errors import ConfigError
 from edgectl.fleet.config import MqttConfig
 from edgectl.lab.config import OpcUaConfig, SilaConfig
@@ -40,6 +40,7 @@ from edgectl.runtime.alarms import AlarmSpec, InterlockSpec
 from edgectl.runtime.recipe import Recipe
 
 __all__ = [
+    "MAX_EXTENDS",
     "Acceptance",
     "CascadeLoop",
     "CascadeStage",
@@ -61,7 +62,10 @@ __all__ = [
     "SoftSensorCorrection",
     "SplitRangeLoop",
     "TagConfig",
+    "config_files",
+    "config_text",
     "load_reactor_config",
+    "read_reactor_toml",
 ]
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
@@ -489,8 +493,78 @@ def check_references(cfg: ReactorConfig, source: str) -> None:
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
+# How many files an ``extends`` chain may have beyond the one run.
+MAX_EXTENDS = 4
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """The reactor file and the files it extends (``extends = "base.toml"``), itself first.
+
+    Raises
+    ------
+    ConfigError
+        A file cannot be read, ``extends`` is not a path, the chain is circular or longer than
+        :data:`MAX_EXTENDS`; the message names the file and ``$.extends``.
+    """
+    return [p for p, _data in _chain(Path(path))]
+
+
+def config_text(path: str | Path) -> str:
+    """The text recorded with a run (its hash in the historian): the reactor file followed by
+    every file it extends, so a change in any of them changes the hash."""
+    return "".join(p.read_text(encoding="utf-8") for p in config_files(path))
+
+
+def read_reactor_toml(path: str | Path) -> dict[str, Any]:
+    """A reactor file's settings as plain data, over those of the file it extends.
+
+    ``extends = "other.toml"`` (relative to the file) takes every setting of that file and puts
+    this file's over it: tables merge key by key, anything else (a value, an array such as
+    ``[[recipe.phases]]``) replaces the other file's whole. Relative paths inside either file
+    (``[plant] config``, models) are resolved from the directory of the file that is run.
+    """
+    return _merged(_chain(Path(path)))
+
+
+def _merged(chain: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for _p, data in reversed(chain):
+        merged = merge_tables(merged, data)
+    return merged
+
+
+def _chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    out: list[tuple[Path, dict[str, Any]]] = []
+    seen: list[Path] = []
+    p = path
+    while True:
+        data = read_toml(p)
+        out.append((p, data))
+        seen.append(p.resolve())
+        parent = data.pop("extends", None)
+        if parent is None:
+            return out
+        if not isinstance(parent, str) or not parent.strip():
+            raise ConfigError(
+                f"{p}: $.extends: expected the path of the reactor file this one extends, "
+                f"got {parent!r}"
+            )
+        nxt = p.parent / parent
+        if nxt.resolve() in seen:
+            names = " -> ".join(str(q) for q, _ in out)
+            raise ConfigError(f"{p}: $.extends: {parent!r} extends in a circle ({names} -> {nxt})")
+        if len(out) > MAX_EXTENDS:
+            raise ConfigError(
+                f"{p}: $.extends: more than {MAX_EXTENDS} files extended in a chain from {path}"
+            )
+        if not nxt.is_file():
+            raise ConfigError(f"{p}: $.extends: {nxt}: file not found")
+        p = nxt
+
+
 def load_reactor_config(path: str | Path) -> ReactorConfig:
-    """Read, validate and cross-check a reactor configuration file.
+    """Read, validate and cross-check a reactor configuration file (and the file it
+    ``extends``, see :func:`read_reactor_toml`).
 
     Raises
     ------
@@ -499,8 +573,10 @@ def load_reactor_config(path: str | Path) -> ReactorConfig:
     """
     from edgectl.runtime.config_checks import check_raw, check_values
 
-    source = str(path)
-    data = read_toml(path)
+    chain = _chain(Path(path))
+    parents = ", ".join(str(p) for p, _ in chain[1:])
+    source = f"{path} (extending {parents})" if parents else str(path)
+    data = _merged(chain)
     check_raw(data, source)
     cfg = decode_mapping(data, ReactorConfig, source=source)
     check_references(cfg, source)

@@ -1,4 +1,6 @@
-"""The main job: ``edgectl run examples/ecoli-fedbatch-2L.toml --speed 5000 --until-end``.
+"""The E. coli example's whole culture: ``edgectl run examples/ecoli-fedbatch-2L.toml --speed
+5000 --until-end`` (``make run-full``; the main job, ``make run``, is the shorter culture of
+``examples/ecoli-fedbatch-2L-seed.toml``, which ``test_ecoli_rig.py`` runs over ptys).
 
 The whole E. coli culture (plant-models.md §11 scenario A: X0 0.17 g/L, S0 4.94 g/L, V0 2 L)
 against the simulated plant behind ``sim://`` ports (emulated EZO probes, Alicat MFCs, Reglo ICC
