@@ -205,6 +205,11 @@ class ControllerChanges:
                         f"alarm {name!r} is already shelved until it clears", "already_shelved"
                     )
                 return old, {"shelved": "oneshot", "unshelve_s": None}
+            if a.shelved == "timed":
+                raise AlarmStateError(
+                    f"alarm {name!r} is already shelved for a time: unshelve it first",
+                    "already_shelved",
+                )
             duration = value.get("duration_s")
             if isinstance(duration, bool) or not isinstance(duration, int | float):
                 raise AlarmError(f"alarm {name!r}: a timed shelve needs duration_s (seconds)")
