@@ -194,3 +194,25 @@ def test_annotations_are_restored_with_the_controller_state(tmp_path: Path) -> N
         assert by_name["temp_high"]["unshelve_s"] == state["alarms"]["temp_high"]["unshelve_s"]
     finally:
         other.close()
+
+
+def test_the_repl_client_shelves_and_comments_through_the_service(tmp_path: Path) -> None:
+    import edgectl
+
+    run = _run(tmp_path)
+    try:
+        run.run(10.0)
+        r = edgectl.connect(run.controller)  # this process's user: admin
+        r.reason = "calibration"
+        got = r.shelve("temp_dev", 120.0)
+        assert got["shelved"] == "timed"
+        r.comment("temp_dev", "probe in buffer")
+        with pytest.raises(RefusedError, match=r"max_shelve_s"):
+            r.shelve("temp_high", 1e6)
+        assert r.unshelve("temp_dev")["shelved"] == ""
+        rows = {c["name"]: c for c in r.alarm_conditions()}
+        assert rows["temp_dev"]["shelved"] == ""
+        acts = [(x.action, x.reason) for x in _records(run)]
+        assert acts[:3] == [("shelve", "calibration"), ("comment", ""), ("shelve", "")]
+    finally:
+        run.close()
