@@ -181,6 +181,7 @@ def test_annotations_are_restored_with_the_controller_state(tmp_path: Path) -> N
         svc.change(erin, Change.enable("temp_dev", False), reason="out of service")
         svc.change(erin, Change.shelve("temp_high", 300.0), reason="calibration")
         state = run.controller.state()
+        records = run.historian.audit.records()
     finally:
         run.close()
     again = tmp_path / "again"
@@ -194,6 +195,17 @@ def test_annotations_are_restored_with_the_controller_state(tmp_path: Path) -> N
         assert by_name["temp_high"]["unshelve_s"] == state["alarms"]["temp_high"]["unshelve_s"]
     finally:
         other.close()
+    # audited but not in a saved state (a crash between the two): re-applied on resume
+    third = tmp_path / "third"
+    third.mkdir()
+    fresh = _run(third)
+    try:
+        replayed = fresh.controller.replay(records)
+        assert [r.action for r in records if r.seq in replayed] == ["enable", "shelve"]
+        by_name = {c["name"]: c for c in fresh.controller.alarm_conditions()}
+        assert (by_name["temp_dev"]["enabled"], by_name["temp_high"]["shelved"]) == (False, "timed")
+    finally:
+        fresh.close()
 
 
 def test_the_repl_client_shelves_and_comments_through_the_service(tmp_path: Path) -> None:

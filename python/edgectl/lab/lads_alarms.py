@@ -382,8 +382,9 @@ class AlarmConditions:
                 shelved = str(row.get("shelved", ""))
                 confirmed = bool(row.get("confirmed", False))
                 was_annunciated = cond.annunciated
-                if shelved == "timed" and cond.shelving is not None:
-                    left_ms = max(0.0, (float(row["unshelve_s"]) - float(row["now_s"])) * 1000.0)
+                until = row.get("unshelve_s")
+                if shelved == "timed" and isinstance(until, int | float):
+                    left_ms = max(0.0, (float(until) - float(row.get("now_s", 0.0))) * 1000.0)
                     _put(cond.event, "ShelvingState/UnshelveTime", left_ms, v.Double)
                     await self._write_field(cond, "ShelvingState/UnshelveTime")
                 if (new, enabled, shelved, confirmed) == (
@@ -394,6 +395,13 @@ class AlarmConditions:
                 ):
                     continue
                 now = dt.datetime.now(dt.UTC)
+                # an operator's change of the condition is always evented; a change of the
+                # alarm's state only while annunciated (or as it stops being annunciated)
+                annotated = (enabled, shelved, confirmed) != (
+                    cond.enabled,
+                    cond.shelved,
+                    cond.confirmed,
+                )
                 if enabled != cond.enabled:
                     cond.enabled = enabled
                     text = "Enabled" if enabled else "Disabled"
@@ -426,7 +434,7 @@ class AlarmConditions:
                 note = self._notes.pop((name, "ack"), None)
                 if note is not None and _STATES[new][1] and not was_acked:
                     self._put_note(cond, note)
-                await self._emit(cond, send=was_annunciated or cond.annunciated)
+                await self._emit(cond, send=annotated or was_annunciated or cond.annunciated)
 
     def _put_note(self, cond: Condition, note: tuple[str, str]) -> None:
         from asyncua import ua
