@@ -47,6 +47,7 @@ from edgectl.lab.lads_model import (
     load_nodesets,
     unit_of,
 )
+from edgectl.lab.opcua_access import TargetWrites, UserManager
 from edgectl.operator.changes import Change
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
 from edgectl.operator.users import Identity
@@ -179,7 +180,7 @@ class OpcUaServer:
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = Server(user_manager=_UserManager(self))
+        server = Server(user_manager=UserManager(self))
         await server.init()
         await self._secure(server)
         await load_nodesets(server)
@@ -250,7 +251,7 @@ class OpcUaServer:
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(self._validate_client)
         # writes of TargetValue nodes go through the operator service (with the session's user)
-        server.iserver.attribute_service = _Writes(self, server.iserver.attribute_service)
+        server.iserver.attribute_service = TargetWrites(self, server.iserver.attribute_service)
 
     async def _validate_client(self, cert: Any, app: Any) -> None:
         """A client certificate is trusted when its exact bytes are in ``<pki>/trusted/`` (the
@@ -549,60 +550,3 @@ def _method_change(what: str, name: str, args: list[Any]) -> Change:
             raise ValueError("StartWithTargetValue needs the target value (Double)")
         return Change.setpoint(loop, args[0])
     raise ValueError(f"unknown method {name!r}")
-
-
-class _UserManager:
-    """asyncua user manager: the operator service's users (every remote user is asyncua's
-    ``User`` role: asyncua's ``Admin`` would bypass the access levels)."""
-
-    def __init__(self, owner: OpcUaServer) -> None:
-        self.owner = owner
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> Any:
-        from asyncua.crypto.permission_rules import User, UserRole
-
-        ident = self.owner.login(username, password)
-        if ident is None:
-            return None
-        return User(role=UserRole.User, name=ident.name)
-
-
-class _Writes:
-    """asyncua's attribute service, with the writes of TargetValue nodes turned into operator
-    changes (the value is written to the node only once the change is applied)."""
-
-    def __init__(self, owner: OpcUaServer, inner: Any) -> None:
-        self.owner = owner
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def write(self, params: Any, user: Any = None) -> list[Any]:
-        from asyncua import ua
-
-        nodes = self.owner.nodes
-        targets: Mapping[Any, str] = (
-            {n.nodeid: loop for loop, n in nodes.targets.items()} if nodes is not None else {}
-        )
-        results: list[Any] = []
-        for wv in params.NodesToWrite:
-            loop = targets.get(wv.NodeId)
-            if loop is None or wv.AttributeId != ua.AttributeIds.Value:
-                one = ua.WriteParameters(NodesToWrite=[wv])
-                results.extend(await self.inner.write(one, user=user))
-                continue
-            value = wv.Value.Value.Value if wv.Value and wv.Value.Value else None
-            status = await asyncio.to_thread(self.owner.write_target, user, loop, value)
-            if status is not None:
-                results.append(ua.StatusCode(status))
-                continue
-            one = ua.WriteParameters(NodesToWrite=[wv])
-            results.extend(await self.inner.write(one, user=user))
-        return results
