@@ -11,6 +11,7 @@ import contextlib
 import math
 import socket
 import threading
+import time
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 import edgectl
 from edgectl.config import to_toml_text
 from edgectl.lab.certs import make_certificate
+from edgectl.lab.lads_counters import COUNTERS_STATE, RunRecord
 from edgectl.lab.lads_model import LADS_URI
+from edgectl.lab.opcua_server import OpcUaServer
 from edgectl.operator import UserStore
 from edgectl.runtime.build import Run, open_run
 
@@ -87,6 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     store = UserStore(tmp / "run.users")
     store.add("alice", "operator", PASSWORD, full_name="Alice Operator")
     store.add("victor", "viewer", PASSWORD)
+    store.add("erin", "engineer", PASSWORD)
     client_cert, client_key = _write_cert(tmp, "client", CLIENT_URI)
     stranger_cert, stranger_key = _write_cert(tmp, "stranger", CLIENT_URI)
     trusted = tmp / "run.pki" / "trusted"
@@ -377,11 +381,12 @@ class _Events:
         self.seen.append({k: v.Value for k, v in event.get_event_props_as_fields_dict().items()})
         self.arrived.set()
 
-    async def wait_for(self, **fields: Any) -> dict[str, Any]:
-        """The first event with these field values (a bound of 120 s, not a timing check)."""
+    async def wait_for(self, since: int = 0, **fields: Any) -> dict[str, Any]:
+        """The first event with these field values, from the ``since``-th event received (a
+        bound of 120 s, not a timing check)."""
 
         def match() -> dict[str, Any] | None:
-            for e in self.seen:
+            for e in self.seen[since:]:
                 if all(e.get(k) == v for k, v in fields.items()):
                     return e
             return None
@@ -556,3 +561,286 @@ def test_operation_counters_and_a_finished_phase_in_the_result_set(lab: Lab) -> 
     assert lab.run.controller.info()["phase"] == "fed-batch"
     requested = [r for r in _audit(lab, "recipe.phase") if r.action == "phase_request"]
     assert [(r.actor, r.new_value) for r in requested] == [("alice", "fed-batch")]
+
+
+async def _call_refused(node: Any, method: Any, *args: Any) -> str:
+    with pytest.raises(ua.UaStatusCodeError) as refused:
+        await node.call_method(method, *args)
+    return type(refused.value).__name__
+
+
+def test_condition_shelve_comment_confirm_enable_through_the_operator_service(lab: Lab) -> None:
+    sp0 = float(lab.run.controller.loop_get("temp")["setpoint"])
+    hour_ms = ua.Variant(3_600_000.0, ua.VariantType.Double)
+    log0 = len(lab.run.controller.alarm_log(last=5000))
+
+    async def main() -> dict[str, Any]:
+        alice, victor, erin = [await _client(lab, u) for u in ("alice", "victor", "erin")]
+        async with alice, victor, erin:
+            unit, lads, _ = await _vessel(alice)
+            fn, _, _ = await _function(alice, "temp_control")
+            target = await fn.get_child(f"{lads}:TargetValue")
+            events = _Events()
+            sub = await alice.create_subscription(50, events)
+            kinds = [ua.ObjectIds.AlarmConditionType, ua.ObjectIds.ExclusiveDeviationAlarmType]
+            await sub.subscribe_events(unit, kinds)
+            temp_c = await _function(alice, "temp_c")
+            condition = await temp_c[0].get_child(f"{temp_c[2]}:temp_dev")
+            shelving = await condition.get_child("0:ShelvingState")
+            out: dict[str, Any] = {"refused": {}}
+            refused = out["refused"]
+            refused["over_max"] = await _call_refused(
+                shelving, "0:TimedShelve", ua.Variant(9 * 3_600_000.0, ua.VariantType.Double)
+            )
+            refused["viewer_shelve"] = await _call_refused(
+                victor.get_node(shelving.nodeid), "0:OneShotShelve"
+            )
+            refused["unshelve_unshelved"] = await _call_refused(shelving, "0:Unshelve")
+            # shelved for an hour: the event of the shelve, then the alarm raises unannounced
+            n = len(events.seen)
+            await shelving.call_method("0:TimedShelve", hour_ms)
+            shelved = await events.wait_for(
+                n, ConditionName="temp_dev", SuppressedOrShelved=True, **{"ActiveState/Id": False}
+            )
+            out["unshelve_time"] = await (await shelving.get_child("0:UnshelveTime")).read_value()
+            await target.write_value(ua.Variant(sp0 - 4.0, ua.VariantType.Double))
+            active = await condition.get_child(["0:ActiveState", "0:Id"])
+            for _ in range(1200):  # a bound (120 s), not a timing check
+                if await active.read_value():
+                    break
+                await asyncio.sleep(0.1)
+            out["active_node"] = await active.read_value()
+            refused["again"] = await _call_refused(shelving, "0:TimedShelve", hour_ms)
+            n = len(events.seen)
+            await shelving.call_method("0:Unshelve")
+            unshelved = await events.wait_for(
+                n, ConditionName="temp_dev", SuppressedOrShelved=False, **{"ActiveState/Id": True}
+            )
+            between = events.seen[events.seen.index(shelved) + 1 : events.seen.index(unshelved)]
+            out["while_shelved"] = [e for e in between if e.get("ConditionName") == "temp_dev"]
+            eid = ua.Variant(unshelved["EventId"], ua.VariantType.ByteString)
+            refused["confirm_unacked"] = await _call_refused(
+                condition, "0:Confirm", eid, ua.LocalizedText("too early")
+            )
+            refused["unknown_event"] = await _call_refused(
+                condition,
+                "0:AddComment",
+                ua.Variant(b"no such event", ua.VariantType.ByteString),
+                ua.LocalizedText("?"),
+            )
+            n = len(events.seen)
+            await condition.call_method("0:AddComment", eid, ua.LocalizedText("heater checked"))
+            out["commented"] = await events.wait_for(
+                n,
+                ConditionName="temp_dev",
+                ClientUserId="alice",
+                Comment=ua.LocalizedText("heater checked"),
+            )
+            n = len(events.seen)
+            await condition.call_method("0:Acknowledge", eid, ua.LocalizedText("seen"))
+            await events.wait_for(n, ConditionName="temp_dev", **{"AckedState/Id": True})
+            n = len(events.seen)
+            await condition.call_method("0:Confirm", eid, ua.LocalizedText("relay replaced"))
+            out["confirmed"] = await events.wait_for(
+                n, ConditionName="temp_dev", **{"ConfirmedState/Id": True}
+            )
+            refused["confirm_twice"] = await _call_refused(
+                condition, "0:Confirm", eid, ua.LocalizedText("twice")
+            )
+            # disabling is an engineer's right; the type's methods, called on the condition
+            disable = ua.NodeId(ua.ObjectIds.ConditionType_Disable)
+            refused["operator_disable"] = await _call_refused(condition, disable)
+            erin_condition = erin.get_node(condition.nodeid)
+            n = len(events.seen)
+            await erin_condition.call_method(disable)
+            out["disabled"] = await events.wait_for(
+                n, ConditionName="temp_dev", **{"EnabledState/Id": False}
+            )
+            refused["disable_twice"] = await _call_refused(erin_condition, disable)
+            refused["comment_disabled"] = await _call_refused(
+                condition, "0:AddComment", eid, ua.LocalizedText("while disabled")
+            )
+            n = len(events.seen)
+            await erin_condition.call_method(ua.NodeId(ua.ObjectIds.ConditionType_Enable))
+            out["enabled"] = await events.wait_for(
+                n, ConditionName="temp_dev", **{"EnabledState/Id": True}
+            )
+            n = len(events.seen)
+            await target.write_value(ua.Variant(sp0, ua.VariantType.Double))
+            await events.wait_for(n, ConditionName="temp_dev", Retain=False)
+            await sub.delete()
+            out["shelved"] = shelved
+            out["unshelved"] = unshelved
+            return out
+
+    got = asyncio.run(main())
+    assert got["refused"] == {
+        "over_max": "BadShelvingTimeOutOfRange",
+        "viewer_shelve": "BadUserAccessDenied",
+        "unshelve_unshelved": "BadConditionNotShelved",
+        "again": "BadConditionAlreadyShelved",  # a timed shelve already (no re-shelve)
+        "confirm_unacked": "BadInvalidState",
+        "unknown_event": "BadEventIdUnknown",
+        "confirm_twice": "BadConditionBranchAlreadyConfirmed",
+        "operator_disable": "BadUserAccessDenied",
+        "disable_twice": "BadConditionAlreadyDisabled",
+        "comment_disabled": "BadConditionDisabled",
+    }
+    shelved, unshelved = got["shelved"], got["unshelved"]
+    assert shelved["ShelvingState/CurrentState"].Text == "TimedShelved"
+    assert 0.0 < got["unshelve_time"] <= 3_600_000.0
+    assert got["active_node"] is True
+    assert got["while_shelved"] == []  # the raise was not evented while shelved
+    assert unshelved["ShelvingState/CurrentState"].Text == "Unshelved"
+    assert unshelved["Retain"] is True
+    assert got["confirmed"]["ClientUserId"] == "alice"
+    assert got["confirmed"]["Comment"].Text == "relay replaced"
+    assert (got["disabled"]["Retain"], got["disabled"]["EnabledState"].Text) == (False, "Disabled")
+    assert (got["enabled"]["Retain"], got["enabled"]["ActiveState/Id"]) == (True, True)
+    # nothing recorded is lost: the raise during the shelve is in the alarm log
+    log = [a for a in lab.run.controller.alarm_log(last=5000)[log0:] if a["name"] == "temp_dev"]
+    assert [a["transition"] for a in log][:2] == ["raise", "ack"]
+    records = _audit(lab, "alarms.temp_dev")
+    done = [(r.actor, r.action) for r in records if r.action != "refused"]
+    assert done[-7:] == [
+        ("alice", "shelve"),  # TimedShelve
+        ("alice", "shelve"),  # Unshelve
+        ("alice", "comment"),
+        ("alice", "ack"),
+        ("alice", "confirm"),
+        ("erin", "enable"),  # Disable
+        ("erin", "enable"),  # Enable
+    ]
+    assert [r.new_value for r in records if r.action == "enable"][-2:] == [
+        {"enabled": False},
+        {"enabled": True},
+    ]
+    (comment,) = [r for r in records if r.action == "comment"]
+    assert (comment.new_value, comment.reason) == ("heater checked", "OPC UA AddComment")
+    (confirm,) = [r for r in records if r.action == "confirm"]
+    assert confirm.reason == "OPC UA Confirm: relay replaced"
+    refusals = [(r.actor, r.new_value["rule"]) for r in records if r.action == "refused"]
+    assert refusals[-9:] == [
+        ("alice", "limits"),  # over MaxTimeShelved
+        ("victor", "rights"),
+        ("alice", "validation"),  # not shelved
+        ("alice", "validation"),  # already shelved
+        ("alice", "validation"),  # confirm before the acknowledgement
+        ("alice", "validation"),  # confirmed twice
+        ("alice", "rights"),  # an operator may not disable
+        ("erin", "validation"),  # already disabled
+        ("alice", "validation"),  # comment on a disabled alarm
+    ]
+
+
+def test_counters_continue_over_runs_by_the_run_time_base() -> None:
+    """A resumed run (same time base) continues its clock time and phases from the saved
+    counters; a new run adds its own to the runs before it; PowerOnDuration adds up."""
+    first = RunRecord("r", "urn:x")
+    first.count({"time_base_s": 100.0, "time_s": 50.0}, {"timeline": [{}, {}]})
+    saved = first.snapshot()
+    assert saved is not None
+    resumed = RunRecord("r", "urn:x")
+    resumed.resume(saved)
+    resumed.count({"time_base_s": 100.0, "time_s": 80.0}, {"timeline": [{}, {}, {}]})
+    power, operation, cycles = resumed.values()
+    assert power >= saved["power_on_ms"]
+    assert (operation, cycles) == (80_000.0, 3)  # the same run: not counted twice
+    later = RunRecord("r", "urn:x")
+    later.resume(resumed.snapshot())
+    later.count({"time_base_s": 900.0, "time_s": 10.0}, {"timeline": [{}]})
+    assert later.values()[1:] == (90_000.0, 4)  # a new run: added to the one before
+    fresh = RunRecord("r", "urn:x")
+    fresh.resume({"power_on_ms": "garbage", "cycles": -3})
+    fresh.count({"time_base_s": 1.0, "time_s": 2.0}, None)
+    assert fresh.values()[1:] == (2000.0, 0)
+
+
+async def _counters(client: Client) -> dict[str, Any]:
+    di = await client.get_namespace_index("http://opcfoundation.org/UA/DI/")
+    machinery = await client.get_namespace_index("http://opcfoundation.org/UA/Machinery/")
+    unit, _, _ = await _vessel(client)
+    device = await (await unit.get_parent()).get_parent()
+    counters = await device.get_child(
+        [f"{machinery}:MachineryBuildingBlocks", f"{di}:OperationCounters"]
+    )
+    return {
+        n: await (await counters.get_child(f"{di}:{n}")).read_value()
+        for n in ("PowerOnDuration", "OperationDuration", "OperationCycleCounter")
+    }
+
+
+def test_operation_counters_continue_after_the_server_restarts(lab: Lab) -> None:
+    before = _with(lab, _counters)
+    (old,) = lab.run.faces
+    old.close()  # saves the counters in the historian's state table
+    saved = lab.run.historian.load_state(COUNTERS_STATE)
+    assert saved["power_on_ms"] >= before["PowerOnDuration"] > 0.0
+    assert saved["run_cycles"] == before["OperationCycleCounter"]
+    # a known lifetime before this server: PowerOnDuration must continue from it
+    lifetime_ms = saved["power_on_ms"] + 1e9
+    lab.run.historian.save_state(COUNTERS_STATE, {**saved, "power_on_ms": lifetime_ms})
+    t0 = time.monotonic()
+    new = OpcUaServer(old.service, old.config, old.pki).start()
+    lab.run.faces[0] = new  # closed by the fixture
+    after = _with(lab, _counters)
+    up_ms = (time.monotonic() - t0) * 1000.0
+    assert new.endpoint == lab.url
+    assert lifetime_ms <= after["PowerOnDuration"] <= lifetime_ms + up_ms
+    assert after["OperationDuration"] >= before["OperationDuration"]
+    assert after["OperationDuration"] <= lab.run.controller.info()["time_s"] * 1000.0
+    assert after["OperationCycleCounter"] == before["OperationCycleCounter"]
+
+
+def test_signed_stop_needs_password_meaning_and_reason_and_is_audited(lab: Lab) -> None:
+    """Last in the file: it stops the fixture's run."""
+
+    def s(text: str) -> ua.Variant:
+        return ua.Variant(text, ua.VariantType.String)
+
+    async def main() -> dict[str, str]:
+        alice, victor = await _client(lab), await _client(lab, "victor")
+        async with alice, victor:
+            unit, lads, ns = await _vessel(alice)
+            state = await unit.get_child(f"{lads}:FunctionalUnitState")
+            method = f"{ns}:SignedStop"
+            out = {
+                "wrong_password": await _call_refused(
+                    state, method, s("not it"), s("approved"), s("end of test")
+                ),
+                "no_reason": await _call_refused(state, method, s(PASSWORD), s("approved"), s(" ")),
+                "no_meaning": await _call_refused(state, method, s(PASSWORD), s(""), s("end")),
+                "missing_args": await _call_refused(state, method, s(PASSWORD)),
+                "viewer": await _call_refused(
+                    victor.get_node(state.nodeid), method, s(PASSWORD), s("approved"), s("end")
+                ),
+            }
+            assert not lab.run.controller.stopped.is_set()
+            await state.call_method(method, s(PASSWORD), s("approved"), s("end of test"))
+            return out
+
+    refused = asyncio.run(main())
+    assert refused == {
+        "wrong_password": "BadUserAccessDenied",
+        "no_reason": "BadUserAccessDenied",
+        "no_meaning": "BadInvalidArgument",
+        "missing_args": "BadInvalidArgument",
+        "viewer": "BadUserAccessDenied",
+    }
+    assert lab.run.controller.stopped.is_set()
+    records = _audit(lab, "run")
+    rules = [(r.actor, r.new_value["rule"]) for r in records if r.action == "refused"][-4:]
+    assert rules == [
+        ("alice", "e-signature"),  # wrong password
+        ("alice", "e-signature"),  # no reason
+        ("alice", "meaning"),
+        ("victor", "rights"),
+    ]
+    (stop,) = [r for r in records if r.action == "stop"]
+    assert stop.actor == "alice"
+    assert stop.reason == (
+        "OPC UA SignedStop: end of test [e-signed by alice (Alice Operator), meaning: approved]"
+    )
+    assert (
+        lab.run.controller.stop_reason == "operator stop by alice: OPC UA SignedStop: end of test"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlarmError",
+    "AlarmStateError",
     "ConfigError",
     "DeviceError",
     "DeviceTimeoutError",
@@ -65,6 +66,18 @@ class ProtocolError(DeviceError):
 
 class AlarmError(EdgectlError):
     """An alarm operation was refused (unknown alarm, acknowledging an inactive alarm)."""
+
+
+class AlarmStateError(AlarmError):
+    """An alarm operation that the alarm's state does not allow (shelve a disabled alarm,
+    unshelve one not shelved, ...). ``why`` names the case for the faces that map it onto
+    their own codes (OPC 10000-9 status codes): ``disabled``, ``already_enabled``,
+    ``already_disabled``, ``not_shelved``, ``already_shelved``, ``not_acked``,
+    ``already_confirmed``."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class InterlockError(EdgectlError):

@@ -314,6 +314,35 @@ class Reactor:
         acked: list[dict[str, Any]] = self._change("ack", name=name)
         return acked
 
+    def alarm_conditions(self) -> list[dict[str, Any]]:
+        """Every alarm with its state and annotations (enabled, shelved, unshelve_s, ...)."""
+        rows: list[dict[str, Any]] = self._api.call("alarm_conditions")
+        return rows
+
+    def shelve(self, name: str, duration_s: float | None = None) -> dict[str, Any]:
+        """Shelve alarm ``name`` for ``duration_s`` clock seconds (at most ``[operator]
+        max_shelve_s``), or until it clears (None). Still evaluated, recorded, interlocked."""
+        out: dict[str, Any] = self._change("alarm_shelve", name=name, duration_s=duration_s)
+        return out
+
+    def unshelve(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._change("alarm_unshelve", name=name)
+        return out
+
+    def enable_alarm(self, name: str, enabled: bool = True) -> dict[str, Any]:
+        """Enable (or, ``enabled=False``, disable) alarm ``name``: an engineer's right."""
+        out: dict[str, Any] = self._change("alarm_enable", name=name, enabled=enabled)
+        return out
+
+    def comment(self, name: str, text: str) -> None:
+        """A comment on alarm ``name``, in the audit trail and the event log."""
+        self._change("alarm_comment", name=name, text=text)
+
+    def confirm(self, name: str) -> dict[str, Any]:
+        """Confirm alarm ``name`` (acknowledged since it last raised)."""
+        out: dict[str, Any] = self._change("alarm_confirm", name=name)
+        return out
+
     def reset_trip(
         self,
         *,

@@ -5,9 +5,15 @@ Counters (OPC 10000-100 IOperationCounterType, by way of Machinery's
 declares)::
 
     <reactor>/MachineryBuildingBlocks/OperationCounters     LADSOperationCountersType
-        PowerOnDuration        Duration (ms): wall time since this controller started serving
-        OperationDuration      Duration (ms): the run's elapsed clock time (``info().time_s``)
-        OperationCycleCounter  UInt32: recipe phases entered in this run
+        PowerOnDuration        Duration (ms): wall time the OPC UA server has served
+        OperationDuration      Duration (ms): the runs' elapsed clock time (``info().time_s``)
+        OperationCycleCounter  UInt32: recipe phases entered in the runs
+
+The counters are kept over restarts in the historian's state table (``opcua_counters``, the
+reactor's database): what earlier servers counted plus this one. A run is known by its time
+base (``info().time_base_s``, kept by a resumed run): a resumed run's clock time and phases
+continue from their saved values, a new run's add to those of the runs before it. They are
+saved every few seconds and when the server stops, so a crash loses the last seconds at most.
 
 Results (LADS ResultType in ``ProgramManager/ResultSet``): one per finished phase of the run's
 phase timeline, named ``<n>_<phase>`` (n from 1): Started / Stopped (clock time of the run),
@@ -20,12 +26,16 @@ client that sees it reads a complete result.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["Counters", "RunRecord", "add_operation_counters", "add_result"]
+__all__ = ["COUNTERS_STATE", "Counters", "RunRecord", "add_operation_counters", "add_result"]
+
+#: the historian state the counters are kept in
+COUNTERS_STATE: Final = "opcua_counters"
 
 _MACHINERY_URI: Final = "http://opcfoundation.org/UA/Machinery/"
 _DI_URI: Final = "http://opcfoundation.org/UA/DI/"
@@ -161,6 +171,50 @@ class RunRecord:
         self._phase: str | None = None  # the phase the timeline was read at
         self._results: set[int] = set()  # timeline indexes with a Result node
         self._cycles = 0
+        # what was counted before this server (resume) and this run's latest values
+        self._saved: Mapping[str, Any] = {}
+        self._power_base_ms = 0.0
+        self._run: str | None = None  # the run's key (its time base), once known
+        self._op_base_ms = 0.0
+        self._cycle_base = 0
+        self._run_ms = 0.0
+
+    def resume(self, saved: Any) -> None:
+        """Continue from a :meth:`snapshot` saved by an earlier server (None: from 0)."""
+        self._saved = saved if isinstance(saved, Mapping) else {}
+        self._power_base_ms = _number(self._saved.get("power_on_ms"))
+
+    def _start_run(self, key: str) -> None:
+        s = self._saved
+        self._run = key
+        self._op_base_ms = _number(s.get("operation_ms"))
+        self._cycle_base = int(_number(s.get("cycles")))
+        if s.get("run") != key:  # a new run: the one saved is finished
+            self._op_base_ms += _number(s.get("run_operation_ms"))
+            self._cycle_base += int(_number(s.get("run_cycles")))
+
+    def values(self) -> tuple[float, float, int]:
+        """(PowerOnDuration ms, OperationDuration ms, OperationCycleCounter) now."""
+        wall_ms = (time.monotonic() - self._started) * 1000.0
+        return (
+            self._power_base_ms + wall_ms,
+            self._op_base_ms + self._run_ms,
+            self._cycle_base + self._cycles,
+        )
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """What a later server resumes from (None before the run is known)."""
+        if self._run is None:
+            return None
+        power_ms, _, _ = self.values()
+        return {
+            "power_on_ms": power_ms,
+            "operation_ms": self._op_base_ms,
+            "cycles": self._cycle_base,
+            "run": self._run,
+            "run_operation_ms": self._run_ms,
+            "run_cycles": self._cycles,
+        }
 
     def stale(self, phase: str) -> bool:
         """Whether the timeline must be read again (the phase changed since)."""
@@ -177,27 +231,35 @@ class RunRecord:
         ``recipe_status()``), add a Result per finished phase not shown yet."""
         from asyncua import ua
 
+        self.count(info, recipe)
         if recipe is not None:
-            self._phase = str(info.get("phase", ""))
             await self._add_results(server, nodes, recipe, float(info.get("time_base_s", 0.0)))
         c = nodes.counters
         if c is None:
             return
         v = ua.VariantType
-        wall_ms = (time.monotonic() - self._started) * 1000.0
-        run_ms = float(info.get("time_s", 0.0)) * 1000.0
+        power_ms, operation_ms, cycles = self.values()
         for node, value in (
-            (c.power_on, ua.Variant(wall_ms, v.Double)),
-            (c.operation, ua.Variant(run_ms, v.Double)),
-            (c.cycles, ua.Variant(self._cycles, v.UInt32)),
+            (c.power_on, ua.Variant(power_ms, v.Double)),
+            (c.operation, ua.Variant(operation_ms, v.Double)),
+            (c.cycles, ua.Variant(cycles, v.UInt32)),
         ):
             await server.write_attribute_value(node.nodeid, ua.DataValue(value))
+
+    def count(self, info: Mapping[str, Any], recipe: Mapping[str, Any] | None) -> None:
+        """Take the run's clock time and (with ``recipe``) its phases entered into the counters
+        (the first call knows the run by its time base)."""
+        if self._run is None:
+            self._start_run(f"{float(info.get('time_base_s', 0.0)):.6f}")
+        self._run_ms = float(info.get("time_s", 0.0)) * 1000.0
+        if recipe is not None:
+            self._phase = str(info.get("phase", ""))
+            self._cycles = len(list(recipe.get("timeline", [])))
 
     async def _add_results(
         self, server: Any, nodes: Any, recipe: Mapping[str, Any], base_s: float
     ) -> None:
         timeline = list(recipe.get("timeline", []))
-        self._cycles = len(timeline)
         if nodes.result_set is None:
             return
         for i, span in enumerate(timeline, start=1):
@@ -218,3 +280,11 @@ class RunRecord:
                 application_uri=self.application_uri,
             )
             self._results.add(i)
+
+
+def _number(value: Any) -> float:
+    """A saved counter (0 when missing or not a finite number >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    v = float(value)
+    return v if math.isfinite(v) and v >= 0.0 else 0.0

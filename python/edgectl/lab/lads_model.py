@@ -177,6 +177,8 @@ class ReactorSpec:
     sensors: tuple[SensorSpec, ...]
     #: (name, AlarmSpec) of every alarm of the controller: one condition each
     alarms: tuple[tuple[str, Any], ...] = ()
+    #: the longest TimedShelve (``[operator] max_shelve_s``): each alarm's MaxTimeShelved
+    max_shelve_s: float = 8 * 3600.0
 
 
 @dataclass(slots=True)
@@ -341,6 +343,28 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
             [],
         )
         nodes.methods[m.nodeid] = ("unit", mname)
+    # Stop with an e-signature (edgectl namespace: LADS has no signed method)
+    signed_args = [
+        ua.Argument(
+            Name=name,
+            DataType=ua.NodeId(ua.ObjectIds.String),
+            ValueRank=-1,
+            Description=ua.LocalizedText(text),
+        )
+        for name, text in (
+            ("Password", "the calling user's password, re-entered"),
+            ("Meaning", "the meaning of the signature, e.g. 'approved'"),
+            ("Reason", "why the run stops"),
+        )
+    ]
+    m = await state.add_method(
+        sid(f"{base}.FunctionalUnitState.SignedStop"),
+        ua.QualifiedName("SignedStop", ns),
+        _unlinked,
+        signed_args,
+        [],
+    )
+    nodes.methods[m.nodeid] = ("unit", "SignedStop")
 
     fset = await _new(
         unit,
@@ -363,6 +387,7 @@ async def build_address_space(server: Any, spec: ReactorSpec) -> LadsNodes:
         nodes.sensor_values,
         nodes.targets,
         dict(spec.alarms),
+        max_shelve_s=spec.max_shelve_s,
     )
     return nodes
 

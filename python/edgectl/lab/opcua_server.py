@@ -5,7 +5,10 @@ from the service's queries, and every write of a TargetValue and every method ca
 :meth:`OperatorService.change` as the session's edgectl user, so it is authorised by role,
 validated against the config's limits and audited before it acts. A refusal is a Bad status:
 ``BadUserAccessDenied`` (rights, e-signature), ``BadOutOfRange`` (limits), ``BadInvalidState``
-(the run is stopping), and the refusal is in the audit trail with the rule.
+(the run is stopping), ``BadInvalidArgument`` (a missing comment or signature meaning), the
+OPC 10000-9 codes for the condition methods (:mod:`.lads_methods`), and the refusal is in the
+audit trail with the rule. ``FunctionalUnitState.SignedStop(Password, Meaning, Reason)`` (edgectl
+namespace) is the service's ``stop`` with an e-signature: what the REPL and the dashboard send.
 
 Security (OPC 10000-2 §4, 10000-4 §5.6): endpoints Basic256Sha256 Sign and SignAndEncrypt only
 (no unsecured endpoint), the server's certificate generated on first start (:mod:`.certs`), a
@@ -30,10 +33,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from edgectl.errors import EdgectlError
+from edgectl.errors import AlarmStateError, EdgectlError
 from edgectl.lab.config import OpcUaConfig
 from edgectl.lab.lads_alarms import AlarmConditions
-from edgectl.lab.lads_counters import RunRecord
+from edgectl.lab.lads_counters import COUNTERS_STATE, RunRecord
+from edgectl.lab.lads_methods import ConditionMethods
 from edgectl.lab.lads_model import (
     ControlSpec,
     LadsNodes,
@@ -43,6 +47,7 @@ from edgectl.lab.lads_model import (
     load_nodesets,
     unit_of,
 )
+from edgectl.lab.opcua_access import TargetWrites, UserManager
 from edgectl.operator.changes import Change
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
 from edgectl.operator.users import Identity
@@ -54,6 +59,18 @@ _log = logging.getLogger(__name__)
 _CALLER: contextvars.ContextVar[Any] = contextvars.ContextVar("edgectl_opcua_caller")
 _PUBLISHER: Final = Identity("opcua", "viewer", "the OPC UA server's publisher")
 _ANONYMOUS: Final = Identity("anonymous", "viewer", "OPC UA anonymous session (read only)")
+#: AlarmStateError.why → the status code name of OPC 10000-9
+_ALARM_STATE_CODES: Final = {
+    "disabled": "BadConditionDisabled",
+    "already_enabled": "BadConditionAlreadyEnabled",
+    "already_disabled": "BadConditionAlreadyDisabled",
+    "not_shelved": "BadConditionNotShelved",
+    "already_shelved": "BadConditionAlreadyShelved",
+    "not_acked": "BadInvalidState",
+    "already_confirmed": "BadConditionBranchAlreadyConfirmed",
+}
+#: how often (wall seconds) the operation counters are saved in the historian's state table
+_COUNTERS_SAVE_PERIOD_S: Final = 5.0
 
 
 def _status_of_refusal(exc: Exception) -> int:
@@ -64,8 +81,13 @@ def _status_of_refusal(exc: Exception) -> int:
     if isinstance(exc, AuthenticationError):
         return int(ua.StatusCodes.BadIdentityTokenRejected)
     if isinstance(exc, RefusedError):
+        cause = exc.__cause__
+        if isinstance(cause, AlarmStateError):  # the alarm's state (OPC 10000-9 codes)
+            return int(getattr(ua.StatusCodes, _ALARM_STATE_CODES[cause.why]))
         if exc.rule in ("limits", "validation"):
             return int(ua.StatusCodes.BadOutOfRange)
+        if exc.rule in ("comment", "reason", "meaning"):
+            return int(ua.StatusCodes.BadInvalidArgument)
         if exc.rule == "apply":
             return int(ua.StatusCodes.BadInvalidState)
         return int(ua.StatusCodes.BadUserAccessDenied)
@@ -158,7 +180,7 @@ class OpcUaServer:
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = Server(user_manager=_UserManager(self))
+        server = Server(user_manager=UserManager(self))
         await server.init()
         await self._secure(server)
         await load_nodesets(server)
@@ -172,17 +194,25 @@ class OpcUaServer:
         self.alarms = AlarmConditions(server, self.nodes.conditions, notifiers)
         await self.alarms.link()
         self._link(server, self.nodes)
+        ConditionMethods(self, self.alarms).link(server, self.nodes.ns)
+        self.record.resume(self._historian_state())
         await self._publish(server, self.nodes)
         await server.start()
         self.port = int(server.bserver.port) if server.bserver is not None else self.port
         self._ready.set()
+        saved = loop_time = self._loop.time()
         try:
             while not self._stop.is_set():
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.config.publish_period_s)
                 except TimeoutError:
                     await self._publish(server, self.nodes)
+                    loop_time = self._loop.time()
+                    if loop_time - saved >= _COUNTERS_SAVE_PERIOD_S:
+                        saved = loop_time
+                        self._save_counters()
         finally:
+            self._save_counters()
             await server.stop()
 
     async def _secure(self, server: Any) -> None:
@@ -221,7 +251,7 @@ class OpcUaServer:
         server.set_identity_tokens(tokens)
         server.set_certificate_validator(self._validate_client)
         # writes of TargetValue nodes go through the operator service (with the session's user)
-        server.iserver.attribute_service = _Writes(self, server.iserver.attribute_service)
+        server.iserver.attribute_service = TargetWrites(self, server.iserver.attribute_service)
 
     async def _validate_client(self, cert: Any, app: Any) -> None:
         """A client certificate is trusted when its exact bytes are in ``<pki>/trusted/`` (the
@@ -335,6 +365,7 @@ class OpcUaServer:
             controls=tuple(controls),
             sensors=sensors,
             alarms=alarms,
+            max_shelve_s=svc.config.max_shelve_s,
         )
 
     async def _publish(self, server: Any, nodes: LadsNodes) -> None:
@@ -349,7 +380,7 @@ class OpcUaServer:
                 loop: svc.query(_PUBLISHER, "loop_get", loop=loop) for loop in nodes.loop_states
             }
             soft = svc.query(_PUBLISHER, "softsensor_status") if nodes.soft else {}
-            alarms = {a["name"]: a["state"] for a in svc.query(_PUBLISHER, "alarms")}
+            alarms = {r["name"]: r for r in svc.query(_PUBLISHER, "alarm_conditions")}
             recipe = (
                 svc.query(_PUBLISHER, "recipe_status") if self.record.stale(info["phase"]) else None
             )
@@ -400,51 +431,47 @@ class OpcUaServer:
     # -- writes and methods -----------------------------------------------------------------------
 
     def _link(self, server: Any, nodes: LadsNodes) -> None:
-        from asyncua import ua
-
         for nodeid, (what, name) in nodes.methods.items():
             server.link_method(server.get_node(nodeid), self._handler(what, name))
-        # Acknowledge: the type's method called on a condition (OPC 10000-9 §5.7.3) and each
-        # condition's own copy
-        ack = server.get_node(ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge))
-        server.link_method(ack, self._acknowledge)
-        for cond in nodes.conditions.values():
-            server.link_method(
-                server.get_node(ua.NodeId(f"{cond.node.nodeid.Identifier}.Acknowledge", nodes.ns)),
-                self._acknowledge,
-            )
 
-    async def _acknowledge(self, parent: Any, event_id: Any = None, comment: Any = None) -> Any:
-        """Acknowledge(EventId, Comment) of a condition: the operator service's ``ack`` of its
-        alarm as the session's user, the comment as the reason."""
-        from asyncua import ua
+    # what the condition methods (edgectl.lab.lads_methods) use
+    def caller(self) -> Any:
+        """The asyncua user of the request being served."""
+        return _CALLER.get(None)
 
-        conditions = self.alarms
-        cond = conditions.by_id.get(parent) if conditions is not None else None
-        if conditions is None or cond is None:
-            return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
-        eid = getattr(event_id, "Value", event_id)
-        if not isinstance(eid, bytes) or eid not in cond.episode:
-            return ua.StatusCode(ua.StatusCodes.BadEventIdUnknown)
-        text = getattr(getattr(comment, "Value", comment), "Text", None) or ""
+    def status_of(self, exc: Exception) -> int:
+        return _status_of_refusal(exc)
+
+    def change(self, ident: Identity, change: Change, reason: str) -> int | None:
+        """One operator change: None when applied, else the Bad status of the refusal."""
+        return self._change(ident, change, reason)
+
+    async def resync(self) -> None:
+        """Read the alarms into the conditions again (after a condition method applied)."""
+        if self.alarms is None:
+            return
         try:
-            ident = self.identity_of(_CALLER.get(None))
-        except EdgectlError as exc:
-            return ua.StatusCode(_status_of_refusal(exc))
-        reason = f"OPC UA Acknowledge: {text}" if text else "OPC UA Acknowledge"
-        conditions.note(cond.name, ident.name, text)
-        status = await asyncio.to_thread(self._change, ident, Change.ack(cond.name), reason)
-        if status is not None:
-            conditions.forget(cond.name)
-            if status == int(ua.StatusCodes.BadOutOfRange):  # validation: nothing to acknowledge
-                status = int(ua.StatusCodes.BadConditionBranchAlreadyAcked)
-            return ua.StatusCode(status)
-        try:
-            alarms = {a["name"]: a["state"] for a in self.service.query(_PUBLISHER, "alarms")}
+            rows = {r["name"]: r for r in self.service.query(_PUBLISHER, "alarm_conditions")}
         except EdgectlError:
-            return []
-        await conditions.sync(alarms, None)
-        return []
+            return
+        await self.alarms.sync(rows, None)
+
+    # the operation counters, kept in the historian's state table over restarts
+    def _historian_state(self) -> Any:
+        try:
+            return self.service.controller.historian.load_state(COUNTERS_STATE)
+        except EdgectlError as exc:
+            _log.warning("OPC UA operation counters not read (start from 0): %s", exc)
+            return None
+
+    def _save_counters(self) -> None:
+        snapshot = self.record.snapshot()
+        if snapshot is None:
+            return
+        try:
+            self.service.controller.historian.save_state(COUNTERS_STATE, snapshot)
+        except EdgectlError as exc:
+            _log.warning("OPC UA operation counters not saved: %s", exc)
 
     def _handler(self, what: str, name: str) -> Any:
         async def handle(parent: Any, *args: Any) -> Any:
@@ -462,7 +489,15 @@ class OpcUaServer:
         except (EdgectlError, ValueError, TypeError) as exc:
             return ua.StatusCode(_status_of_refusal(exc))
         reason = f"OPC UA {what}.{name}"
-        status = await asyncio.to_thread(self._change, ident, change, reason)
+        signature = None
+        if name == "SignedStop":
+            if len(args) != 3 or not all(isinstance(a, str) for a in args):
+                return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+            password, meaning, why = args
+            signature = {"password": password, "meaning": meaning}
+            # no reason given stays none: the service requires one for a signed change
+            reason = f"OPC UA SignedStop: {why.strip()}" if why.strip() else ""
+        status = await asyncio.to_thread(self._change, ident, change, reason, signature)
         if status is not None:
             return ua.StatusCode(status)
         if what.startswith("loop:") and name == "StartWithTargetValue":
@@ -472,10 +507,16 @@ class OpcUaServer:
                 return ua.StatusCode(status)
         return []
 
-    def _change(self, ident: Identity, change: Change, reason: str) -> int | None:
+    def _change(
+        self,
+        ident: Identity,
+        change: Change,
+        reason: str,
+        signature: Mapping[str, Any] | None = None,
+    ) -> int | None:
         """None when applied, else the Bad status of the refusal."""
         try:
-            self.service.change(ident, change, reason=reason)
+            self.service.change(ident, change, reason=reason, signature=signature)
         except (EdgectlError, KeyError, ValueError, TypeError) as exc:
             _log.info("OPC UA %s by %s refused: %s", change.target, ident.name, exc)
             return _status_of_refusal(exc)
@@ -492,7 +533,7 @@ class OpcUaServer:
 
 def _method_change(what: str, name: str, args: list[Any]) -> Change:
     if what == "unit":
-        if name in ("Stop", "Abort"):
+        if name in ("Stop", "Abort", "SignedStop"):
             return Change.stop()
         if name == "StartProgram":
             if not args or not isinstance(args[0], str):
@@ -509,60 +550,3 @@ def _method_change(what: str, name: str, args: list[Any]) -> Change:
             raise ValueError("StartWithTargetValue needs the target value (Double)")
         return Change.setpoint(loop, args[0])
     raise ValueError(f"unknown method {name!r}")
-
-
-class _UserManager:
-    """asyncua user manager: the operator service's users (every remote user is asyncua's
-    ``User`` role: asyncua's ``Admin`` would bypass the access levels)."""
-
-    def __init__(self, owner: OpcUaServer) -> None:
-        self.owner = owner
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> Any:
-        from asyncua.crypto.permission_rules import User, UserRole
-
-        ident = self.owner.login(username, password)
-        if ident is None:
-            return None
-        return User(role=UserRole.User, name=ident.name)
-
-
-class _Writes:
-    """asyncua's attribute service, with the writes of TargetValue nodes turned into operator
-    changes (the value is written to the node only once the change is applied)."""
-
-    def __init__(self, owner: OpcUaServer, inner: Any) -> None:
-        self.owner = owner
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def write(self, params: Any, user: Any = None) -> list[Any]:
-        from asyncua import ua
-
-        nodes = self.owner.nodes
-        targets: Mapping[Any, str] = (
-            {n.nodeid: loop for loop, n in nodes.targets.items()} if nodes is not None else {}
-        )
-        results: list[Any] = []
-        for wv in params.NodesToWrite:
-            loop = targets.get(wv.NodeId)
-            if loop is None or wv.AttributeId != ua.AttributeIds.Value:
-                one = ua.WriteParameters(NodesToWrite=[wv])
-                results.extend(await self.inner.write(one, user=user))
-                continue
-            value = wv.Value.Value.Value if wv.Value and wv.Value.Value else None
-            status = await asyncio.to_thread(self.owner.write_target, user, loop, value)
-            if status is not None:
-                results.append(ua.StatusCode(status))
-                continue
-            one = ua.WriteParameters(NodesToWrite=[wv])
-            results.extend(await self.inner.write(one, user=user))
-        return results

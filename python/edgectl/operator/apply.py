@@ -16,9 +16,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from edgectl.errors import AlarmError, ConfigError, EdgectlError
+from edgectl.errors import AlarmError, AlarmStateError, ConfigError, EdgectlError
 
-__all__ = ["ControllerChanges"]
+__all__ = ["ALARM_OPS", "ControllerChanges"]
+
+#: the alarm annotations an operator change puts in force (``comment`` only records)
+ALARM_OPS = frozenset({"shelve", "enable", "confirm"})
 
 
 class ControllerChanges:
@@ -54,7 +57,16 @@ class ControllerChanges:
 
     # Audit actions that put a change in force, and so are re-applied on resume
     _REPLAYED = frozenset(
-        {"set", "phase_request", "add_reference", "autotune_applied", "model_switch"}
+        {
+            "set",
+            "phase_request",
+            "add_reference",
+            "autotune_applied",
+            "model_switch",
+            "shelve",
+            "enable",
+            "confirm",
+        }
     )
 
     def replay(self, records: Iterable[Any]) -> list[int]:
@@ -109,6 +121,9 @@ class ControllerChanges:
                 self.recipe.request(str(r.new_value))
         elif r.action == "model_switch" and self.softsensors is not None:
             self.softsensors[parts[1]].switch_to(dict(r.new_value))
+        elif r.action in ALARM_OPS and parts[0] == "alarms" and len(parts) == 2:
+            if parts[1] in self.alarm_mgr.alarms:
+                self._apply_alarm_op(r.action, parts[1], r.new_value, r.actor)
         elif r.action == "add_reference" and self.softsensors is not None:
             v = r.new_value if isinstance(r.new_value, dict) else {}
             block = self.softsensors[parts[1]]
@@ -141,6 +156,74 @@ class ControllerChanges:
                     raise AlarmError(f"alarm {name!r} is {state}: nothing to acknowledge")
                 return [name]
             return [a.name for a in mgr.alarms.values() if a.state.value in ("active", "rtn_unack")]
+
+    def preview_alarm_op(self, command: str, name: str, value: Any) -> tuple[Any, Any]:
+        """(old, new) of an alarm annotation (``shelve``, ``enable``, ``confirm``,
+        ``comment``; :class:`edgectl.operator.changes.Change`), or :class:`AlarmStateError`
+        when the alarm's state does not allow it. ``shelve`` takes ``{"kind": "timed" |
+        "oneshot" | "unshelve", "duration_s"}``; a timed shelve's end is fixed here, in clock
+        seconds (its bound is the service's)."""
+        with self.lock:
+            mgr = self.alarm_mgr
+            if name not in mgr.alarms:
+                raise AlarmError(f"unknown alarm {name!r} (alarms: {sorted(mgr.alarms)})")
+            a = mgr.alarms[name]
+            old = a.annotations()
+            if command == "enable":
+                if not isinstance(value, bool):
+                    raise AlarmError(f"alarm {name!r}: enable takes true or false")
+                if a.enabled == value:
+                    how = "enabled" if value else "disabled"
+                    raise AlarmStateError(f"alarm {name!r} is already {how}", f"already_{how}")
+                return old, {"enabled": value}
+            if not a.enabled:
+                raise AlarmStateError(f"alarm {name!r} is disabled: enable it first", "disabled")
+            if command == "comment":
+                return None, str(value)
+            if command == "confirm":
+                if not a.acked_in_episode:
+                    raise AlarmStateError(
+                        f"alarm {name!r} is not acknowledged since it last raised: nothing to "
+                        "confirm",
+                        "not_acked",
+                    )
+                if a.confirmed:
+                    raise AlarmStateError(
+                        f"alarm {name!r} is already confirmed", "already_confirmed"
+                    )
+                return old, {"confirmed": True}
+            kind = value.get("kind") if isinstance(value, Mapping) else None
+            if command != "shelve" or kind not in ("timed", "oneshot", "unshelve"):
+                raise AlarmError(f"alarm {name!r}: unknown operation {command} {value!r}")
+            if kind == "unshelve":
+                if not a.shelved:
+                    raise AlarmStateError(f"alarm {name!r} is not shelved", "not_shelved")
+                return old, {"shelved": "", "unshelve_s": None}
+            if kind == "oneshot":
+                if a.shelved == "oneshot":
+                    raise AlarmStateError(
+                        f"alarm {name!r} is already shelved until it clears", "already_shelved"
+                    )
+                return old, {"shelved": "oneshot", "unshelve_s": None}
+            if a.shelved == "timed":
+                raise AlarmStateError(
+                    f"alarm {name!r} is already shelved for a time: unshelve it first",
+                    "already_shelved",
+                )
+            duration = value.get("duration_s")
+            if isinstance(duration, bool) or not isinstance(duration, int | float):
+                raise AlarmError(f"alarm {name!r}: a timed shelve needs duration_s (seconds)")
+            if not (math.isfinite(float(duration)) and duration > 0):
+                raise AlarmError(f"alarm {name!r}: duration_s must be finite and > 0")
+            return old, {"shelved": "timed", "unshelve_s": self.now_s + float(duration)}
+
+    def alarm_conditions(self) -> list[dict[str, Any]]:
+        """Every alarm with its state and operator annotations (the OPC UA conditions)."""
+        with self.lock:
+            return [
+                {"name": a.name, "state": a.state.value, "now_s": self.now_s, **a.annotations()}
+                for a in self.alarm_mgr.alarms.values()
+            ]
 
     def preview_reset_trip(self) -> dict[str, Any]:
         """What a trip reset will do: interlocks released, interlocks still engaged."""
@@ -246,6 +329,13 @@ class ControllerChanges:
             for ev in events:
                 self._alarm(ev)
             return [{"name": e.name, "state": e.state.value} for e in events]
+        if command in ALARM_OPS:
+            return self._apply_alarm_op(command, str(params["name"]), value, who)
+        if command == "comment":
+            self._event(
+                self.now_s, "alarm_comment", target, f"{who}: {value}", user=who, comment=value
+            )
+            return None
         if command == "reset_trip":
             return self.alarm_mgr.reset_trip()
         if command == "phase_request":
@@ -283,6 +373,31 @@ class ControllerChanges:
             self.request_stop(str(value))
             return None
         raise EdgectlError(f"unknown operator command {command!r}")
+
+    def _apply_alarm_op(self, command: str, name: str, value: Any, who: str) -> Any:
+        """Put an annotation (:meth:`preview_alarm_op`'s ``new``) on alarm ``name``; an event
+        records it beside the alarm log (whose raise/clear/ack records go on unchanged)."""
+        a = self.alarm_mgr.alarms[name]
+        if not isinstance(value, Mapping):
+            raise AlarmError(f"alarm {name!r}: {command} needs its annotation, got {value!r}")
+        if command == "enable":
+            a.enabled = bool(value["enabled"])
+            what = "enabled" if a.enabled else "disabled (still evaluated, recorded, interlocked)"
+        elif command == "confirm":
+            a.confirmed = True
+            what = "confirmed"
+        else:
+            shelved = value.get("shelved", "")
+            a.shelved = shelved if shelved in ("timed", "oneshot") else ""
+            until = value.get("unshelve_s")
+            a.unshelve_s = float(until) if a.shelved == "timed" and until is not None else None
+            what = "unshelved"
+            if a.shelved == "timed" and a.unshelve_s is not None:
+                what = f"shelved until clock {a.unshelve_s:g} s"
+            elif a.shelved:
+                what = "shelved until it clears"
+        self._event(self.now_s, f"alarm_{command}", f"alarms.{name}", f"{what} by {who}")
+        return a.annotations()
 
     def _recipe_reference(self, result: Any, now_s: float) -> None:
         """A recipe sample's analysed value (:class:`edgectl.runtime.atline.PendingResult`)

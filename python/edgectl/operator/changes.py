@@ -63,6 +63,36 @@ class Change:
         return cls("ack", f"alarms.{name}" if name else "alarms", None, {"name": name})
 
     @classmethod
+    def shelve(cls, name: str, duration_s: float | None) -> Change:
+        """Shelve alarm ``name`` for ``duration_s`` clock seconds (at most ``[operator]
+        max_shelve_s``), or until it clears (None: one-shot). A shelved alarm is still
+        evaluated, recorded and interlocked; only its annunciation is held back."""
+        kind = "oneshot" if duration_s is None else "timed"
+        return cls(
+            "shelve", f"alarms.{name}", {"kind": kind, "duration_s": duration_s}, {"name": name}
+        )
+
+    @classmethod
+    def unshelve(cls, name: str) -> Change:
+        return cls("shelve", f"alarms.{name}", {"kind": "unshelve"}, {"name": name})
+
+    @classmethod
+    def enable(cls, name: str, enabled: bool) -> Change:
+        """Enable or disable alarm ``name`` (disabled: not annunciated; still evaluated,
+        recorded and interlocked)."""
+        return cls("enable", f"alarms.{name}", enabled, {"name": name})
+
+    @classmethod
+    def comment(cls, name: str, text: str) -> Change:
+        """A comment on alarm ``name`` (recorded; changes nothing)."""
+        return cls("comment", f"alarms.{name}", text, {"name": name})
+
+    @classmethod
+    def confirm(cls, name: str) -> Change:
+        """Confirm alarm ``name`` (after its acknowledgement: its cause is dealt with)."""
+        return cls("confirm", f"alarms.{name}", True, {"name": name})
+
+    @classmethod
     def reset_trip(cls) -> Change:
         return cls("reset_trip", "interlocks")
 

@@ -50,6 +50,10 @@ Command = Literal[
     "stage",
     "autotune",
     "ack",
+    "comment",
+    "confirm",
+    "shelve",
+    "enable",
     "reset_trip",
     "phase_request",
     "add_reference",
@@ -69,6 +73,7 @@ QUERIES: Final = frozenset(
         "loop_get",
         "autotune_status",
         "alarms",
+        "alarm_conditions",
         "softsensor_status",
         # history (edgectl.runtime.history): the dashboard's trends, logs and audit verdict
         "history",
@@ -86,6 +91,9 @@ _OPERATOR: Final = (
     "mode",
     "output",
     "ack",
+    "comment",
+    "confirm",
+    "shelve",
     "reset_trip",
     "phase_request",
     "add_reference",
@@ -94,7 +102,8 @@ _OPERATOR: Final = (
 DEFAULT_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "viewer": ("read",),
     "operator": _OPERATOR,
-    "engineer": (*_OPERATOR, "tune", "stage", "autotune", "model_switch"),
+    # taking an alarm out of service (disable) is an engineer's: shelving is the operator's
+    "engineer": (*_OPERATOR, "tune", "stage", "autotune", "model_switch", "enable"),
     "admin": COMMANDS,
 }
 DEFAULT_CRITICAL: Final[tuple[str, ...]] = ("stop", "reset_trip", "model_switch")
@@ -146,6 +155,8 @@ class OperatorConfig(Struct, frozen=True, kw_only=True):
     # lock-out in seconds of wall time (doubling at each further one, up to an hour or this)
     login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     login_lockout_s: Annotated[float, msgspec.Meta(ge=1.0, le=86_400.0)] = 60.0
+    # the longest an alarm may be shelved (TimedShelve; OPC UA MaxTimeShelved), clock seconds
+    max_shelve_s: Annotated[float, msgspec.Meta(gt=0.0, le=7 * 86_400.0)] = 8 * 3600.0
 
     def rights_of(self, role: str) -> frozenset[str]:
         """The commands ``role`` may run."""

@@ -442,9 +442,32 @@ class OperatorService:
             )
         if cmd == "model_switch":
             return ctl.preview_model_switch(str(p["sensor"]), change.value)
+        if cmd in ("shelve", "enable", "confirm", "comment"):
+            return self._validate_alarm_op(user, change)
         if cmd == "stop":
             return None, "stop"
         raise EdgectlError(f"unknown operator command {cmd!r}")
+
+    def _validate_alarm_op(self, user: Identity, change: Change) -> tuple[Any, Any]:
+        """A shelve within ``max_shelve_s``, a comment of text within ``max_text_chars``; the
+        alarm's state checked by the controller (:meth:`ControllerChanges.preview_alarm_op`)."""
+        value = change.value
+        if change.command == "comment":
+            value = self._check_text(value, "comment", user, allow_empty=False)
+        elif change.command == "shelve" and isinstance(value, Mapping):
+            d = value.get("duration_s")
+            top = self.config.max_shelve_s
+            if value.get("kind") == "timed" and isinstance(d, int | float) and not 0 < d <= top:
+                raise RefusedError(
+                    f"{change.target}: shelve for {_clean(d)!r} s refused for user {user.name}: "
+                    f"within (0, {top:g}] s ([operator] max_shelve_s)",
+                    rule="limits",
+                    user=user.name,
+                    value=d,
+                )
+        name = str(change.params.get("name"))
+        old, new = self.controller.preview_alarm_op(change.command, name, value)
+        return old, new
 
     # -- audit -----------------------------------------------------------------------------------
 

@@ -34,6 +34,11 @@ class Session:
         "loop_manual",
         "autotune_start",
         "ack",
+        "alarm_shelve",
+        "alarm_unshelve",
+        "alarm_enable",
+        "alarm_comment",
+        "alarm_confirm",
         "reset_trip",
         "phase_request",
         "add_reference",
@@ -100,6 +105,9 @@ class Session:
     def alarms(self) -> Any:
         return self._q("alarms")
 
+    def alarm_conditions(self) -> Any:
+        return self._q("alarm_conditions")
+
     def softsensor_status(self) -> Any:
         return self._q("softsensor_status")
 
@@ -161,6 +169,36 @@ class Session:
 
     def ack(self, name: str | None = None, reason: str = "") -> Any:
         return self._c(Change.ack(name), reason).result
+
+    def alarm_shelve(
+        self,
+        name: str,
+        duration_s: float | None = None,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Shelve alarm ``name`` for ``duration_s`` clock seconds, or until it clears (None)."""
+        return self._c(Change.shelve(name, duration_s), reason, signature).result
+
+    def alarm_unshelve(
+        self, name: str, reason: str = "", signature: Mapping[str, Any] | None = None
+    ) -> Any:
+        return self._c(Change.unshelve(name), reason, signature).result
+
+    def alarm_enable(
+        self,
+        name: str,
+        enabled: bool = True,
+        reason: str = "",
+        signature: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return self._c(Change.enable(name, enabled), reason, signature).result
+
+    def alarm_comment(self, name: str, text: str, reason: str = "") -> Any:
+        return self._c(Change.comment(name, text), reason).result
+
+    def alarm_confirm(self, name: str, reason: str = "") -> Any:
+        return self._c(Change.confirm(name), reason).result
 
     def reset_trip(self, reason: str = "", signature: Mapping[str, Any] | None = None) -> Any:
         return self._c(Change.reset_trip(), reason, signature).result

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -107,6 +107,13 @@ class Alarm:
         self.raised_s: float | None = None
         self.time_in_alarm_s = 0.0
         self._last_eval_s: float | None = None
+        # operator annotations (edgectl.operator: shelve, enable, confirm). They change what is
+        # annunciated, never what is evaluated, recorded or interlocked.
+        self.enabled = True
+        self.shelved: Literal["", "timed", "oneshot"] = ""
+        self.unshelve_s: float | None = None  #: clock time a timed shelve ends
+        self.acked_in_episode = False  #: acknowledged since it last raised
+        self.confirmed = False  #: confirmed since it last raised
 
     @property
     def in_alarm(self) -> bool:
@@ -147,6 +154,7 @@ class Alarm:
                 self._pending_since = None
                 self.state = AlarmState.ACTIVE
                 self.raised_s = now_s
+                self.acked_in_episode = self.confirmed = False
                 return self._event(now_s, "raise", s.value)
             return None
         if not cond:
@@ -165,7 +173,27 @@ class Alarm:
             self.state = AlarmState.NORMAL
         else:
             raise AlarmError(f"alarm {self.name!r} is {self.state.value}: nothing to acknowledge")
+        self.acked_in_episode = True
         return self._event(now_s, "ack", math.nan, who)
+
+    def annotations(self) -> dict[str, Any]:
+        """The operator annotations (saved with the controller's state)."""
+        return {
+            "enabled": self.enabled,
+            "shelved": self.shelved,
+            "unshelve_s": self.unshelve_s,
+            "acked_in_episode": self.acked_in_episode,
+            "confirmed": self.confirmed,
+        }
+
+    def restore_annotations(self, saved: Mapping[str, Any]) -> None:
+        self.enabled = bool(saved.get("enabled", True))
+        shelved = saved.get("shelved", "")
+        self.shelved = shelved if shelved in ("timed", "oneshot") else ""
+        until = saved.get("unshelve_s")
+        self.unshelve_s = float(until) if isinstance(until, int | float) else None
+        self.acked_in_episode = bool(saved.get("acked_in_episode", False))
+        self.confirmed = bool(saved.get("confirmed", False))
 
     def _event(
         self,
@@ -273,6 +301,21 @@ class AlarmManager:
             for a in self.alarms.values()
             if a.state in (AlarmState.ACTIVE, AlarmState.RTN_UNACK)
         ]
+
+    def expire_shelving(self, events: list[AlarmEvent], now_s: float) -> list[tuple[str, str]]:
+        """End timed shelves whose time is up and one-shot shelves of alarms that cleared in
+        ``events`` (OPC 10000-9 §5.8.10); returns (alarm, why) of each one ended."""
+        ended = []
+        for a in self.alarms.values():
+            if a.shelved == "timed" and a.unshelve_s is not None and now_s >= a.unshelve_s:
+                a.shelved, a.unshelve_s = "", None
+                ended.append((a.name, "timed shelve ended"))
+        for ev in events:
+            a = self.alarms[ev.name]
+            if ev.transition == "clear" and a.shelved == "oneshot":
+                a.shelved = ""
+                ended.append((a.name, "one-shot shelve ended: the alarm cleared"))
+        return ended
 
     def reset_trip(self) -> list[str]:
         """Release latched interlocks whose alarms are clear; returns those still engaged."""

@@ -358,8 +358,12 @@ class Controller(ControllerChanges, ControllerHistory):
                 self._event(now_s, "stage", f"loops.{loop_name}", action, **details)
             for tag, health in self.engine.health.items():
                 self.tags.write(tag, health, now_s)
-            for ev in self.alarm_mgr.evaluate(samples, now_s):
+            alarm_events = self.alarm_mgr.evaluate(samples, now_s)
+            for ev in alarm_events:
                 self._alarm(ev)
+            for name, why in self.alarm_mgr.expire_shelving(alarm_events, now_s):
+                self._event(now_s, "alarm_shelve", f"alarms.{name}", why)
+                self._persist_now = True
             self.alarm_mgr.apply(outputs, self.safe)
             for name, value in outputs.items():
                 o = self.cfg.outputs[name]
@@ -490,6 +494,7 @@ class Controller(ControllerChanges, ControllerHistory):
             "totals_ml": dict(self.totals.ml),
             "sampled_ml": self._sampled_ml,
             "softsensors": self.softsensors.state() if self.softsensors is not None else {},
+            "alarms": {n: a.annotations() for n, a in self.alarm_mgr.alarms.items()},
             **(self.extra_state() if self.extra_state is not None else {}),
         }
 
@@ -511,6 +516,9 @@ class Controller(ControllerChanges, ControllerHistory):
         )
         self.totals.ml = {k: float(v) for k, v in state.get("totals_ml", {}).items()}
         self._sampled_ml = float(state.get("sampled_ml", 0.0))
+        for name, saved in state.get("alarms", {}).items():
+            if name in self.alarm_mgr.alarms:
+                self.alarm_mgr.alarms[name].restore_annotations(saved)
         if self.softsensors is not None:
             self.softsensors.restore(state.get("softsensors", {}))
         saved_seq = state.get("operator_seq")
