@@ -12,7 +12,8 @@ before it; each pair proposes a candidate fitted on what is known at that time; 
 is released when its leave-one-pair-out error is ≥ 10 % below the released model's
 prequential error on the same pairs. Every method's parameter is fixed by the rule written
 next to it (a literature default or a CV choice on the pairs known at the time), not by the
-figure printed here. ``recal`` reproduces the ManagedEstimator (its figure is also printed).
+figure printed here. ``recal`` reproduces the ManagedEstimator (``managed`` runs the
+estimator itself).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from importlib.resources import files
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +46,7 @@ Builder = Callable[[np.ndarray, np.ndarray], tuple[Model, float | None]]
 
 
 def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    data = files("chemotools.datasets") / "data"
+    data = Path(str(files("chemotools.datasets") / "data"))
     axis, xc = sp.read_spectra_csv(data / "train_spectra.csv")
     _, yc = sp.read_references_csv(data / "train_hplc.csv")
     _, xi = sp.read_spectra_csv(data / "fermentation_spectra.csv")
@@ -63,7 +66,7 @@ def rmse(e: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(e))))
 
 
-def feed(builder: Builder, median_of: int = 1) -> tuple[float, int]:
+def feed(builder: Builder, median_of: int = 1, mean_pairs: bool = False) -> tuple[float, int]:
     last = XI.shape[0] - 1
     events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(HPLC[:, 0])]
     events += [(i * PERIOD_H, 0, i) for i in range(XI.shape[0])]
@@ -79,6 +82,7 @@ def feed(builder: Builder, median_of: int = 1) -> tuple[float, int]:
 
     seen: list[int] = []
     pairs: list[tuple[int, float, float]] = []
+    windows: list[list[int]] = []
     errors: list[float] = []
     released = 0
     for t, kind, k in events:
@@ -98,7 +102,12 @@ def feed(builder: Builder, median_of: int = 1) -> tuple[float, int]:
             key=lambda i: abs(i * PERIOD_H - tk),
         )
         pairs.append((s, HPLC[k, 1], pred(s) - HPLC[k, 1]))
-        cand, figure = builder(XI[[p[0] for p in pairs]], np.array([p[1] for p in pairs]))
+        if mean_pairs:
+            windows.append(window)
+            rows = np.stack([XI[w].mean(axis=0) for w in windows])
+        else:
+            rows = XI[[p[0] for p in pairs]]
+        cand, figure = builder(rows, np.array([p[1] for p in pairs]))
         current = rmse(np.array([p[2] for p in pairs]))
         if figure is not None and figure < (1.0 - MARGIN) * current:
             model = cand
@@ -161,7 +170,11 @@ def filtered(make: Callable[[np.ndarray], tr.OrthogonalFilter], inline_lv: bool 
 def epo_cv(max_k: int = 3) -> Builder:
     """EPO with k ∈ 0…max_k chosen by the leave-one-pair-out error on the known pairs
     (smallest k within 2 % of the minimum)."""
-    candidates = [filtered(lambda d, k=k: tr.epo_filter(d, k)) for k in range(max_k + 1)]
+
+    def epo(k: int) -> Callable[[np.ndarray], tr.OrthogonalFilter]:
+        return lambda d: tr.epo_filter(d, k)
+
+    candidates = [filtered(epo(k)) for k in range(max_k + 1)]
 
     def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
         outs = [c(xp, yp) for c in candidates[: max(1, min(max_k, yp.size - 1) + 1)]]
@@ -192,23 +205,40 @@ def jit(k_rule: Callable[[int], int]) -> Builder:
     return build
 
 
-METHODS: dict[str, tuple[str, Builder]] = {
-    "recal": ("recalibrated (ManagedEstimator default)", recal()),
+METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
+    "recal_all": ("recalibrated, LV count by all rows' CV error (earlier default)", recal(), {}),
+    "recal": (
+        "recalibrated, LV count by the pairs' CV error (ManagedEstimator default)",
+        recal(inline_lv=True),
+        {},
+    ),
     "weight": (
         "pairs weighted so they count as much as the off-line set: w = max(1, round(21/n))",
         recal(lambda n: max(1, round(NO / n))),
+        {},
     ),
-    "inline_lv": ("recalibrated, LV count by the pairs' CV error", recal(inline_lv=True)),
     "glsw": (
         f"GLSW, alpha = {tr.GLSW_DEFAULT_ALPHA} x the largest eigenvalue (specProc default)",
         filtered(tr.glsw_filter),
+        {},
     ),
     "glsw_inline_lv": (
         "GLSW as above, LV count by the pairs' CV error",
-        filtered(tr.glsw_filter, True),
+        filtered(tr.glsw_filter, inline_lv=True),
+        {},
     ),
-    "epo": ("EPO, k in 0..3 by leave-one-pair-out CV", epo_cv(3)),
-    "jit": ("local PLS, k = 21 nearest (the off-line set's size)", jit(lambda n: NO)),
+    "epo": ("EPO, k in 0..3 by leave-one-pair-out CV", epo_cv(3), {}),
+    "jit": ("local PLS, k = 21 nearest (the off-line set's size)", jit(lambda n: NO), {}),
+    "mean_pairs": (
+        "recal, each pair's row the mean of the window's spectra",
+        recal(inline_lv=True),
+        {"mean_pairs": True},
+    ),
+    "median5": (
+        "recal, scored estimate the median of the last 5 valid predictions (output filter)",
+        recal(inline_lv=True),
+        {"median_of": 5},
+    ),
 }
 
 
@@ -239,8 +269,8 @@ def main(argv: list[str]) -> int:
         if name not in METHODS:
             print(f"unknown method {name!r} (have managed, {', '.join(METHODS)})", file=sys.stderr)
             return 2
-        text, builder = METHODS[name]
-        figure, released = feed(builder)
+        text, builder, options = METHODS[name]
+        figure, released = feed(builder, **options)
         print(f"{name}: {text}: RMSEP 2..34 {figure:.3f} g/L, {released} released", flush=True)
     return 0
 
