@@ -19,6 +19,7 @@ estimator itself).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from importlib.resources import files
@@ -206,6 +207,18 @@ def jit(k_rule: Callable[[int], int]) -> Builder:
     return build
 
 
+def select(builders: list[Builder]) -> Builder:
+    """The candidate of the builder with the lowest leave-one-pair-out error at this time."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        outs = [b(xp, yp) for b in builders]
+        if yp.size == 0:
+            return outs[0]
+        return min(outs, key=lambda o: math.inf if o[1] is None else o[1])
+
+    return build
+
+
 CUT = sp.Pipeline(AXIS, STEPS[:1])
 CUT_AXIS = CUT.output_wavenumber_cm1
 RC = CUT.transform(XC_RAW)
@@ -310,6 +323,11 @@ METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
     ),
     "epo": ("EPO, k in 0..3 by leave-one-pair-out CV", epo_cv(3), {}),
     "jit": ("local PLS, k = 21 nearest (the off-line set's size)", jit(lambda n: NO), {}),
+    "select": (
+        "per reference, recal or local PLS (k = 21), whichever has the lower pair CV error",
+        select([recal(inline_lv=True), jit(lambda n: NO)]),
+        {},
+    ),
     "emsc": ("EMSC (no interferent) -> SG -> SNV", emsc_builder(0), {}),
     "emsc_k2": ("EMSC with 2 in-line interferent spectra -> SG -> SNV", emsc_builder(2), {}),
     "mean_pairs": (
