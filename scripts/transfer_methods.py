@@ -219,6 +219,44 @@ def select(builders: list[Builder]) -> Builder:
     return build
 
 
+_, OTHER = sp.read_references_csv(
+    Path(str(files("chemotools.datasets") / "data")) / "fermentation_hplc.csv",
+    ["xylose", "acetic_acid", "ethanol", "furfural"],
+)
+
+
+def interferents_epo() -> Builder:
+    """EPO of the in-line interferent spectra: the difference rows regressed (classical least
+    squares) on the other analytes of the same HPLC samples (xylose, acetic acid, ethanol,
+    furfural; known when the glucose value is), and those 4 directions projected out. Needs
+    ≥ 6 pairs in the training fold, else no filter. Pairs are references 2, 3, ... in order."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        n = yp.size
+        other = OTHER[1 : 1 + n]
+
+        def make(train: np.ndarray) -> tr.OrthogonalFilter:
+            to, tp = train[:NO], train[NO:]
+            o = other[tp]
+            if o.shape[0] < o.shape[1] + 2:
+                return tr.OrthogonalFilter(np.zeros((0, XC.shape[1])), np.zeros(0))
+            d = tr.difference_rows(XC[to], YC[to], xp[tp], yp[tp])
+            spectra = np.linalg.lstsq(np.c_[np.ones(o.shape[0]), o - o.mean(0)], d, rcond=None)[0]
+            q, _ = np.linalg.qr(spectra[1:].T)
+            return tr.OrthogonalFilter(q.T, np.zeros(q.shape[1]))
+
+        x = np.vstack([XC, xp])
+        y = np.concatenate([YC, yp])
+        max_a = max(1, min(MAX_A, NO + n - 2))
+        p = tr.loo_predictions(x, y, max_a, transform=make)
+        rows = slice(NO, None) if n else slice(None)
+        a = tr.choose_components(np.sqrt(np.mean((p[rows] - y[rows, None]) ** 2, axis=0)), TOL)
+        fig = rmse(p[NO:, a - 1] - yp) if n else None
+        return _linear(x, y, make(np.ones(NO + n, dtype=bool)), a), fig
+
+    return build
+
+
 CUT = sp.Pipeline(AXIS, STEPS[:1])
 CUT_AXIS = CUT.output_wavenumber_cm1
 RC = CUT.transform(XC_RAW)
@@ -326,6 +364,11 @@ METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
     "select": (
         "per reference, recal or local PLS (k = 21), whichever has the lower pair CV error",
         select([recal(inline_lv=True), jit(lambda n: NO)]),
+        {},
+    ),
+    "interferents": (
+        "EPO of the CLS spectra of the other HPLC analytes, in-line LV rule",
+        interferents_epo(),
         {},
     ),
     "emsc": ("EMSC (no interferent) -> SG -> SNV", emsc_builder(0), {}),
