@@ -207,6 +207,17 @@ def jit(k_rule: Callable[[int], int]) -> Builder:
     return build
 
 
+def pairs_only(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+    """PLS on the in-line pairs alone (from 5 pairs; LV by leave-one-pair-out)."""
+    n = yp.size
+    if n < 5:
+        return (lambda s: math.nan), None
+    p = tr.loo_predictions(xp, yp, min(MAX_A, n - 2))
+    curve = np.sqrt(np.mean((p - yp[:, None]) ** 2, axis=0))
+    a = tr.choose_components(curve, TOL)
+    return _linear(xp, yp, None, a), float(curve[a - 1])
+
+
 def select(builders: list[Builder]) -> Builder:
     """The candidate of the builder with the lowest leave-one-pair-out error at this time."""
 
@@ -369,6 +380,11 @@ METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
     "interferents": (
         "EPO of the CLS spectra of the other HPLC analytes, in-line LV rule",
         interferents_epo(),
+        {},
+    ),
+    "select_pairs_only": (
+        "per reference, recal or PLS on the pairs alone, whichever has the lower pair CV error",
+        select([recal(inline_lv=True), pairs_only]),
         {},
     ),
     "emsc": ("EMSC (no interferent) -> SG -> SNV", emsc_builder(0), {}),
