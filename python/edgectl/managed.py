@@ -20,10 +20,10 @@ Publications 2002, ch. 16; Feudale et al., *Chemom. Intell. Lab. Syst.* 64 (2002
    the off-line set plus every pair known so far, the LV count re-chosen by leave-one-group-out
    CV (each in-line pair is its own group; the parsimony rule of :func:`edgectl.spectra.calibrate`).
    With ``lv_choice="inline"`` (the default) the rule is applied to the CV error of the in-line
-   pairs alone: the model serves in-line spectra, so its complexity is chosen on the domain of
-   use (model selection on the target population; Næs et al. 2002, ch. 13 on validation
-   samples representing future use), where the error of all rows is dominated by the off-line
-   set for most of a run. ``lv_choice="all"`` is the earlier rule.
+   pairs alone: the model serves in-line spectra, so its complexity is chosen on samples that
+   represent its future use (Esbensen & Geladi, *J. Chemom.* 24 (2010) 168, on validation with
+   representative samples), where the error of all rows is dominated by the off-line set for
+   most of a run. ``lv_choice="all"`` is the earlier rule.
 3. The candidate's figure is its CV error on the in-line pairs; the figure of the released
    version is its *prequential* error on the same pairs (the prediction it made when the
    spectrum arrived). With ``auto_release`` the candidate is released when its figure is lower

@@ -20,7 +20,7 @@ prequential rule).
   eigenvalues of DᵀD/(n − 1)), x ← x − Vᵀ diag(1 − f) V x. α is relative to the largest
   eigenvalue, so the rule does not depend on the scale of the spectra; 0.01 is the documented
   default of the ``glsw`` of the R package specProc (Goueguel), used here as a fixed default.
-- **Local / just-in-time PLS** (Cheng & Chiu, *Comput. Chem. Eng.* 28 (2004) 2309): a model
+- **Local / just-in-time PLS** (Cheng & Chiu, *Chem. Eng. Sci.* 59 (2004) 2801): a model
   fitted, for each query spectrum, on its ``k`` nearest calibration rows (Euclidean distance
   of the preprocessed spectra).
 
