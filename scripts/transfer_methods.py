@@ -146,6 +146,25 @@ def recal(weight_rule: Callable[[int], int] | None = None, inline_lv: bool = Fal
     return build
 
 
+def recal_one_se(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+    """As ``recal(inline_lv=True)`` with the one-standard-error rule for the LV count (Hastie,
+    Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed., §7.10): the smallest
+    count whose pair MSE is within one standard error of the minimum."""
+    n = yp.size
+    x = np.vstack([XC, xp])
+    y = np.concatenate([YC, yp])
+    p = tr.loo_predictions(x, y, max(1, min(MAX_A, NO + n - 2)))
+    if n == 0:
+        a = tr.choose_components(np.sqrt(np.mean((p - y[:, None]) ** 2, axis=0)), TOL)
+        return _linear(x, y, None, a), None
+    e2 = (p[NO:] - yp[:, None]) ** 2
+    mse = e2.mean(axis=0)
+    best = int(np.argmin(mse))
+    se = float(e2[:, best].std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    a = int(np.flatnonzero(mse <= mse[best] + se)[0]) + 1
+    return _linear(x, y, None, a), math.sqrt(float(mse[a - 1]))
+
+
 def filtered(make: Callable[[np.ndarray], tr.OrthogonalFilter], inline_lv: bool = False) -> Builder:
     """Off-line set + pairs, both filtered by ``make(difference rows)``; the filter is rebuilt
     from the training rows of each CV fold. ``inline_lv`` as in :func:`recal`."""
@@ -355,6 +374,7 @@ METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
         recal(inline_lv=True),
         {},
     ),
+    "recal_1se": ("recalibrated, LV count by the one-SE rule on the pairs' CV", recal_one_se, {}),
     "weight": (
         "pairs weighted so they count as much as the off-line set: w = max(1, round(21/n))",
         recal(lambda n: max(1, round(NO / n))),
