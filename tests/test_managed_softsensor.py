@@ -97,7 +97,7 @@ def test_recalibrated_estimator_beats_the_offline_and_corrected_models(run):
     # off-line model 3.24 g/L raw, 3.10 g/L with the bias Kalman filter fed prequentially.
     figure = rmsep(run.errors[1:])
     print(f"managed estimator RMSEP over samples 2-34: {figure:.2f} g/L")
-    assert figure < 2.5  # measured 2.37 g/L; the issue's goal of 2.0 g/L is not met
+    assert figure < 2.4  # measured 2.25 g/L (2.37 with lv_choice="all"); the goal of 2.0 is not met
     assert figure < 0.8 * 3.10
     # The first sample is scored by the off-line model (nothing known before it).
     assert run.versions_used[0] == 0
@@ -273,3 +273,49 @@ def test_registry_round_trip_and_report(run, tmp_path, capsys):
     assert "not paired" in text
     assert main(["softsensor", "report", str(db), "--sensor", "lactate"]) == 2
     assert "no soft sensor 'lactate'" in capsys.readouterr().err
+
+
+def _inline_curve(m: ManagedEstimator, cv: sp.CvResult, y: np.ndarray) -> np.ndarray:
+    no = m.values.size
+    return np.array(
+        [rmsep(cv.predictions(k)[no:, 0] - y[no:]) for k in range(1, cv.max_components + 1)]
+    )
+
+
+def test_lv_count_is_chosen_on_the_inline_pairs_by_default(run, data):
+    axis, xc, yc, _, _ = data
+    m = run.estimator
+    assert m.lv_choice == "inline"
+    differ = 0
+    for v in m.versions[1:]:
+        pairs = m._pairs[: v.n_inline]
+        x = np.vstack([xc, np.stack([p.spectrum for p in pairs])])
+        y = np.concatenate([yc, [p.reference.value for p in pairs]])
+        max_a = min(8, y.size - 2)
+        cv = sp.cross_validate(axis, x, y, STEPS, max_a, cv="loo", groups=list(range(y.size)))
+        curve = _inline_curve(m, cv, y)
+        inline_choice = int(np.nonzero(curve <= 1.02 * curve.min())[0][0]) + 1
+        assert v.n_components == inline_choice
+        assert v.inline_rmsecv == pytest.approx(curve[inline_choice - 1], rel=1e-12)
+        differ += cv.choose_components(0.02) != inline_choice
+    # The earlier rule (all rows' error) picks another count for some of the candidates, so
+    # the checks above tell the two rules apart.
+    assert differ > 0
+
+
+def test_lv_choice_all_uses_every_row_and_bad_choice_is_refused(data):
+    axis, xc, yc, xi, hplc = data
+    with pytest.raises(InvalidInputError, match="lv_choice must be 'inline' or 'all'"):
+        ManagedEstimator(axis, xc, yc, STEPS, lv_choice="pairs")  # type: ignore[arg-type]
+    m = ManagedEstimator(axis, xc, yc, STEPS, lv_choice="all", auto_release=False)
+    for i in range(400):
+        m.add_spectrum(i * PERIOD_H, xi[i])
+    for k in (1, 2, 3, 4):
+        m.add_reference(Reference(hplc[k, 0], hplc[k, 1]))
+    x = np.vstack([xc, np.stack([p.spectrum for p in m._pairs])])
+    y = np.concatenate([yc, [p.reference.value for p in m._pairs]])
+    cv = sp.cross_validate(axis, x, y, STEPS, 8, cv="loo", groups=list(range(y.size)))
+    assert m.versions[-1].n_components == cv.choose_components(0.02)
+    assert m.versions[-1].inline_rmsecv == pytest.approx(
+        _inline_curve(m, cv, y)[cv.choose_components(0.02) - 1], rel=1e-12
+    )

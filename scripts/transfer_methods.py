@@ -1,0 +1,462 @@
+"""Prequential RMSEP of calibration-transfer methods on the chemotools in-line run.
+
+Usage: ``.venv/bin/python scripts/transfer_methods.py [METHOD ...]`` (default: every method of
+``METHODS``; also ``managed`` and ``hindsight``). Needs the
+``chemotools`` package (its fermentation data set). Prints, per method, the RMSEP over samples
+2…34 (g/L) and how many candidates were released.
+
+The feed is the one of ``tests/test_managed_softsensor.py`` and of
+:class:`edgectl.managed.ManagedEstimator`: spectrum i at i·1.25 min, reference k scored against
+the last valid estimate at round(t/1.25 min) *before* it is assimilated; a reference is paired
+with the valid spectrum nearest its sampling time when ≥ 4 valid spectra lie in the 10 min
+before it; each pair proposes a candidate fitted on what is known at that time; the candidate
+is released when its leave-one-pair-out error is ≥ 10 % below the released model's
+prequential error on the same pairs. Every method's parameter is fixed by the rule written
+next to it (a literature default or a CV choice on the pairs known at the time), not by the
+figure printed here. ``recal`` reproduces the ManagedEstimator (``managed`` runs the
+estimator itself).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgectl import spectra as sp
+from edgectl import transfer as tr
+from edgectl.managed import ManagedEstimator, Reference
+
+STEPS: list[sp.Step] = [
+    sp.Region(windows_cm1=((950.0, 1550.0),)),
+    sp.SavitzkyGolay(window=15, order=2, deriv=1),
+    sp.Snv(ddof=1),
+]
+PERIOD_H = 1.25 / 60.0
+MAX_A = 8
+TOL = 0.02
+MARGIN = 0.10
+
+Model = Callable[[np.ndarray], float]
+# builder(pair spectra, pair values) -> (model, in-line CV figure or None)
+Builder = Callable[[np.ndarray, np.ndarray], tuple[Model, float | None]]
+
+
+def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    data = Path(str(files("chemotools.datasets") / "data"))
+    axis, xc = sp.read_spectra_csv(data / "train_spectra.csv")
+    _, yc = sp.read_references_csv(data / "train_hplc.csv")
+    _, xi = sp.read_spectra_csv(data / "fermentation_spectra.csv")
+    _, hplc = sp.read_references_csv(data / "fermentation_hplc.csv", ["time", "glucose"])
+    return axis, xc, yc[:, 0], xi, hplc, xi.std(axis=1) > 0
+
+
+AXIS, XC_RAW, YC, XI_RAW, HPLC, VALID = load()
+PIPE = sp.Pipeline(AXIS, STEPS)
+XC = PIPE.transform(XC_RAW)
+XI = np.full((XI_RAW.shape[0], XC.shape[1]), np.nan)
+XI[VALID] = PIPE.transform(XI_RAW[VALID])
+NO = YC.size
+
+
+def rmse(e: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(e))))
+
+
+def feed(builder: Builder, median_of: int = 1, mean_pairs: bool = False) -> tuple[float, int]:
+    last = XI.shape[0] - 1
+    events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(HPLC[:, 0])]
+    events += [(i * PERIOD_H, 0, i) for i in range(XI.shape[0])]
+    events.sort(key=lambda e: (e[0], e[1]))
+    model, _ = builder(XC[:0], YC[:0])
+    model_at: dict[int, Model] = {}
+    cache: dict[int, float] = {}
+
+    def pred(i: int) -> float:  # lazily: only the spectra that are scored or paired
+        if i not in cache:
+            cache[i] = model_at[i](XI[i])
+        return cache[i]
+
+    seen: list[int] = []
+    pairs: list[tuple[int, float, float]] = []
+    windows: list[list[int]] = []
+    errors: list[float] = []
+    released = 0
+    for t, kind, k in events:
+        if kind == 0:
+            model_at[k] = model
+            if VALID[k]:
+                seen.append(k)
+            continue
+        last_valid = [i for i in seen if i * PERIOD_H <= t + 1e-12][-median_of:]
+        errors.append(float(np.median([pred(i) for i in last_valid])) - HPLC[k, 1])
+        tk = HPLC[k, 0]
+        window = [i for i in seen if tk - 10.0 / 60.0 <= i * PERIOD_H <= tk]
+        if len(window) < 4:
+            continue
+        s = min(
+            (i for i in seen if i * PERIOD_H >= tk - 10.0 / 60.0),
+            key=lambda i: abs(i * PERIOD_H - tk),
+        )
+        pairs.append((s, HPLC[k, 1], pred(s) - HPLC[k, 1]))
+        if mean_pairs:
+            windows.append(window)
+            rows = np.stack([XI[w].mean(axis=0) for w in windows])
+        else:
+            rows = XI[[p[0] for p in pairs]]
+        cand, figure = builder(rows, np.array([p[1] for p in pairs]))
+        current = rmse(np.array([p[2] for p in pairs]))
+        if figure is not None and figure < (1.0 - MARGIN) * current:
+            model = cand
+            released += 1
+    return rmse(np.array(errors[1:])), released
+
+
+def _linear(x: np.ndarray, y: np.ndarray, f: tr.OrthogonalFilter | None, a: int) -> Model:
+    m = sp.PlsModel.fit(np.ascontiguousarray(x if f is None else f.apply(x)), y, a)
+    if f is None:
+        return lambda s: float(m.predict(np.ascontiguousarray(s[None, :]), a)[0])
+    return lambda s: float(m.predict(np.ascontiguousarray(f.apply(s[None, :])), a)[0])
+
+
+def recal(weight_rule: Callable[[int], int] | None = None, inline_lv: bool = False) -> Builder:
+    """Off-line set + every pair, LV by leave-one-group-out CV (the ManagedEstimator's rule).
+    ``weight_rule(n_pairs)`` repeats each pair (kept in one CV group); ``inline_lv`` chooses
+    the LV count on the pairs' CV error alone (the domain the model serves) instead of all
+    rows'."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        n = yp.size
+        w = 1 if weight_rule is None or n == 0 else weight_rule(n)
+        x = np.vstack([XC, np.repeat(xp, w, axis=0)])
+        y = np.concatenate([YC, np.repeat(yp, w)])
+        groups = np.concatenate([np.arange(NO), NO + np.repeat(np.arange(n), w)])
+        max_a = max(1, min(MAX_A, NO + n - 2))
+        p = tr.loo_predictions(x, y, max_a, groups=groups)
+        rows = slice(NO, None, w) if inline_lv and n else slice(None)
+        a = tr.choose_components(np.sqrt(np.mean((p[rows] - y[rows, None]) ** 2, axis=0)), TOL)
+        fig = rmse(p[NO::w, a - 1] - y[NO::w]) if n else None
+        return _linear(x, y, None, a), fig
+
+    return build
+
+
+def recal_one_se(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+    """As ``recal(inline_lv=True)`` with the one-standard-error rule for the LV count (Hastie,
+    Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed., §7.10): the smallest
+    count whose pair MSE is within one standard error of the minimum."""
+    n = yp.size
+    x = np.vstack([XC, xp])
+    y = np.concatenate([YC, yp])
+    p = tr.loo_predictions(x, y, max(1, min(MAX_A, NO + n - 2)))
+    if n == 0:
+        a = tr.choose_components(np.sqrt(np.mean((p - y[:, None]) ** 2, axis=0)), TOL)
+        return _linear(x, y, None, a), None
+    e2 = (p[NO:] - yp[:, None]) ** 2
+    mse = e2.mean(axis=0)
+    best = int(np.argmin(mse))
+    se = float(e2[:, best].std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    a = int(np.flatnonzero(mse <= mse[best] + se)[0]) + 1
+    return _linear(x, y, None, a), math.sqrt(float(mse[a - 1]))
+
+
+def filtered(make: Callable[[np.ndarray], tr.OrthogonalFilter], inline_lv: bool = False) -> Builder:
+    """Off-line set + pairs, both filtered by ``make(difference rows)``; the filter is rebuilt
+    from the training rows of each CV fold. ``inline_lv`` as in :func:`recal`."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        n = yp.size
+        x = np.vstack([XC, xp])
+        y = np.concatenate([YC, yp])
+
+        def fit_filter(train: np.ndarray) -> tr.OrthogonalFilter:
+            to, tp = train[:NO], train[NO:]
+            return make(tr.difference_rows(XC[to], YC[to], xp[tp], yp[tp]))
+
+        max_a = max(1, min(MAX_A, NO + n - 2))
+        p = tr.loo_predictions(x, y, max_a, transform=fit_filter)
+        rows = slice(NO, None) if inline_lv and n else slice(None)
+        a = tr.choose_components(np.sqrt(np.mean((p[rows] - y[rows, None]) ** 2, axis=0)), TOL)
+        fig = rmse(p[NO:, a - 1] - yp) if n else None
+        return _linear(x, y, fit_filter(np.ones(NO + n, dtype=bool)), a), fig
+
+    return build
+
+
+def epo_cv(max_k: int = 3) -> Builder:
+    """EPO with k ∈ 0…max_k chosen by the leave-one-pair-out error on the known pairs
+    (smallest k within 2 % of the minimum)."""
+
+    def epo(k: int) -> Callable[[np.ndarray], tr.OrthogonalFilter]:
+        return lambda d: tr.epo_filter(d, k)
+
+    candidates = [filtered(epo(k)) for k in range(max_k + 1)]
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        outs = [c(xp, yp) for c in candidates[: max(1, min(max_k, yp.size - 1) + 1)]]
+        if yp.size == 0:
+            return outs[0]
+        figs = np.array([o[1] for o in outs], dtype=np.float64)
+        return outs[tr.choose_components(figs, TOL) - 1]
+
+    return build
+
+
+def jit(k_rule: Callable[[int], int]) -> Builder:
+    """Local PLS on the k nearest rows of the off-line set + pairs."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        x = np.vstack([XC, xp])
+        y = np.concatenate([YC, yp])
+        k = k_rule(yp.size)
+        fig = None
+        if yp.size:
+            e = []
+            for i in range(yp.size):
+                keep = np.arange(y.size) != NO + i
+                e.append(tr.local_pls_predict(x[keep], y[keep], xp[i], k) - yp[i])
+            fig = rmse(np.array(e))
+        return (lambda s: tr.local_pls_predict(x, y, s, k)), fig
+
+    return build
+
+
+def pairs_only(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+    """PLS on the in-line pairs alone (from 5 pairs; LV by leave-one-pair-out)."""
+    n = yp.size
+    if n < 5:
+        return (lambda s: math.nan), None
+    p = tr.loo_predictions(xp, yp, min(MAX_A, n - 2))
+    curve = np.sqrt(np.mean((p - yp[:, None]) ** 2, axis=0))
+    a = tr.choose_components(curve, TOL)
+    return _linear(xp, yp, None, a), float(curve[a - 1])
+
+
+def select(builders: list[Builder]) -> Builder:
+    """The candidate of the builder with the lowest leave-one-pair-out error at this time."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        outs = [b(xp, yp) for b in builders]
+        if yp.size == 0:
+            return outs[0]
+        return min(outs, key=lambda o: math.inf if o[1] is None else o[1])
+
+    return build
+
+
+_, OTHER = sp.read_references_csv(
+    Path(str(files("chemotools.datasets") / "data")) / "fermentation_hplc.csv",
+    ["xylose", "acetic_acid", "ethanol", "furfural"],
+)
+
+
+def interferents_epo() -> Builder:
+    """EPO of the in-line interferent spectra: the difference rows regressed (classical least
+    squares) on the other analytes of the same HPLC samples (xylose, acetic acid, ethanol,
+    furfural; known when the glucose value is), and those 4 directions projected out. Needs
+    ≥ 6 pairs in the training fold, else no filter. Pairs are references 2, 3, ... in order."""
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        n = yp.size
+        other = OTHER[1 : 1 + n]
+
+        def make(train: np.ndarray) -> tr.OrthogonalFilter:
+            to, tp = train[:NO], train[NO:]
+            o = other[tp]
+            if o.shape[0] < o.shape[1] + 2:
+                return tr.OrthogonalFilter(np.zeros((0, XC.shape[1])), np.zeros(0))
+            d = tr.difference_rows(XC[to], YC[to], xp[tp], yp[tp])
+            spectra = np.linalg.lstsq(np.c_[np.ones(o.shape[0]), o - o.mean(0)], d, rcond=None)[0]
+            q, _ = np.linalg.qr(spectra[1:].T)
+            return tr.OrthogonalFilter(q.T, np.zeros(q.shape[1]))
+
+        x = np.vstack([XC, xp])
+        y = np.concatenate([YC, yp])
+        max_a = max(1, min(MAX_A, NO + n - 2))
+        p = tr.loo_predictions(x, y, max_a, transform=make)
+        rows = slice(NO, None) if n else slice(None)
+        a = tr.choose_components(np.sqrt(np.mean((p[rows] - y[rows, None]) ** 2, axis=0)), TOL)
+        fig = rmse(p[NO:, a - 1] - yp) if n else None
+        return _linear(x, y, make(np.ones(NO + n, dtype=bool)), a), fig
+
+    return build
+
+
+CUT = sp.Pipeline(AXIS, STEPS[:1])
+CUT_AXIS = CUT.output_wavenumber_cm1
+RC = CUT.transform(XC_RAW)
+RI = np.full((XI_RAW.shape[0], RC.shape[1]), np.nan)
+RI[VALID] = CUT.transform(XI_RAW[VALID])
+AFTER_EMSC = sp.Pipeline(CUT_AXIS, STEPS[1:])
+NU = np.linspace(-1.0, 1.0, RC.shape[1])
+
+
+def emsc(r: np.ndarray, ref: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """EMSC (Martens & Stark 1991; Martens, Nielsen & Engelsen 2003): r = a + d1·ν + d2·ν² +
+    b·ref + Σ h_j k_j + e, corrected (r − a − d1ν − d2ν² − Σ h_j k_j)/b."""
+    m = np.column_stack([np.ones_like(NU), NU, NU**2, ref, *k])
+    coef = np.linalg.lstsq(m, r.T, rcond=None)[0]
+    bad = np.delete(np.arange(m.shape[1]), 3)
+    return (r - (m[:, bad] @ coef[bad]).T) / coef[3][:, None]
+
+
+def emsc_builder(n_interferents: int) -> Builder:
+    """Region → EMSC (reference = off-line mean; interferents = the first right singular
+    vectors of the raw in-line difference rows, rebuilt per CV fold) → SG d1 → SNV; off-line
+    set + pairs, LV count by the pairs' CV error."""
+    ref = RC.mean(axis=0)
+    plain = np.zeros((0, RC.shape[1]))
+
+    def interferents(train_o: np.ndarray, rp: np.ndarray, yp: np.ndarray) -> np.ndarray:
+        if n_interferents == 0 or yp.size == 0:
+            return plain
+        eo = emsc(RC[train_o], ref, plain)
+        d = tr.difference_rows(eo, YC[train_o], emsc(rp, ref, plain), yp)
+        return tr.epo_filter(d, n_interferents).basis
+
+    def build(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+        # the raw (cut) rows of the pairs: the preprocessed rows are XI's, so look them up
+        ip = [int(np.flatnonzero(np.all(row == XI, axis=1))[0]) for row in xp]
+        rp = RI[ip]
+        n = yp.size
+        r = np.vstack([RC, rp])
+        y = np.concatenate([YC, yp])
+        max_a = max(1, min(MAX_A, NO + n - 2))
+        p = np.empty((y.size, max_a))
+        for g in range(y.size):
+            train = np.arange(y.size) != g
+            k = interferents(train[:NO], rp[train[NO:]], yp[train[NO:]])
+            z = AFTER_EMSC.transform(emsc(r, ref, k))
+            m = sp.PlsModel.fit(np.ascontiguousarray(z[train]), y[train], max_a)
+            for a in range(max_a):
+                p[g, a] = m.predict(np.ascontiguousarray(z[g : g + 1]), a + 1)[0]
+        rows = slice(NO, None) if n else slice(None)
+        a = tr.choose_components(np.sqrt(np.mean((p[rows] - y[rows, None]) ** 2, axis=0)), TOL)
+        k = interferents(np.ones(NO, dtype=bool), rp, yp)
+        m = sp.PlsModel.fit(np.ascontiguousarray(AFTER_EMSC.transform(emsc(r, ref, k))), y, a)
+
+        def model(row: np.ndarray) -> float:
+            i = int(np.flatnonzero(np.all(row == XI, axis=1))[0])
+            z = AFTER_EMSC.transform(emsc(RI[i : i + 1], ref, k))
+            return float(m.predict(np.ascontiguousarray(z), a)[0])
+
+        return model, (rmse(p[NO:, a - 1] - yp) if n else None)
+
+    return build
+
+
+def hindsight() -> None:
+    """Leave-one-pair-out errors with all 33 pairs known (uses the future: NOT prequential; a
+    bound on what refitting on these pairs can give)."""
+    idx = [
+        max(i for i in range(min(round(t / PERIOD_H), 1625) + 1) if VALID[i]) for t in HPLC[1:, 0]
+    ]
+    xp, yp = XI[idx], HPLC[1:, 1]
+    for name, b in (
+        ("off-line + pairs", recal(inline_lv=True)),
+        ("GLSW", filtered(tr.glsw_filter)),
+    ):
+        print(f"hindsight {name}: {b(xp, yp)[1]:.3f} g/L", flush=True)
+    p = tr.loo_predictions(xp, yp, MAX_A)
+    curve = np.sqrt(np.mean((p - yp[:, None]) ** 2, axis=0))
+    print("hindsight pairs only, 1..8 LV:", " ".join(f"{v:.2f}" for v in curve), flush=True)
+
+
+METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
+    "recal_all": ("recalibrated, LV count by all rows' CV error (earlier default)", recal(), {}),
+    "recal": (
+        "recalibrated, LV count by the pairs' CV error (ManagedEstimator default)",
+        recal(inline_lv=True),
+        {},
+    ),
+    "recal_1se": ("recalibrated, LV count by the one-SE rule on the pairs' CV", recal_one_se, {}),
+    "weight": (
+        "pairs weighted so they count as much as the off-line set: w = max(1, round(21/n))",
+        recal(lambda n: max(1, round(NO / n))),
+        {},
+    ),
+    "glsw": (
+        f"GLSW, alpha = {tr.GLSW_DEFAULT_ALPHA} x the largest eigenvalue (specProc default)",
+        filtered(tr.glsw_filter),
+        {},
+    ),
+    "glsw_inline_lv": (
+        "GLSW as above, LV count by the pairs' CV error",
+        filtered(tr.glsw_filter, inline_lv=True),
+        {},
+    ),
+    "epo": ("EPO, k in 0..3 by leave-one-pair-out CV", epo_cv(3), {}),
+    "jit": ("local PLS, k = 21 nearest (the off-line set's size)", jit(lambda n: NO), {}),
+    "select": (
+        "per reference, recal or local PLS (k = 21), whichever has the lower pair CV error",
+        select([recal(inline_lv=True), jit(lambda n: NO)]),
+        {},
+    ),
+    "interferents": (
+        "EPO of the CLS spectra of the other HPLC analytes, in-line LV rule",
+        interferents_epo(),
+        {},
+    ),
+    "select_pairs_only": (
+        "per reference, recal or PLS on the pairs alone, whichever has the lower pair CV error",
+        select([recal(inline_lv=True), pairs_only]),
+        {},
+    ),
+    "emsc": ("EMSC (no interferent) -> SG -> SNV", emsc_builder(0), {}),
+    "emsc_k2": ("EMSC with 2 in-line interferent spectra -> SG -> SNV", emsc_builder(2), {}),
+    "mean_pairs": (
+        "recal, each pair's row the mean of the window's spectra",
+        recal(inline_lv=True),
+        {"mean_pairs": True},
+    ),
+    "median5": (
+        "recal, scored estimate the median of the last 5 valid predictions (output filter)",
+        recal(inline_lv=True),
+        {"median_of": 5},
+    ),
+}
+
+
+def managed_figure() -> float:
+    m = ManagedEstimator(AXIS, XC_RAW, YC, STEPS)
+    last = XI_RAW.shape[0] - 1
+    events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(HPLC[:, 0])]
+    events += [(i * PERIOD_H, 0, i) for i in range(XI_RAW.shape[0])]
+    events.sort(key=lambda e: (e[0], e[1]))
+    errors = []
+    for t, kind, k in events:
+        if kind == 0:
+            m.add_spectrum(t, XI_RAW[k])
+            continue
+        est = m.estimate_at(t)
+        assert est is not None
+        errors.append(est.value - HPLC[k, 1])
+        m.add_reference(Reference(HPLC[k, 0], HPLC[k, 1]), now_h=max(t, HPLC[k, 0]))
+    return rmse(np.array(errors[1:]))
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(METHODS)
+    for name in names:
+        if name == "hindsight":
+            hindsight()
+            continue
+        if name == "managed":
+            print(f"managed: ManagedEstimator itself: {managed_figure():.3f} g/L", flush=True)
+            continue
+        if name not in METHODS:
+            print(f"unknown method {name!r} (have managed, {', '.join(METHODS)})", file=sys.stderr)
+            return 2
+        text, builder, options = METHODS[name]
+        figure, released = feed(builder, **options)
+        print(f"{name}: {text}: RMSEP 2..34 {figure:.3f} g/L, {released} released", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
