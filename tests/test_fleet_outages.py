@@ -244,9 +244,11 @@ def test_fleet_outages_lose_and_duplicate_nothing(
             assert len(theirs) == len(mine), n
             assert checksum(theirs) == checksum(mine), n
             compared[n] = len(mine)
+        each = [compared[n] for n in seeded]
         print(
             f"{n_reactors} reactors: {sum(compared.values())} samples equal in PostgreSQL "
-            f"(backlog {backlog}; controller {ctl_name} {compared[ctl_name]})"
+            f"(controller {ctl_name}: {compared[ctl_name]}; seeded: {min(each)}-{max(each)} "
+            f"each; {last}: {compared[last]}, of which backlog {backlog})"
         )
         # the backlog went as historical data; each outage left a death and a re-birth
         with psycopg.connect(dsn) as con:
