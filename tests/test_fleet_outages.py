@@ -50,6 +50,7 @@ from edgectl.fleet.collector import fleet_status
 from edgectl.fleet.config import MqttConfig
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres
 from edgectl.fleet.publisher import EdgePublisher, cursor_path_of, read_cursor
+from edgectl.historian.audit import AuditRecord
 from edgectl.operator import UserStore
 from edgectl.runtime.build import Run, open_run
 
@@ -98,9 +99,12 @@ def _controller(
     return run, scan, db
 
 
-def _commands_through_the_operator_service(run: Run, broker_url: str, group: str) -> None:
+def _commands_through_the_operator_service(
+    run: Run, broker_url: str, group: str
+) -> list[AuditRecord]:
     """A wrong password: refused, audited as ``login_failed``, nothing applied; then the
-    right one: the setpoint applied and audited with the user and the reason."""
+    right one: the setpoint applied and audited with the user and the reason. Returns the two
+    audit records."""
     node = run.cfg.mqtt.node if run.cfg.mqtt is not None else None
     assert node is not None
     assert run.publisher is not None
@@ -114,23 +118,24 @@ def _commands_through_the_operator_service(run: Run, broker_url: str, group: str
     assert wrong["type"] == "AuthenticationError"
     assert "refused" in wrong["error"]
     assert run.controller.loop_get("temp")["setpoint"] == before
-    new = run.historian.audit.records()[n_audit:]
-    assert [(r.actor, r.action, r.target) for r in new] == [
+    refused = run.historian.audit.records()[n_audit:]
+    assert [(r.actor, r.action, r.target) for r in refused] == [
         ("alice", "login_failed", "operator.login")
     ]
-    assert new[0].reason.startswith("wrong password")
+    assert refused[0].reason.startswith("wrong password")
     good = command(broker_url, group, node, id="right-1", user="alice",
                    password="correct horse", method="loop_set", params=params,
                    reason="fleet outage test")  # fmt: skip
     assert good["ok"], good
     assert good["result"] == before  # loop_set answers the old value
     assert run.controller.loop_get("temp")["setpoint"] == target
-    new = run.historian.audit.records()[n_audit + 1 :]
-    assert [(r.actor, r.target, r.new_value, r.reason) for r in new] == [
+    applied = run.historian.audit.records()[n_audit + 1 :]
+    assert [(r.actor, r.target, r.new_value, r.reason) for r in applied] == [
         ("alice", "loops.temp.setpoint", target, "fleet outage test")
     ]
     assert run.historian.audit.verify().is_intact
     assert (run.publisher.stats.commands, run.publisher.stats.commands_refused) == (2, 1)
+    return [*refused, *applied]
 
 
 @pytest.mark.slow
@@ -198,7 +203,7 @@ def test_fleet_outages_lose_and_duplicate_nothing(
             lambda: all(p.stats.connects >= 2 for p in [ctl_pub, *pubs.values()]),
         )
         # 2. commands to the re-born controller: a wrong password, then the right one
-        _commands_through_the_operator_service(run, broker.url, group)
+        audited = _commands_through_the_operator_service(run, broker.url, group)
         # 3. the collector is killed -9 and restarted
         collector.send_signal(signal.SIGKILL)
         collector.wait()
@@ -265,6 +270,17 @@ def test_fleet_outages_lose_and_duplicate_nothing(
             assert kinds.count("death") >= 1, (n, kinds)
         kinds_last = _lifecycle(dsn, last)
         assert kinds_last[:3] == ["birth", "death", "birth"], kinds_last  # the will of kill -9
+        # the refusal and the change stay in the controller's historian file after its run:
+        # as an auditor reads it, the same records (same hashes), the chain intact
+        trail = [
+            json.loads(line)
+            for line in edgectl_output("audit", "show", str(ctl_db), "--json").splitlines()
+        ]
+        by_seq = {r["seq"]: r for r in trail}
+        assert [(by_seq[r.seq]["action"], by_seq[r.seq]["hash"]) for r in audited] == [
+            (r.action, r.hash) for r in audited
+        ]
+        assert "audit trail intact: " in edgectl_output("audit", "verify", str(ctl_db))
     finally:
         for p in pubs.values():
             p.stop()
