@@ -65,9 +65,10 @@ def collector_subscribed(dsn: str) -> bool:
     return bool(row and row[0])
 
 
-def command(url: str, group: str, node: str, **fields: str) -> dict[str, Any]:
-    """Send one ``NCMD`` (metrics ``Command/<key>`` = value, ``id`` required) to ``node`` as a
-    SCADA client would, and return the node's ``Command/result`` of that id (JSON decoded)."""
+def command(url: str, group: str, node: str, *, device: str = "", **fields: str) -> dict[str, Any]:
+    """Send one ``NCMD`` (``DCMD`` to ``device`` when given; metrics ``Command/<key>`` = value,
+    ``id`` required) to ``node`` as a SCADA client would, and return the node's
+    ``Command/result`` of that id (JSON decoded)."""
     answers: list[dict[str, Any]] = []
     got, subscribed = threading.Event(), threading.Event()
 
@@ -91,7 +92,8 @@ def command(url: str, group: str, node: str, **fields: str) -> dict[str, Any]:
         for k, v in fields.items():
             m = p.metrics.add()
             m.name, m.datatype, m.string_value = f"Command/{k}", 12, v
-        c.publish(topic(group, "NCMD", node), p.SerializeToString(), qos=1)
+        to = topic(group, "DCMD", node, device) if device else topic(group, "NCMD", node)
+        c.publish(to, p.SerializeToString(), qos=1)
         assert got.wait(60.0), f"no Command/result for {fields['id']} from {node}"
     finally:
         c.loop_stop()

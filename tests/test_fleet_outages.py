@@ -8,8 +8,9 @@ example with ``[mqtt]``, its operator service behind the publisher's commands), 
 seeded recorders (:class:`_fleet.SeededReactor`), each with its own :class:`EdgePublisher`, the
 last one recording and publishing in a process of its own. The broker is stopped and
 restarted; the controller is then sent an ``NCMD`` with a wrong password (refused, audited)
-and one with the right password (applied, audited); the collector is killed -9 and restarted;
-the last reactor is killed -9 in the middle of its backlog replay and restarted. At the end
+and a ``DCMD`` with the right password (applied, audited); the collector is killed -9 and
+restarted; the last reactor is killed -9 in the middle of its backlog replay and restarted.
+At the end
 every reactor's rows in PostgreSQL equal its own historian's, by count and checksum, and each
 outage's death and re-birth is recorded.
 """
@@ -102,9 +103,9 @@ def _controller(
 def _commands_through_the_operator_service(
     run: Run, broker_url: str, group: str
 ) -> list[AuditRecord]:
-    """A wrong password: refused, audited as ``login_failed``, nothing applied; then the
-    right one: the setpoint applied and audited with the user and the reason. Returns the two
-    audit records."""
+    """A wrong password (``NCMD``): refused, audited as ``login_failed``, nothing applied;
+    then the right one (``DCMD`` to the vessel): the setpoint applied and audited with the user
+    and the reason. Returns the two audit records."""
     node = run.cfg.mqtt.node if run.cfg.mqtt is not None else None
     assert node is not None
     assert run.publisher is not None
@@ -123,7 +124,7 @@ def _commands_through_the_operator_service(
         ("alice", "login_failed", "operator.login")
     ]
     assert refused[0].reason.startswith("wrong password")
-    good = command(broker_url, group, node, id="right-1", user="alice",
+    good = command(broker_url, group, node, device="vessel", id="right-1", user="alice",
                    password="correct horse", method="loop_set", params=params,
                    reason="fleet outage test")  # fmt: skip
     assert good["ok"], good
