@@ -84,7 +84,7 @@ fleet-demo: build  ## eight simulated reactors, mosquitto, the collector, Postgr
 	$(RUN) python scripts/fleet_demo.py
 
 fleet-test-24: build  ## the fleet outage test with 24 reactors (marked long, not part of make check)
-	$(RUN) pytest tests/test_fleet.py -m long -rP
+	$(RUN) pytest tests/test_fleet_outages.py -m long -rP
 
 fleet-bench: build  ## fleet figures: collector ingest, 24 h backlog replay, scan lateness
 	$(RUN) python scripts/fleet_bench.py

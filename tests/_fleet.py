@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import json
 import math
 import random
 import sqlite3
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres, ensure_installed
+from edgectl.fleet.sparkplug import Payload, topic
 from edgectl.historian import Historian, Quality
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +53,52 @@ def new_database(pg: LocalPostgres, name: str) -> str:
         con.execute(f'DROP DATABASE IF EXISTS "{name}"')
         con.execute(f'CREATE DATABASE "{name}"')
     return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+def collector_subscribed(dsn: str) -> bool:
+    """Whether a collector has made its persistent session (its row in ``fleet_collector``)."""
+    try:
+        with psycopg.connect(dsn) as con:
+            row = con.execute("SELECT COUNT(*) FROM fleet_collector").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def command(url: str, group: str, node: str, *, device: str = "", **fields: str) -> dict[str, Any]:
+    """Send one ``NCMD`` (``DCMD`` to ``device`` when given; metrics ``Command/<key>`` = value,
+    ``id`` required) to ``node`` as a SCADA client would, and return the node's
+    ``Command/result`` of that id (JSON decoded)."""
+    answers: list[dict[str, Any]] = []
+    got, subscribed = threading.Event(), threading.Event()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        for m in Payload.FromString(msg.payload).metrics:
+            if m.name == "Command/result" and m.string_value:
+                a = json.loads(m.string_value)
+                if a.get("id") == fields["id"]:
+                    answers.append(a)
+                    got.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"scada-{group}-{fields['id']}")
+    c.on_message = on_message
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.connect("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    c.subscribe(topic(group, "NDATA", node), qos=1)
+    c.loop_start()
+    try:
+        assert subscribed.wait(60.0), "no SUBACK for the answers' topic"
+        p = Payload()
+        for k, v in fields.items():
+            m = p.metrics.add()
+            m.name, m.datatype, m.string_value = f"Command/{k}", 12, v
+        to = topic(group, "DCMD", node, device) if device else topic(group, "NCMD", node)
+        c.publish(to, p.SerializeToString(), qos=1)
+        assert got.wait(60.0), f"no Command/result for {fields['id']} from {node}"
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return answers[0]
 
 
 def wait_for(what: str, cond: Callable[[], bool], limit_s: float = 180.0) -> None:

@@ -1,14 +1,10 @@
 """The fleet against a real mosquitto and a real PostgreSQL 15 (private instances on loopback,
-started by :mod:`edgectl.fleet.localsvc`; ``scripts/fleet-deps.sh`` installs them if missing).
-
-Seeded reactors (3 in the default suite, 24 under ``-m long``) record into real historians
-while their publishers send Sparkplug B; the broker is stopped and restarted, the collector
-killed -9 and restarted, one whole reactor (recording and publishing in its own process) killed
--9 in the middle of its backlog replay and restarted. At the end every reactor's rows in
-PostgreSQL equal its own historian's, by count and checksum, and each outage's death and
-re-birth is recorded. A real controller with ``[mqtt]`` answers NCMD commands through its
-operator service; a TLS-only broker takes the publisher and the collector and refuses a client
-without the lab's CA.
+started by :mod:`edgectl.fleet.localsvc`; ``scripts/fleet-deps.sh`` installs them if missing):
+Sparkplug topics and qualities, the ``[mqtt]`` section's errors, a real controller with
+``[mqtt]`` answering NCMD commands through its operator service, report by exception, the
+example ACL's logins, the collector's resend path, and a TLS-only broker that takes the
+publisher and the collector and refuses a client without the lab's CA. The outage test (broker,
+collector and reactor killed, row-for-row equality) is ``test_fleet_outages.py``.
 """
 
 from __future__ import annotations
@@ -17,14 +13,10 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,13 +28,11 @@ import pytest
 
 from _fleet import (
     ROOT,
-    SeededReactor,
     checksum,
     collector_rows,
+    collector_subscribed,
+    command,
     count_rows,
-    edgectl,
-    edgectl_output,
-    historian_count,
     historian_rows,
     lab_ca,
     new_database,
@@ -54,7 +44,7 @@ from edgectl.errors import ConfigError
 from edgectl.fleet.collector import Collector, fleet_status
 from edgectl.fleet.config import MqttConfig, parse_broker_url
 from edgectl.fleet.localsvc import LocalMosquitto, LocalPostgres
-from edgectl.fleet.publisher import EdgePublisher, cursor_path_of, read_cursor
+from edgectl.fleet.publisher import EdgePublisher, cursor_path_of
 from edgectl.fleet.sparkplug import Payload, metric_quality, parse_topic, quality_code, topic
 from edgectl.historian import Historian
 from edgectl.operator import UserStore
@@ -104,196 +94,6 @@ def test_mqtt_section_errors_name_the_key(tmp_path: Path) -> None:
     assert parse_broker_url(mq.broker).port == 8883
 
 
-def _collector_subscribed(dsn: str) -> bool:
-    try:
-        with psycopg.connect(dsn) as con:
-            return bool(con.execute("SELECT COUNT(*) FROM fleet_collector").fetchone()[0])  # type: ignore[index]
-    except psycopg.Error:
-        return False
-
-
-def _lifecycle(dsn: str, reactor: str) -> list[str]:
-    with psycopg.connect(dsn) as con:
-        rows = con.execute(
-            "SELECT kind FROM fleet_lifecycle WHERE reactor = %s ORDER BY id", (reactor,)
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
-def _reactor_process(
-    db: Path, broker: LocalMosquitto, group: str, node: str, seed: int, period_s: float, log: Path
-) -> subprocess.Popen[bytes]:
-    """A whole reactor (recording and publishing) in its own process: ``_fleet_reactor.py``."""
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "_fleet_reactor.py"), str(db),
-             "--broker", broker.url, "--group", group, "--node", node, "--seed", str(seed),
-             "--period-s", str(period_s), "--prefill", "30000"],
-            stdout=out, stderr=out, cwd=ROOT,
-        )  # fmt: skip
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("n_reactors", "period_s"),
-    [
-        pytest.param(3, 0.01, id="3-reactors"),
-        # `make fleet-test-24` (marked long: deselected by default, see README "Fleet")
-        pytest.param(
-            24, 0.02, id="24-reactors", marks=[pytest.mark.long, pytest.mark.timeout(900)]
-        ),
-    ],
-)
-def test_fleet_outages_lose_and_duplicate_nothing(
-    tmp_path: Path,
-    fleet_services: tuple[LocalMosquitto, LocalPostgres],
-    n_reactors: int,
-    period_s: float,
-) -> None:
-    broker, pg = fleet_services
-    dsn = new_database(pg, f"fleet_outages_{n_reactors}")
-    group = f"outages{n_reactors}"
-    log = tmp_path / "children.log"
-    collector = edgectl("collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log)
-    wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
-    names = [f"r{i:02d}" for i in range(1, n_reactors + 1)]
-    live, last = names[:-1], names[-1]
-    reactors = {
-        n: SeededReactor(tmp_path / f"{n}.db", seed=i, period_s=period_s)
-        for i, n in enumerate(live)
-    }
-    for r in reactors.values():
-        r.start()
-    pubs = {
-        n: EdgePublisher(
-            MqttConfig(broker=broker.url, group=group, batch=200), reactors[n].path, node=n
-        ).start()
-        for n in live
-    }
-    last_db = tmp_path / f"{last}.db"
-    backlog_file = last_db.with_name(last_db.name + ".backlog")
-    stopped_file = last_db.with_name(last_db.name + ".stopped")
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        wait_for("every reactor's first rows", lambda: all(count_rows(dsn, n) > 500 for n in live))
-        # 1. the broker goes away; the reactors keep recording
-        broker.stop()
-        scans = {n: r.scans for n, r in reactors.items()}
-        time.sleep(2.0)
-        for n, r in reactors.items():
-            assert r.scans > scans[n], n  # recording never waits for the network
-        broker.start()
-        wait_for(
-            "every publisher reconnected",
-            lambda: all(p.stats.connects >= 2 for p in pubs.values()),
-        )
-        # 2. the collector is killed -9 and restarted
-        collector.send_signal(signal.SIGKILL)
-        collector.wait()
-        time.sleep(1.0)
-        collector = edgectl(
-            "collect", "--broker", broker.url, "--db", dsn, "--group", group, log=log
-        )
-        # 3. the last reactor, recording and publishing in one process, has a backlog the
-        # broker never saw; the whole reactor is killed -9 in the middle of its replay, then
-        # started again: it records on from its historian and publishes from its cursor
-        cursor = cursor_path_of(last_db)
-        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
-        wait_for("the backlog recorded", backlog_file.exists)
-        backlog = int(backlog_file.read_text())
-        wait_for("the replay", lambda: cursor.exists() and read_cursor(cursor)["sample_id"] > 0)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        mid_replay = read_cursor(cursor)["sample_id"]
-        assert 0 < mid_replay < backlog  # killed in the middle of its backlog
-        recorded = historian_count(last_db)
-        proc = _reactor_process(last_db, broker, group, last, n_reactors, period_s, log)
-        wait_for("the restarted reactor recording", lambda: historian_count(last_db) > recorded)
-    finally:
-        for r in reactors.values():
-            r.stop()
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGUSR1)  # stop recording; publishing goes on
-    try:
-        wait_for("the last reactor's recording stopped", stopped_file.exists)
-        for n in names:
-            want = historian_count(tmp_path / f"{n}.db")
-            wait_for(f"{n}: {want} rows", lambda n=n, want=want: count_rows(dsn, n) >= want)
-        compared = 0
-        for n in names:
-            mine, theirs = historian_rows(tmp_path / f"{n}.db"), collector_rows(dsn, n)
-            assert len(theirs) == len(mine), n
-            assert checksum(theirs) == checksum(mine), n
-            compared += len(mine)
-        print(f"{n_reactors} reactors: {compared} samples equal in PostgreSQL (backlog {backlog})")
-        # the backlog went as historical data; each outage left a death and a re-birth
-        with psycopg.connect(dsn) as con:
-            hist = con.execute(
-                "SELECT COUNT(*) FILTER (WHERE historical), COUNT(*) FROM fleet_sample "
-                "WHERE reactor = %s",
-                (last,),
-            ).fetchone()
-        assert hist is not None
-        assert hist[0] >= backlog
-        for n in live:
-            kinds = _lifecycle(dsn, n)
-            assert kinds.count("birth") >= 2, (n, kinds)
-            assert kinds.count("death") >= 1, (n, kinds)
-        kinds_last = _lifecycle(dsn, last)
-        assert kinds_last[:3] == ["birth", "death", "birth"], kinds_last  # the will of kill -9
-    finally:
-        for p in pubs.values():
-            p.stop()
-        if proc is not None:
-            proc.terminate()  # a clean stop: NDEATH
-            proc.wait()
-
-        def all_offline() -> bool:
-            return all(s["state"] == "offline" for s in fleet_status(dsn))
-
-        # a clean stop sends NDEATH before disconnecting
-        wait_for("every reactor offline", all_offline)
-        collector.terminate()
-        collector.wait()
-    status = {s["reactor"]: s for s in fleet_status(dsn)}
-    assert sorted(status) == names
-    out = edgectl_output("fleet", "status", "--db", dsn)
-    assert last in out
-    assert "offline" in out
-
-
-def _command(url: str, group: str, node: str, **fields: str) -> dict[str, Any]:
-    """Send one NCMD and wait for the node's ``Command/result``."""
-    answers: list[dict[str, Any]] = []
-    got = threading.Event()
-
-    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
-        for m in Payload.FromString(msg.payload).metrics:
-            if m.name == "Command/result" and m.string_value:
-                a = json.loads(m.string_value)
-                if a.get("id") == fields["id"]:
-                    answers.append(a)
-                    got.set()
-
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"scada-{fields['id']}")
-    c.on_message = on_message
-    c.connect("127.0.0.1", int(url.rsplit(":", 1)[1]))
-    c.subscribe(topic(group, "NDATA", node), qos=1)
-    c.loop_start()
-    try:
-        time.sleep(0.3)
-        p = Payload()
-        for k, v in fields.items():
-            m = p.metrics.add()
-            m.name, m.datatype, m.string_value = f"Command/{k}", 12, v
-        c.publish(topic(group, "NCMD", node), p.SerializeToString(), qos=1)
-        assert got.wait(60.0), "no Command/result"
-    finally:
-        c.loop_stop()
-        c.disconnect()
-    return answers[0]
-
-
 def test_ncmd_goes_through_the_operator_service(
     tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
 ) -> None:
@@ -310,7 +110,7 @@ def test_ncmd_goes_through_the_operator_service(
     col = Collector(broker.url, dsn, group=group)
     col_thread = threading.Thread(target=col.run, daemon=True)
     col_thread.start()
-    wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+    wait_for("the collector's subscription", lambda: collector_subscribed(dsn))
     run = open_run(cfg, speed=600.0, db=tmp_path / "run.db", socket_path=tmp_path / "run.sock")
     scan = threading.Thread(target=run.run, daemon=True)
     scan.start()
@@ -318,14 +118,14 @@ def test_ncmd_goes_through_the_operator_service(
         assert run.publisher is not None
         wait_for("the controller's birth", lambda: run.publisher.stats.connects >= 1)
         params = json.dumps({"loop": "temp", "param": "setpoint", "value": 36.5})
-        wrong = _command(broker.url, group, "ecoli-1", id="c1", user="alice",
+        wrong = command(broker.url, group, "ecoli-1", id="c1", user="alice",
                          password="wrong", method="loop_set", params=params)  # fmt: skip
         assert not wrong["ok"]
         assert "refused" in wrong["error"]
-        viewer = _command(broker.url, group, "ecoli-1", id="c2", user="victor",
+        viewer = command(broker.url, group, "ecoli-1", id="c2", user="victor",
                           password="viewer pass", method="loop_set", params=params)  # fmt: skip
         assert not viewer["ok"]
-        good = _command(broker.url, group, "ecoli-1", id="c3", user="alice",
+        good = command(broker.url, group, "ecoli-1", id="c3", user="alice",
                         password="correct horse", method="loop_set", params=params,
                         reason="fleet test")  # fmt: skip
         assert good["ok"], good
@@ -369,7 +169,7 @@ def test_deadband_reports_by_exception_and_carries_quality(
     th = threading.Thread(target=col.run, daemon=True)
     th.start()
     try:
-        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        wait_for("the collector's subscription", lambda: collector_subscribed(dsn))
         cfg = MqttConfig(broker=broker.url, group=group, deadband={"ph": 0.1})
         with EdgePublisher(cfg, tmp_path / "db.db", node="db1") as pub:
             wait_for("the backlog", lambda: pub.stats.cursor >= 16)
@@ -488,7 +288,7 @@ def test_collector_writes_a_resent_block_once(
         c.publish(topic(group, "DDATA", "x1", "vessel"), p.SerializeToString(), qos=1)
 
     try:
-        wait_for("the collector's subscription", lambda: _collector_subscribed(dsn))
+        wait_for("the collector's subscription", lambda: collector_subscribed(dsn))
         birth = Payload(seq=0)
         birth.metrics.add(name="bdSeq", datatype=8, long_value=0)
         c.publish(topic(group, "NBIRTH", "x1"), birth.SerializeToString(), qos=1)
@@ -538,7 +338,7 @@ def test_tls_broker_publisher_and_collector(
     th = threading.Thread(target=col.run, daemon=True)
     th.start()
     try:
-        wait_for("the collector's subscription over TLS", lambda: _collector_subscribed(dsn))
+        wait_for("the collector's subscription over TLS", lambda: collector_subscribed(dsn))
         with Historian(tmp_path / "t1.db") as h:
             h.register_tag("ph", unit="pH")
             for i in range(50):

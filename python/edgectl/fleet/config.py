@@ -9,7 +9,7 @@ Example::
     username = "r01"
     password_file = "/etc/edgectl/r01.mqtt"      # first line is the password
     ca_file = "/etc/edgectl/lab-ca.pem"
-    deadband = { "vessel.temp_c" = 0.05 }        # report-by-exception per tag, in tag units
+    deadband = { "temp_c" = 0.05 }               # report by exception, per historian tag (its unit)
 """
 
 from __future__ import annotations
