@@ -72,8 +72,13 @@ def _wait_for_a_first_reading(lab: Lab) -> None:
     """Until the first scans: the server publishes NaN before the temperature is measured."""
     client = _client(lab)
     got = threading.Event()
+
+    def measured(value: float) -> None:
+        if value == value:  # not NaN
+            got.set()
+
     subscription = client.TemperatureController.CurrentTemperature.subscribe(
-        metadata=_login(client), callbacks=[lambda v: v == v and got.set()]
+        metadata=_login(client), callbacks=[measured]
     )
     got.wait(timeout=120.0)
     subscription.cancel()

@@ -1,14 +1,17 @@
 """The SiLA 2 server of a running controller (``[sila]``; :class:`edgectl.lab.config.SilaConfig`).
 
 Built on the ``sila2`` package (0.14): the mandatory SiLAService (served by ``sila2`` itself),
-the core AuthenticationService and AuthorizationService, and the edgectl features whose
+the core AuthenticationService, AuthorizationService and LockController
+(:mod:`edgectl.lab.sila_lock`), and the edgectl features whose
 definitions ship in ``sila_features/`` (TemperatureController, PhController,
 DissolvedOxygenController, StirrerController, PumpController, RecipeRunner,
 SoftSensorProvider). Like the OPC UA face it holds no control logic: a client logs in with an
 edgectl user's password (AuthenticationService.Login → access token), sends the token as
 AuthorizationService metadata with every call, and every property read is an operator-service
 query and every command an operator-service change as that user (authorised by role, validated,
-audited; a refusal is a SiLA execution error carrying the service's message). The channel is
+audited; a refusal is a SiLA execution error carrying the service's message). The live values
+are observable properties, read every ``publish_period_s`` and sent to the subscribers when they
+change (a subscriber's read right is checked when it subscribes). The channel is
 TLS with the server's certificate, generated on first start (:mod:`edgectl.lab.certs`).
 """
 
