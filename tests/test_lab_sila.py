@@ -285,3 +285,19 @@ def test_a_locked_server_refuses_commands_without_the_lock_identifier(lab: Lab) 
         lock.UnlockServer("bench-7", metadata=meta)
     client.TemperatureController.SetTargetTemperature(36.0, metadata=meta)  # no identifier needed
     assert lab.run.controller.loop_get("temp")["setpoint"] == 36.0
+
+
+def test_a_lock_with_a_timeout_expires(lab: Lab) -> None:
+    client = _client(lab)
+    meta = _login(client)
+    lock = client.LockController
+    lock.LockServer("short", 1, metadata=meta)
+    assert lock.IsLocked.get(metadata=meta) is True
+    pause = threading.Event()
+    for _ in range(300):  # until it expires (bound: 60 s)
+        if not lock.IsLocked.get(metadata=meta):
+            break
+        pause.wait(0.2)
+    assert lock.IsLocked.get(metadata=meta) is False
+    client.TemperatureController.SetTargetTemperature(36.5, metadata=meta)
+    assert lab.run.controller.loop_get("temp")["setpoint"] == 36.5

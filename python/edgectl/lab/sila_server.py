@@ -330,6 +330,14 @@ class _ProducerQueue(Queue[Any]):
         self._asked = threading.Condition()
         self._asks = 0
         self._puts = 0
+        self._closed = False
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if isinstance(item, StopIteration):  # sila2 stops the subscription manager
+            with self._asked:
+                self._closed = True
+                self._asked.notify_all()
+        super().put(item, block, timeout)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         with self._asked:
@@ -344,7 +352,7 @@ class _ProducerQueue(Queue[Any]):
             n = self._puts
         self.put(value)
         with self._asked:
-            self._asked.wait_for(lambda: self._asks > n, timeout=wait_s)
+            self._asked.wait_for(lambda: self._closed or self._asks > n, timeout=wait_s)
 
 
 def _same(a: Any, b: Any) -> bool:
