@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +59,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     worker.start()
     try:
         (face,) = run.faces
-        yield Lab(run, port, face.certificate)
+        ready = Lab(run, port, face.certificate)
+        _wait_for_a_first_reading(ready)
+        yield ready
     finally:
         run.stop()
         worker.join(timeout=60.0)
         run.close()
+
+
+def _wait_for_a_first_reading(lab: Lab) -> None:
+    """Until the first scans: the server publishes NaN before the temperature is measured."""
+    client = _client(lab)
+    got = threading.Event()
+
+    def measured(value: float) -> None:
+        if value == value:  # not NaN
+            got.set()
+
+    subscription = client.TemperatureController.CurrentTemperature.subscribe(
+        metadata=_login(client), callbacks=[measured]
+    )
+    got.wait(timeout=120.0)
+    subscription.cancel()
 
 
 def _client(lab: Lab) -> SilaClient:
@@ -86,7 +104,8 @@ def test_the_server_serves_silaservice_and_the_edgectl_features(lab: Lab) -> Non
     client = _client(lab)
     implemented = client.SiLAService.ImplementedFeatures.get()
     names = {f.split("/")[-2] for f in implemented}
-    assert set(FEATURES) | {"SiLAService", "AuthenticationService", "AuthorizationService"} <= names
+    served = {"SiLAService", "AuthenticationService", "AuthorizationService", "LockController"}
+    assert set(FEATURES) | served <= names
     assert client.SiLAService.ServerType.get() == "BioreactorController"
 
 
@@ -164,3 +183,121 @@ def test_a_client_that_does_not_trust_the_server_certificate_cannot_connect(lab:
     other, _ = make_certificate("urn:edgectl:other", "other", ["127.0.0.1"], pem=True)
     with pytest.raises(Exception):  # noqa: B017, PT011 (the TLS handshake fails in grpc)
         SilaClient("127.0.0.1", lab.port, root_certs=other).SiLAService.ServerName.get()
+
+
+def _values_of(
+    prop: Any,
+    meta: list[Any],
+    count: int,
+    then: Callable[[], Any] = lambda: None,
+    bound_s: float = 120.0,
+) -> list[Any]:
+    """The first ``count`` distinct values a subscription to ``prop`` delivers; ``then`` runs
+    once the first one arrived (each wait up to ``bound_s``)."""
+    seen: list[Any] = []
+    changed = threading.Condition()
+
+    def got(value: Any) -> None:
+        with changed:
+            if value not in seen:
+                seen.append(value)
+            changed.notify_all()
+
+    subscription = prop.subscribe(metadata=meta, callbacks=[got])
+    try:
+        with changed:
+            changed.wait_for(lambda: len(seen) >= 1, timeout=bound_s)
+        then()
+        with changed:
+            changed.wait_for(lambda: len(seen) >= count, timeout=bound_s)
+    finally:
+        subscription.cancel()
+    with changed:
+        return list(seen)
+
+
+def test_a_subscription_receives_the_live_values_as_they_change(lab: Lab) -> None:
+    client = _client(lab)
+    meta = _login(client)
+    temperatures = _values_of(client.TemperatureController.CurrentTemperature, meta, 2)
+    assert len(temperatures) == 2
+    assert all(20.0 < t < 45.0 for t in temperatures)
+    assert client.PhController.CurrentPh.get(metadata=meta) > 0.0  # get: the first value
+    assert client.PumpController.FeedRate.get(metadata=meta) >= 0.0
+    assert client.PumpController.FeedMode.get(metadata=meta) in ("auto", "manual", "off")
+    assert client.SoftSensorProvider.Estimates.get(metadata=meta) == []  # no soft sensor here
+
+
+def test_a_subscription_sees_a_setpoint_change(lab: Lab) -> None:
+    client = _client(lab)
+    meta = _login(client)
+    first = lab.run.controller.loop_get("do")["setpoint"]
+    do = client.DissolvedOxygenController
+    targets = _values_of(
+        do.TargetDissolvedOxygen,
+        meta,
+        2,
+        then=lambda: do.SetTargetDissolvedOxygen(first - 5.0, metadata=meta),
+    )
+    assert targets == [first, first - 5.0]
+
+
+def test_a_subscription_needs_a_valid_access_token(lab: Lab) -> None:
+    client = _client(lab)
+    bad = [client.AuthorizationService.AccessToken("not-a-token")]
+    with pytest.raises(Exception, match="InvalidAccessToken"):
+        client.PumpController.FeedRate.get(metadata=bad)
+
+
+def test_a_locked_server_refuses_commands_without_the_lock_identifier(lab: Lab) -> None:
+    client = _client(lab)
+    meta = _login(client)
+    lock = client.LockController
+    assert lock.IsLocked.get(metadata=meta) is False
+    with pytest.raises(Exception, match="may not lock"):
+        lock.LockServer("viewer-lock", 0, metadata=_login(client, "victor"))
+    lock.LockServer("bench-7", 0, metadata=meta)
+    try:
+        assert lock.IsLocked.get(metadata=meta) is True
+        with pytest.raises(Exception, match="ServerAlreadyLocked"):
+            lock.LockServer("other", 0, metadata=meta)
+        with pytest.raises(Exception, match="InvalidLockIdentifier"):
+            client.TemperatureController.SetTargetTemperature(
+                35.0, metadata=[*meta, lock.LockIdentifier("wrong")]
+            )
+        with pytest.raises(Exception, match="LockIdentifier"):
+            client.TemperatureController.SetTargetTemperature(35.0, metadata=meta)
+        assert lab.run.controller.loop_get("temp")["setpoint"] != 35.0
+        # reads stay open while locked
+        assert 20.0 < client.TemperatureController.CurrentTemperature.get(metadata=meta) < 45.0
+        keyed = [*meta, lock.LockIdentifier("bench-7")]
+        client.TemperatureController.SetTargetTemperature(35.0, metadata=keyed)
+        assert lab.run.controller.loop_get("temp")["setpoint"] == 35.0
+        # the lock is on top of the operator service: out of range is still refused
+        with pytest.raises(Exception, match="refused"):
+            client.TemperatureController.SetTargetTemperature(55.0, metadata=keyed)
+        with pytest.raises(Exception, match="InvalidLockIdentifier"):
+            lock.UnlockServer("wrong", metadata=meta)
+    finally:
+        lock.UnlockServer("bench-7", metadata=meta)
+    assert lock.IsLocked.get(metadata=meta) is False
+    with pytest.raises(Exception, match="ServerNotLocked"):
+        lock.UnlockServer("bench-7", metadata=meta)
+    client.TemperatureController.SetTargetTemperature(36.0, metadata=meta)  # no identifier needed
+    assert lab.run.controller.loop_get("temp")["setpoint"] == 36.0
+
+
+def test_a_lock_with_a_timeout_expires(lab: Lab) -> None:
+    client = _client(lab)
+    meta = _login(client)
+    lock = client.LockController
+    lock.LockServer("short", 1, metadata=meta)
+    assert lock.IsLocked.get(metadata=meta) is True
+    pause = threading.Event()
+    for _ in range(300):  # until it expires (bound: 60 s)
+        if not lock.IsLocked.get(metadata=meta):
+            break
+        pause.wait(0.2)
+    assert lock.IsLocked.get(metadata=meta) is False
+    client.TemperatureController.SetTargetTemperature(36.5, metadata=meta)
+    assert lab.run.controller.loop_get("temp")["setpoint"] == 36.5

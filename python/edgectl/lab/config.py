@@ -73,6 +73,7 @@ class SilaConfig(Struct, frozen=True, kw_only=True):
         port = 50052
         pki_dir = ""                 # TLS certificate + key; default runs/<name>.sila/
         token_lifetime_s = 3600      # AuthenticationService access tokens
+        publish_period_s = 0.5       # how often observable properties are read for changes
         loops = { TemperatureController = "temp", PhController = "ph",
                   DissolvedOxygenController = "do", PumpController = "feed" }
         tags = { stirrer = "stirrer_rpm", feed = "feed_ml_min", base = "base_ml_min" }
@@ -86,6 +87,7 @@ class SilaConfig(Struct, frozen=True, kw_only=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 50052
     pki_dir: str = ""
     token_lifetime_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 3600
+    publish_period_s: Annotated[float, msgspec.Meta(ge=0.05, le=60.0)] = 0.5
     loops: dict[str, str] = msgspec.field(
         default_factory=lambda: {
             "TemperatureController": "temp",

@@ -1,14 +1,17 @@
 """The SiLA 2 server of a running controller (``[sila]``; :class:`edgectl.lab.config.SilaConfig`).
 
 Built on the ``sila2`` package (0.14): the mandatory SiLAService (served by ``sila2`` itself),
-the core AuthenticationService and AuthorizationService, and the edgectl features whose
+the core AuthenticationService, AuthorizationService and LockController
+(:mod:`edgectl.lab.sila_lock`), and the edgectl features whose
 definitions ship in ``sila_features/`` (TemperatureController, PhController,
 DissolvedOxygenController, StirrerController, PumpController, RecipeRunner,
 SoftSensorProvider). Like the OPC UA face it holds no control logic: a client logs in with an
 edgectl user's password (AuthenticationService.Login → access token), sends the token as
 AuthorizationService metadata with every call, and every property read is an operator-service
 query and every command an operator-service change as that user (authorised by role, validated,
-audited; a refusal is a SiLA execution error carrying the service's message). The channel is
+audited; a refusal is a SiLA execution error carrying the service's message). The live values
+are observable properties, read every ``publish_period_s`` and sent to the subscribers when they
+change (a subscriber's read right is checked when it subscribes). The channel is
 TLS with the server's certificate, generated on first start (:mod:`edgectl.lab.certs`).
 """
 
@@ -21,12 +24,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from queue import Queue
 from typing import Any, Final
 
 from edgectl.errors import EdgectlError
 from edgectl.lab.config import SilaConfig
+from edgectl.lab.sila_lock import ServerLock, lock_controller
 from edgectl.operator.changes import Change
-from edgectl.operator.errors import AuthenticationError
+from edgectl.operator.errors import AuthenticationError, RefusedError
 from edgectl.operator.users import Identity
 
 __all__ = ["FEATURES", "SilaLabServer"]
@@ -41,6 +46,13 @@ FEATURES: Final = (
     "RecipeRunner",
     "SoftSensorProvider",
 )
+#: commands that read and so stay open while the server is locked
+_OPEN_COMMANDS: Final = frozenset({"GetEstimate"})
+#: who reads the controller for the observable properties (each subscriber's read right is
+#: checked when it subscribes)
+_PUBLISHER: Final = Identity("sila", "viewer", "the SiLA 2 server's publisher")
+#: how long a publish waits for sila2 to forward the value to the subscribers
+_FORWARD_WAIT_S: Final = 2.0
 _CONTROLLERS: Final = {
     "TemperatureController": "Temperature",
     "PhController": "Ph",
@@ -80,6 +92,8 @@ class SilaLabServer:
         self.certificate: bytes = b""
         self._tokens: dict[str, tuple[Identity, datetime]] = {}
         self._lock = threading.Lock()
+        #: the LockController's lock (:mod:`edgectl.lab.sila_lock`)
+        self.lock = ServerLock()
 
     # -- identities -------------------------------------------------------------------------------
 
@@ -95,10 +109,12 @@ class SilaLabServer:
         return token
 
     def logout(self, token: str) -> bool:
+        """Forget an access token; False when it was not known."""
         with self._lock:
             return self._tokens.pop(token, None) is not None
 
     def identity(self, token: str) -> Identity:
+        """The identity of an access token (AuthenticationError when unknown or expired)."""
         with self._lock:
             entry = self._tokens.get(token)
             if entry is not None and entry[1] < datetime.now():
@@ -111,6 +127,15 @@ class SilaLabServer:
             )
         return entry[0]
 
+    def _may_lock(self, ident: Identity) -> None:
+        if not self.service.config.rights_of(ident.role) - {"read"}:
+            raise RefusedError(
+                f"SiLA 2: user {ident.name} (role {ident.role}) may not lock the server: the role"
+                " has no right to change anything",
+                rule="rights",
+                user=ident.name,
+            )
+
     # -- life -------------------------------------------------------------------------------------
 
     def start(self) -> SilaLabServer:
@@ -118,6 +143,7 @@ class SilaLabServer:
         _check_protobuf_implementation()
         from sila2.features.authenticationservice import AuthenticationServiceFeature
         from sila2.features.authorizationservice import AuthorizationServiceFeature
+        from sila2.features.lockcontroller import LockControllerFeature
         from sila2.framework import Feature
         from sila2.server import SilaServer
 
@@ -141,7 +167,24 @@ class SilaLabServer:
         for feature in features:
             server.set_feature_implementation(feature, _implementation(server, self, feature))
         server.set_feature_implementation(
-            AuthorizationServiceFeature, _authorization(server, self, features)
+            AuthorizationServiceFeature,
+            _authorization(server, self, [*features, LockControllerFeature]),
+        )
+        protected = [
+            command
+            for feature in features
+            for name, command in feature._unobservable_commands.items()
+            if name not in _OPEN_COMMANDS
+        ]
+        server.set_feature_implementation(
+            LockControllerFeature,
+            lock_controller(
+                server,
+                self.lock,
+                protected,
+                self._may_lock,
+                lambda metadata: self.identity(_token_of(metadata)),
+            ),
         )
         cert, key = ensure_tls_certificate(
             self.pki, f"edgectl-{name}-sila", [self.config.host], str(server_uuid)
@@ -223,7 +266,11 @@ class SilaLabServer:
             return {
                 "EstimateTags": lambda i: [
                     str(s["tag"]) for s in self.service.query(i, "softsensor_status").values()
-                ]
+                ],
+                "Estimates": lambda i: [
+                    (str(s["tag"]), *self._estimate(i, str(s["tag"])))
+                    for s in self.service.query(i, "softsensor_status").values()
+                ],
             }
         raise EdgectlError(f"unknown SiLA feature {feature}")
 
@@ -272,6 +319,51 @@ class SilaLabServer:
         raise EdgectlError(f"no soft-sensor estimate {tag!r}")
 
 
+class _ProducerQueue(Queue[Any]):
+    """The producer queue of an observable property. sila2's subscription manager takes an
+    item, forwards it to every subscriber, stores it as the last value, then asks for the next
+    one; :meth:`publish` waits for that next ask, so a subscriber that comes after a publish
+    gets the published value first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._asked = threading.Condition()
+        self._asks = 0
+        self._puts = 0
+        self._closed = False
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if isinstance(item, StopIteration):  # sila2 stops the subscription manager
+            with self._asked:
+                self._closed = True
+                self._asked.notify_all()
+        super().put(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        with self._asked:
+            self._asks += 1
+            self._asked.notify_all()
+        return super().get(block, timeout)
+
+    def publish(self, value: Any, wait_s: float) -> None:
+        """Put ``value`` and wait (up to ``wait_s``) until it was forwarded."""
+        with self._asked:
+            self._puts += 1
+            n = self._puts
+        self.put(value)
+        with self._asked:
+            self._asked.wait_for(lambda: self._closed or self._asks > n, timeout=wait_s)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, NaN equal to NaN (a bad reading stays one until it changes)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def _token_of(metadata: Any) -> str:
     from sila2.features.authorizationservice import AuthorizationServiceFeature
 
@@ -290,13 +382,51 @@ def _implementation(server: Any, owner: SilaLabServer, feature: Any) -> Any:
     class Implementation(FeatureImplementationBase):
         """One edgectl feature: ``get_<Property>`` and ``<Command>`` as the sila2 servicer
         calls them, each resolved to the caller's identity and handed to the operator
-        service."""
+        service. An observable property has the producer queue and ``<Property>_on_subscription``
+        the servicer asks for: every ``publish_period_s`` the values are read (as the
+        publisher) and a changed one is put on its queue, which sila2 sends to every
+        subscriber (and the last value to a new one)."""
 
         def __init__(self, parent_server: Any) -> None:
             super().__init__(parent_server=parent_server)
             name = feature._identifier
             self._props = owner.properties(name)
             self._cmds = owner.commands(name)
+            self._observed = list(feature._observable_properties)
+            self._last: dict[str, Any] = {}
+            self._queues = {prop: _ProducerQueue() for prop in self._observed}
+            self._publishing = threading.Lock()
+            for prop in self._observed:
+                setattr(self, f"_{prop}_producer_queue", self._queues[prop])
+                setattr(self, f"{prop}_on_subscription", self._subscriber_check(prop))
+            if self._observed:
+                self.run_periodically(self._publish, owner.config.publish_period_s)
+
+        def _subscriber_check(self, prop: str) -> Callable[..., None]:
+            getter = self._props[prop]
+
+            def on_subscription(*, metadata: Any) -> None:
+                # the subscriber reads once as itself (refused without the read right), and
+                # that value is published before sila2 hands the new subscriber the last one
+                self._put(prop, getter(owner.identity(_token_of(metadata))))
+                # None: the shared producer queue
+
+            return on_subscription
+
+        def _put(self, prop: str, value: Any) -> None:
+            with self._publishing:
+                if prop in self._last and _same(self._last[prop], value):
+                    return
+                self._last[prop] = value
+                self._queues[prop].publish(value, _FORWARD_WAIT_S)
+
+        def _publish(self) -> None:
+            for prop in self._observed:
+                try:
+                    value = self._props[prop](_PUBLISHER)
+                except (EdgectlError, KeyError, ValueError, TypeError):
+                    continue  # the run is stopping, or a value is missing: keep the last one
+                self._put(prop, value)
 
         def __getattr__(self, attr: str) -> Any:
             props = self.__dict__.get("_props", {})
@@ -314,6 +444,7 @@ def _implementation(server: Any, owner: SilaLabServer, feature: Any) -> Any:
 
                 def call(*params: Any, metadata: Any) -> Any:
                     out = run(owner.identity(_token_of(metadata)), *params)
+                    self._publish()  # subscribers see the change now, not a period later
                     return responses.namedtuple_type(*out) if responses.fields else None
 
                 return call
