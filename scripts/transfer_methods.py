@@ -554,7 +554,9 @@ def dipls_fit(
     return b, mu, ybar
 
 
-def dipls_cv(xp: np.ndarray, yp: np.ndarray, xt: np.ndarray) -> tuple[Model, float | None]:
+def dipls_cv(
+    xp: np.ndarray, yp: np.ndarray, xt: np.ndarray | None = None
+) -> tuple[Model, float | None]:
     """di-PLS on the off-line set + pairs (labelled) against the in-line spectra known so far
     (unlabelled target); lam ∈ {0, 0.1, 0.3, 0.9} (0 = plain PLS) and the LV count chosen
     jointly by leave-one-pair-out CV on the known pairs: the smallest LV count within 2 % of the
@@ -563,7 +565,7 @@ def dipls_cv(xp: np.ndarray, yp: np.ndarray, xt: np.ndarray) -> tuple[Model, flo
     x = np.vstack([XC, xp])
     y = np.concatenate([YC, yp])
     max_a = max(1, min(MAX_A, NO + n - 2))
-    if n == 0:
+    if n == 0 or xt is None:
         return recal(inline_lv=True)(xp, yp)
     tc = xt - xt.mean(axis=0)
     ct = tc.T @ tc / (tc.shape[0] - 1)
