@@ -1,7 +1,7 @@
 """Prequential RMSEP of calibration-transfer methods on the chemotools in-line run.
 
 Usage: ``.venv/bin/python scripts/transfer_methods.py [METHOD ...]`` (default: every method of
-``METHODS``; also ``managed`` and ``hindsight``). Needs the
+``METHODS``; also ``managed``, ``hindsight`` and ``combination``). Needs the
 ``chemotools`` package (its fermentation data set). Prints, per method, the RMSEP over samples
 2…34 (g/L) and how many candidates were released.
 
