@@ -1,7 +1,7 @@
 """Prequential RMSEP of calibration-transfer methods on the chemotools in-line run.
 
 Usage: ``.venv/bin/python scripts/transfer_methods.py [METHOD ...]`` (default: every method of
-``METHODS``; also ``managed`` and ``hindsight``). Needs the
+``METHODS``; also ``managed``, ``hindsight`` and ``combination``). Needs the
 ``chemotools`` package (its fermentation data set). Prints, per method, the RMSEP over samples
 2…34 (g/L) and how many candidates were released.
 
@@ -68,7 +68,9 @@ def rmse(e: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(e))))
 
 
-def feed(builder: Builder, median_of: int = 1, mean_pairs: bool = False) -> tuple[float, int]:
+def feed(
+    builder: Builder, median_of: int = 1, mean_pairs: bool = False, with_target: bool = False
+) -> tuple[float, int]:
     last = XI.shape[0] - 1
     events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(HPLC[:, 0])]
     events += [(i * PERIOD_H, 0, i) for i in range(XI.shape[0])]
@@ -109,7 +111,10 @@ def feed(builder: Builder, median_of: int = 1, mean_pairs: bool = False) -> tupl
             rows = np.stack([XI[w].mean(axis=0) for w in windows])
         else:
             rows = XI[[p[0] for p in pairs]]
-        cand, figure = builder(rows, np.array([p[1] for p in pairs]))
+        if with_target:
+            cand, figure = builder(rows, np.array([p[1] for p in pairs]), XI[seen])  # type: ignore[call-arg]
+        else:
+            cand, figure = builder(rows, np.array([p[1] for p in pairs]))
         current = rmse(np.array([p[2] for p in pairs]))
         if figure is not None and figure < (1.0 - MARGIN) * current:
             model = cand
@@ -367,6 +372,219 @@ def hindsight() -> None:
     print("hindsight pairs only, 1..8 LV:", " ".join(f"{v:.2f}" for v in curve), flush=True)
 
 
+# Issue 18, third round. Both rules below were written and committed before their figures were
+# run (commit "transfer_methods: pre-register ...").
+OFFLINE_WEIGHTS = (1.0, 0.5, 0.25, 0.125, 0.0)
+
+
+def _pair_folds(x: np.ndarray, y: np.ndarray, g: np.ndarray, n: int, max_a: int) -> np.ndarray:
+    """Leave-one-pair-out predictions (n × max_a) of the pairs; ``g`` labels pair rows 0…n−1
+    and the off-line rows −1 (always in the training set)."""
+    out = np.empty((n, max_a))
+    for i in range(n):
+        train = g != i
+        m = sp.PlsModel.fit(np.ascontiguousarray(x[train]), y[train], max_a)
+        xv = np.ascontiguousarray(x[g == i][:1])
+        for a in range(max_a):
+            out[i, a] = m.predict(xv, a + 1)[0]
+    return out
+
+
+def weight_cv(xp: np.ndarray, yp: np.ndarray) -> tuple[Model, float | None]:
+    """Model updating with weighted new samples (Capron, Walczak, de Noord & Massart, *Chemom.
+    Intell. Lab. Syst.* 76 (2005) 205; Stork & Kowalski, *Chemom. Intell. Lab. Syst.* 48 (1999)
+    151): the off-line rows weighted w ∈ {1, 1/2, 1/4, 1/8, 0} against 1 for each pair (done as
+    1/w repeats of each pair; w = 0 is PLS on the pairs alone, from 5 pairs), w and the LV count
+    chosen jointly by leave-one-pair-out CV on the known pairs: the smallest LV count within 2 %
+    of the grid's minimum error, ties to the larger off-line weight."""
+    n = yp.size
+    if n == 0:
+        return recal(inline_lv=True)(xp, yp)
+    curves = np.full((len(OFFLINE_WEIGHTS), MAX_A), np.inf)
+    for j, wo in enumerate(OFFLINE_WEIGHTS):
+        if wo == 0.0:
+            if n < 5:
+                continue
+            max_a = min(MAX_A, n - 2)
+            p = _pair_folds(xp, yp, np.arange(n), n, max_a)
+        else:
+            r = round(1.0 / wo)
+            x = np.vstack([XC, np.repeat(xp, r, axis=0)])
+            y = np.concatenate([YC, np.repeat(yp, r)])
+            g = np.concatenate([np.full(NO, -1), np.repeat(np.arange(n), r)])
+            max_a = max(1, min(MAX_A, NO + n - 2))
+            p = _pair_folds(x, y, g, n, max_a)
+        curves[j, :max_a] = np.sqrt(np.mean((p - yp[:, None]) ** 2, axis=0))
+    ok = curves <= (1.0 + TOL) * curves.min()
+    a = int(np.flatnonzero(ok.any(axis=0))[0])
+    j = int(np.flatnonzero(ok[:, a])[0])
+    wo = OFFLINE_WEIGHTS[j]
+    if wo == 0.0:
+        return _linear(xp, yp, None, a + 1), float(curves[j, a])
+    r = round(1.0 / wo)
+    x = np.vstack([XC, np.repeat(xp, r, axis=0)])
+    y = np.concatenate([YC, np.repeat(yp, r)])
+    return _linear(x, y, None, a + 1), float(curves[j, a])
+
+
+DISCOUNT = 0.9  # Stock & Watson, J. Forecasting 23 (2004) 405: discounted-MSE weights, δ = 0.9
+MIN_SCORED = 3
+
+
+def combination(members: list[Builder]) -> tuple[float, list[int]]:
+    """Prequential forecast combination (Bates & Granger, *Oper. Res. Q.* 20 (1969) 451):
+    each member runs its own chain (candidate per pair, released by the feed's rule; a member
+    without a model releases its first candidate); the output is Σ wⱼ ŷⱼ with wⱼ ∝ 1/MSEⱼ, MSEⱼ
+    the member's discounted (δ = 0.9 a pair) mean squared prequential error on the pairs known
+    so far (its in-force prediction at the pair's spectrum); a member enters with ≥ 3 scored
+    pairs; until one does, member 0 alone. Returns the RMSEP 2…34 and releases per member."""
+    last = XI.shape[0] - 1
+    events = [(min(round(t / PERIOD_H), last) * PERIOD_H, 1, k) for k, t in enumerate(HPLC[:, 0])]
+    events += [(i * PERIOD_H, 0, i) for i in range(XI.shape[0])]
+    events.sort(key=lambda e: (e[0], e[1]))
+    m = len(members)
+    models: list[Model] = [b(XC[:0], YC[:0])[0] for b in members]
+    model_at: list[dict[int, Model]] = [{} for _ in range(m)]
+    cache: list[dict[int, float]] = [{} for _ in range(m)]
+
+    def pred(j: int, i: int) -> float:
+        if i not in cache[j]:
+            cache[j][i] = model_at[j][i](XI[i])
+        return cache[j][i]
+
+    seen: list[int] = []
+    pair_rows: list[int] = []
+    pair_y: list[float] = []
+    perr: list[list[float]] = [[] for _ in range(m)]  # prequential errors per member (nan: none)
+    errors: list[float] = []
+    released = [0] * m
+    for t, kind, k in events:
+        if kind == 0:
+            for j in range(m):
+                model_at[j][k] = models[j]
+            if VALID[k]:
+                seen.append(k)
+            continue
+        i_est = [i for i in seen if i * PERIOD_H <= t + 1e-12][-1]
+        preds = np.array([pred(j, i_est) for j in range(m)])
+        w = np.zeros(m)
+        for j in range(m):
+            e = np.array(perr[j])
+            fin = np.isfinite(e)
+            if fin.sum() >= MIN_SCORED and math.isfinite(preds[j]):
+                d = DISCOUNT ** np.arange(e.size - 1, -1, -1)[fin]
+                w[j] = 1.0 / (float(np.sum(d * e[fin] ** 2) / np.sum(d)))
+        if w.sum() == 0.0:
+            w[0] = 1.0
+        errors.append(float(np.sum(w * np.nan_to_num(preds)) / w.sum()) - HPLC[k, 1])
+        tk = HPLC[k, 0]
+        window = [i for i in seen if tk - 10.0 / 60.0 <= i * PERIOD_H <= tk]
+        if len(window) < 4:
+            continue
+        s = min(
+            (i for i in seen if i * PERIOD_H >= tk - 10.0 / 60.0),
+            key=lambda i: abs(i * PERIOD_H - tk),
+        )
+        pair_rows.append(s)
+        pair_y.append(HPLC[k, 1])
+        for j in range(m):
+            perr[j].append(pred(j, s) - HPLC[k, 1])
+        xp, yp = XI[pair_rows], np.array(pair_y)
+        for j, b in enumerate(members):
+            cand, figure = b(xp, yp)
+            e = np.array(perr[j])
+            fin = np.isfinite(e)
+            current = rmse(e[fin]) if fin.any() else math.inf
+            if figure is not None and figure < (1.0 - MARGIN) * current:
+                models[j] = cand
+                released[j] += 1
+    return rmse(np.array(errors[1:])), released
+
+
+def combination_main() -> None:
+    figure, rel = combination([recal(inline_lv=True), pairs_only, jit(lambda n: NO)])
+    print(
+        "combination: recal + pairs only + local PLS, inverse discounted-MSE weights "
+        f"(delta {DISCOUNT}): RMSEP 2..34 {figure:.3f} g/L, released {rel}",
+        flush=True,
+    )
+
+
+DIPLS_LAMBDAS = (0.0, 0.1, 0.3, 0.9)
+
+
+def dipls_fit(
+    xs: np.ndarray, ys: np.ndarray, ct: np.ndarray, lam: float, n_a: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Domain-invariant PLS (Nikzad-Langerodi et al., *Anal. Chem.* 90 (2018) 6693), numpy
+    (not in the Rust core): weight w ∝ (I + c·D)⁻¹ Xsᵀy with D = Cov(Xs) − Cov(Xt) of the
+    deflated labelled (source) and unlabelled (target) spectra, each centred on its own mean
+    (``ct`` the target's covariance),
+    c = lam / ‖D‖_F (scale-free; lam < 1 keeps I + cD positive definite). Returns the
+    coefficient vectors for 1…n_a LV (n_a × p), as (b, source mean, ȳ)."""
+    mu = xs.mean(axis=0)
+    ybar = float(ys.mean())
+    x = xs - mu
+    y = ys - ybar
+    cs = x.T @ x / (x.shape[0] - 1)
+    eye = np.eye(x.shape[1])
+    ws, ps, qs = [], [], []
+    for _ in range(n_a):
+        w = x.T @ y
+        if lam > 0.0:
+            d = cs - ct
+            w = np.linalg.solve(eye + (lam / np.linalg.norm(d)) * d, w)
+        w /= np.linalg.norm(w)
+        t = x @ w
+        tt = float(t @ t)
+        pl = x.T @ t / tt
+        q = float(y @ t) / tt
+        x = x - np.outer(t, pl)
+        y = y - q * t
+        cs = x.T @ x / (x.shape[0] - 1)
+        u = ct @ w
+        ct = ct - np.outer(u, u) / float(w @ u)
+        ws.append(w)
+        ps.append(pl)
+        qs.append(q)
+    wm, pm, qv = np.array(ws).T, np.array(ps).T, np.array(qs)
+    b = np.array(
+        [wm[:, :a] @ np.linalg.solve(pm[:, :a].T @ wm[:, :a], qv[:a]) for a in range(1, n_a + 1)]
+    )
+    return b, mu, ybar
+
+
+def dipls_cv(
+    xp: np.ndarray, yp: np.ndarray, xt: np.ndarray | None = None
+) -> tuple[Model, float | None]:
+    """di-PLS on the off-line set + pairs (labelled) against the in-line spectra known so far
+    (unlabelled target); lam ∈ {0, 0.1, 0.3, 0.9} (0 = plain PLS) and the LV count chosen
+    jointly by leave-one-pair-out CV on the known pairs: the smallest LV count within 2 % of the
+    grid minimum, ties to the smaller lam. Predictions (x − x̄ₛ)·b + ȳₛ."""
+    n = yp.size
+    x = np.vstack([XC, xp])
+    y = np.concatenate([YC, yp])
+    max_a = max(1, min(MAX_A, NO + n - 2))
+    if n == 0 or xt is None:
+        return recal(inline_lv=True)(xp, yp)
+    tc = xt - xt.mean(axis=0)
+    ct = tc.T @ tc / (tc.shape[0] - 1)
+    curves = np.empty((len(DIPLS_LAMBDAS), max_a))
+    for j, lam in enumerate(DIPLS_LAMBDAS):
+        p = np.empty((n, max_a))
+        for i in range(n):
+            keep = np.arange(y.size) != NO + i
+            b, mu, ybar = dipls_fit(x[keep], y[keep], ct, lam, max_a)
+            p[i] = b @ (xp[i] - mu) + ybar
+        curves[j] = np.sqrt(np.mean((p - yp[:, None]) ** 2, axis=0))
+    ok = curves <= (1.0 + TOL) * curves.min()
+    a = int(np.flatnonzero(ok.any(axis=0))[0])
+    j = int(np.flatnonzero(ok[:, a])[0])
+    b, mu, ybar = dipls_fit(x, y, ct, DIPLS_LAMBDAS[j], a + 1)
+    coef = b[a]
+    return (lambda s: float(coef @ (s - mu)) + ybar), float(curves[j, a])
+
+
 METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
     "recal_all": ("recalibrated, LV count by all rows' CV error (earlier default)", recal(), {}),
     "recal": (
@@ -414,6 +632,16 @@ METHODS: dict[str, tuple[str, Builder, dict[str, Any]]] = {
         recal(inline_lv=True),
         {"mean_pairs": True},
     ),
+    "weight_cv": (
+        "off-line weight in {1, 1/2, 1/4, 1/8, 0} and LV chosen jointly by pair CV",
+        weight_cv,
+        {},
+    ),
+    "dipls": (
+        "di-PLS, lam in {0, 0.1, 0.3, 0.9} x 1/||D||_F and LV jointly by pair CV",
+        dipls_cv,  # type: ignore[dict-item]
+        {"with_target": True},
+    ),
     "median5": (
         "recal, scored estimate the median of the last 5 valid predictions (output filter)",
         recal(inline_lv=True),
@@ -445,6 +673,9 @@ def main(argv: list[str]) -> int:
     for name in names:
         if name == "hindsight":
             hindsight()
+            continue
+        if name == "combination":
+            combination_main()
             continue
         if name == "managed":
             print(f"managed: ManagedEstimator itself: {managed_figure():.3f} g/L", flush=True)

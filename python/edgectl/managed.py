@@ -41,7 +41,9 @@ raised the RMSEP (2.75 against 1.97 g/L in one variant), because the remaining e
 slowly varying bias. GLSW and EPO filters built from the in-line difference subspace, local
 (just-in-time) PLS and a pair weight by rule (:mod:`edgectl.transfer`,
 ``scripts/transfer_methods.py``) and EMSC with in-line interferent spectra did not reach the
-issue's 2.0 g/L either (figures in the README).
+issue's 2.0 g/L either, nor did an off-line weight chosen by leave-one-pair-out CV, a
+prequential forecast combination of three model chains, or domain-invariant PLS with the in-line
+spectra as target (figures in the README).
 """
 
 from __future__ import annotations
