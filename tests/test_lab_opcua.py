@@ -821,8 +821,9 @@ def test_address_space_cache_is_keyed_sealed_and_rebuilt_when_stale(tmp_path: Pa
         lads = await server.get_namespace_index(LADS_URI)
         device_type = server.get_node(ua.NodeId(1002, lads))  # LADSDeviceType
         assert (await device_type.read_browse_name()).Name == "LADSDeviceType"
-        server_status = server.get_node(ua.NodeId(ua.ObjectIds.Server_ServerStatus_State))
-        assert await server_status.read_value() == ua.ServerState.Running
+        alarm_type = server.get_node(ua.NodeId(ua.ObjectIds.ExclusiveLevelAlarmType))
+        assert (await alarm_type.read_browse_name()).Name == "ExclusiveLevelAlarmType"
+        assert LADS_URI in await server.get_namespace_array()
         loaded.append(len(server.iserver.aspace.keys()))
 
     first: list[int] = []
