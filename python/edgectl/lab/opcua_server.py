@@ -50,7 +50,7 @@ from edgectl.lab.lads_model import (
 from edgectl.lab.opcua_access import TargetWrites, UserManager
 from edgectl.operator.changes import Change
 from edgectl.operator.errors import AuthenticationError, RefusedError, RunStoppedError
-from edgectl.operator.users import Identity, release_free_heap
+from edgectl.operator.users import Identity
 
 __all__ = ["OpcUaServer"]
 
@@ -211,9 +211,6 @@ class OpcUaServer:
         self.record.resume(self._historian_state())
         await self._publish(server, self.nodes)
         await server.start()
-        # the nodeset import (XML parsing) freed tens of MB that glibc keeps resident in this
-        # thread's arena: hand them back (about 37 MB on a 2-core VM)
-        release_free_heap()
         self.port = int(server.bserver.port) if server.bserver is not None else self.port
         self._ready.set()
         saved = loop_time = self._loop.time()

@@ -31,15 +31,7 @@ from typing import Any, Final
 from edgectl.errors import ConfigError
 from edgectl.operator.config import ROLES
 
-__all__ = [
-    "USER_NAME",
-    "Identity",
-    "User",
-    "UserStore",
-    "check_user_name",
-    "hash_password",
-    "release_free_heap",
-]
+__all__ = ["USER_NAME", "Identity", "User", "UserStore", "check_user_name", "hash_password"]
 
 USER_NAME: Final = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _N, _R, _P = 2**14, 8, 1
@@ -87,13 +79,6 @@ def _release_free_heap() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
-
-
-def release_free_heap() -> None:
-    """Give the C heap's free memory back to the system (glibc ``malloc_trim``, every arena;
-    elsewhere nothing): for a face after a start that parsed much and freed it (the OPC UA
-    server's nodeset import)."""
-    _release_free_heap()
 
 
 @functools.cache
