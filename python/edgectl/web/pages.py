@@ -129,7 +129,7 @@ def suppression(condition: Mapping[str, Any] | None) -> str:
         return "disabled"
     shelved = condition.get("shelved") or ""
     if shelved == "oneshot":
-        return "shelved (one-shot, until it clears)"
+        return "shelved until it clears (one-shot)"
     if shelved:
         until = condition.get("unshelve_s")
         return f"shelved until {hms(float(until))}" if until is not None else "shelved"
@@ -155,8 +155,8 @@ def overview_page(
         names = ", ".join(f"{a['name']} ({a['state']})" for a in shown)
         banner = f'<p class="banner" id="alarm-banner">Active alarms: {_e(names)}</p>'
     if held:
-        names = ", ".join(f"{n} ({why})" for n, why in held)
-        banner += f'<p class="note" id="alarm-suppressed">Not annunciated: {_e(names)}</p>'
+        names = ", ".join(f"{n}: {why}" for n, why in held)
+        banner += f'<p class="note" id="alarm-suppressed">Not annunciated — {_e(names)}</p>'
     state = (
         "tripped" if info.get("tripped") else ("stopping" if info.get("stopping") else "running")
     )
