@@ -120,7 +120,7 @@ def login_page(error: str = "", next_url: str = "/") -> str:
 
 
 def suppression(condition: Mapping[str, Any] | None) -> str:
-    """Why an alarm is not annunciated: ``"disabled"``, ``"shelved (one-shot)"``,
+    """Why an alarm is not annunciated: ``"disabled"``, ``"shelved until it clears (one-shot)"``,
     ``"shelved until <elapsed>"``, or ``""`` (annunciated); ``condition`` is an
     ``alarm_conditions`` row."""
     if condition is None:
