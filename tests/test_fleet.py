@@ -150,6 +150,66 @@ def test_ncmd_goes_through_the_operator_service(
     assert os.path.exists(cursor_path_of(tmp_path / "run.db"))
 
 
+def test_shelved_and_disabled_alarms_are_not_counted_as_active(
+    tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
+) -> None:
+    from edgectl.operator.changes import Change
+
+    broker, _ = fleet_services
+    group = "alarm-status"
+    data = tomllib.loads((ROOT / "examples" / "ecoli-fedbatch-2L.toml").read_text())
+    data["mqtt"] = {"broker": broker.url, "group": group, "node": "ecoli-a"}
+    data["alarms"]["do_low"].update({"limit": 200.0, "delay_s": 5.0})  # in alarm, never clears
+    cfg = tmp_path / "reactor.toml"
+    cfg.write_text(to_toml_text(data))
+    store = UserStore(tmp_path / "run.users")
+    store.add("alice", "operator", "correct horse", full_name="Alice")
+    store.add("erin", "engineer", "engineer pass", full_name="Erin")
+    status: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        with lock:
+            for m in Payload.FromString(bytes(msg.payload)).metrics:
+                if m.name in ("Status/alarms", "Status/alarms_suppressed"):
+                    status[m.name] = int(m.long_value)
+
+    def seen(alarms: int, suppressed: int) -> bool:
+        with lock:
+            return status == {"Status/alarms": alarms, "Status/alarms_suppressed": suppressed}
+
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="scada-alarm-status")
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", int(broker.url.rsplit(":", 1)[1]))
+    sub.subscribe([(topic(group, k, "ecoli-a"), 1) for k in ("NBIRTH", "NDATA")])
+    sub.loop_start()
+    run = open_run(cfg, speed=600.0, db=tmp_path / "run.db", socket_path=tmp_path / "run.sock")
+    scan = threading.Thread(target=run.run, daemon=True)
+    scan.start()
+    try:
+        svc = run.controller.operator
+        alice, erin = svc.login("alice", "correct horse"), svc.login("erin", "engineer pass")
+        # every other alarm disabled first, so only do_low can be counted
+        others = [r["name"] for r in svc.query(alice, "alarm_conditions") if r["name"] != "do_low"]
+        assert others
+        for name in others:
+            svc.change(erin, Change.enable(name, False), reason="fleet test: only do_low")
+        wait_for("do_low counted", lambda: seen(1, len(others)))
+        svc.change(alice, Change.shelve("do_low", None), reason="probe being recalibrated")
+        assert any(a["name"] == "do_low" for a in run.controller.alarms())  # still in alarm
+        wait_for("do_low shelved, not counted", lambda: seen(0, len(others) + 1))
+        svc.change(alice, Change.unshelve("do_low"), reason="probe back")
+        wait_for("do_low counted again", lambda: seen(1, len(others)))
+        svc.change(erin, Change.enable("do_low", False), reason="limit under review")
+        wait_for("do_low disabled, not counted", lambda: seen(0, len(others) + 1))
+    finally:
+        run.stop()
+        scan.join(30)
+        run.close()
+        sub.loop_stop()
+        sub.disconnect()
+
+
 def test_deadband_reports_by_exception_and_carries_quality(
     tmp_path: Path, fleet_services: tuple[LocalMosquitto, LocalPostgres]
 ) -> None:

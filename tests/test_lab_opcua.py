@@ -29,7 +29,8 @@ import edgectl
 from edgectl.config import to_toml_text
 from edgectl.lab.certs import make_certificate
 from edgectl.lab.lads_counters import COUNTERS_STATE, RunRecord
-from edgectl.lab.lads_model import LADS_URI
+from edgectl.lab.lads_model import LADS_URI, load_nodesets
+from edgectl.lab.opcua_cache import cache_key, prepare, seal
 from edgectl.lab.opcua_server import OpcUaServer
 from edgectl.operator import UserStore
 from edgectl.runtime.build import Run, open_run
@@ -780,8 +781,13 @@ def test_operation_counters_continue_after_the_server_restarts(lab: Lab) -> None
     # a known lifetime before this server: PowerOnDuration must continue from it
     lifetime_ms = saved["power_on_ms"] + 1e9
     lab.run.historian.save_state(COUNTERS_STATE, {**saved, "power_on_ms": lifetime_ms})
+    # the first start built the standard address-space cache beside the database and sealed
+    # it; the restarted server (same default folder) serves the LADS tree from it
+    assert old.cache_dir == lab.run.historian.path.with_suffix(".opcua-cache")
+    assert (old.cache_dir / f"standard-aspace-{cache_key()}").is_file()
     t0 = time.monotonic()
     new = OpcUaServer(old.service, old.config, old.pki).start()
+    assert new.cache_dir == old.cache_dir
     lab.run.faces[0] = new  # closed by the fixture
     after = _with(lab, _counters)
     up_ms = (time.monotonic() - t0) * 1000.0
@@ -790,6 +796,43 @@ def test_operation_counters_continue_after_the_server_restarts(lab: Lab) -> None
     assert after["OperationDuration"] >= before["OperationDuration"]
     assert after["OperationDuration"] <= lab.run.controller.info()["time_s"] * 1000.0
     assert after["OperationCycleCounter"] == before["OperationCycleCounter"]
+
+
+def test_address_space_cache_is_keyed_sealed_and_rebuilt_when_stale(tmp_path: Path) -> None:
+    from asyncua import Server
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for stale in ("standard-aspace-0123456789abcdef", "standard-aspace-0123456789abcdef.dat"):
+        (folder / stale).write_text("another asyncua's cache")
+    shelf = prepare(folder)
+    assert shelf.name == f"standard-aspace-{cache_key()}"
+    assert not any(p.name.startswith("standard-aspace-0123") for p in folder.iterdir())
+    # an interrupted build (shelve files, no seal) is removed so asyncua builds it again
+    (folder / (shelf.name + ".dat")).write_bytes(b"half a shelf")
+    assert prepare(folder) == shelf
+    assert not (folder / (shelf.name + ".dat")).exists()
+
+    async def start(loaded: list[int]) -> None:
+        server = Server()
+        await server.init(shelf)
+        seal(shelf)
+        await load_nodesets(server)
+        lads = await server.get_namespace_index(LADS_URI)
+        device_type = server.get_node(ua.NodeId(1002, lads))  # LADSDeviceType
+        assert (await device_type.read_browse_name()).Name == "LADSDeviceType"
+        alarm_type = server.get_node(ua.NodeId(ua.ObjectIds.ExclusiveLevelAlarmType))
+        assert (await alarm_type.read_browse_name()).Name == "ExclusiveLevelAlarmType"
+        assert LADS_URI in await server.get_namespace_array()
+        loaded.append(len(server.iserver.aspace.keys()))
+
+    first: list[int] = []
+    asyncio.run(start(first))  # builds and seals the shelf
+    assert shelf.is_file()
+    assert any(folder.glob(shelf.name + ".*"))
+    again: list[int] = []
+    asyncio.run(start(again))  # loads it: only the nodes in use are in memory
+    assert again[0] < first[0] / 2
 
 
 def test_signed_stop_needs_password_meaning_and_reason_and_is_audited(lab: Lab) -> None:

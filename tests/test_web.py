@@ -16,6 +16,7 @@ import pytest
 from _web import PASSWORD, Client, dashboard
 from edgectl.errors import ConfigError
 from edgectl.historian import Historian
+from edgectl.operator.changes import Change
 from edgectl.web import DashboardServer, is_loopback, parse_http
 
 
@@ -191,6 +192,51 @@ def test_alarm_ack_stream_history_and_export(tmp_path: Path) -> None:
         assert lines[0] == "elapsed_s,elapsed_h,tag,value,unit"
         assert any(",temp_c," in ln for ln in lines[1:])
         assert any(",feed_ml_min," in ln and ln.endswith(",mL/min") for ln in lines[1:])
+
+
+def _section(page: str, element_id: str, end: str) -> str:
+    """The HTML from the element with ``element_id`` to the next ``end`` ("" when absent)."""
+    start = page.find(f'id="{element_id}"')
+    return "" if start < 0 else page[start : page.index(end, start)]
+
+
+def test_shelved_and_disabled_alarms_are_shown_as_such(tmp_path: Path) -> None:
+    with dashboard(tmp_path) as d:
+        ctl, svc = d.run.controller, d.run.controller.operator
+        olga, erin = svc.login("olga", PASSWORD), svc.login("erin", PASSWORD)
+        op = Client(d.url)
+        op.login("vic")  # a viewer sees the same
+        _wait(lambda: any(a["name"] == "do_low" for a in ctl.alarms()), "the DO alarm")
+        assert "do_low" in _section(op.get("/").body, "alarm-banner", "</p>")
+
+        # shelved one-shot (its limit is above any DO: it never clears, so it stays shelved)
+        svc.change(olga, Change.shelve("do_low", None), reason="probe being recalibrated")
+        assert any(a["name"] == "do_low" for a in ctl.alarms())  # still in alarm
+        page = op.get("/").body
+        assert "do_low" not in _section(page, "alarm-banner", "</p>")
+        assert "do_low: shelved until it clears (one-shot)" in _section(
+            page, "alarm-suppressed", "</p>"
+        )
+        page = op.get("/alarms").body
+        assert "do_low" not in _section(page, "active-alarms", "</table>")
+        held = _section(page, "suppressed-alarms", "</table>")
+        assert "<td>do_low</td><td>shelved until it clears (one-shot)</td>" in held
+
+        # unshelved and disabled by an engineer: shown as disabled, still not annunciated
+        svc.change(olga, Change.unshelve("do_low"), reason="probe back")
+        assert "do_low" in _section(op.get("/").body, "alarm-banner", "</p>")
+        svc.change(erin, Change.enable("do_low", False), reason="limit under review")
+        page = op.get("/").body
+        assert "do_low" not in _section(page, "alarm-banner", "</p>")
+        assert "do_low: disabled" in _section(page, "alarm-suppressed", "</p>")
+        held = _section(op.get("/alarms").body, "suppressed-alarms", "</table>")
+        assert "<td>do_low</td><td>disabled</td>" in held
+
+        # enabled again: annunciated again, and no longer listed as held back
+        svc.change(erin, Change.enable("do_low", True), reason="limit confirmed")
+        page = op.get("/alarms").body
+        assert "do_low" in _section(page, "active-alarms", "</table>")
+        assert "do_low" not in _section(page, "suppressed-alarms", "</table>")
 
 
 def test_minmax_keeps_every_extreme(tmp_path: Path) -> None:

@@ -114,6 +114,18 @@ def _historian_status(con: sqlite3.Connection) -> dict[str, Any]:
     return {"phase": phase, "alarms": int(alarms)}
 
 
+def _service_status(service: Any) -> dict[str, Any]:
+    """Annunciated and suppressed alarm counts from the run's operator service: an alarm in
+    alarm (``active``/``acked``) counts in ``alarms`` only while it is enabled and not shelved;
+    ``alarms_suppressed`` counts the shelved or disabled alarms (in alarm or not)."""
+    from edgectl.operator.users import Identity
+
+    rows = service.query(Identity("mqtt", "viewer", "the MQTT fleet publisher"), "alarm_conditions")
+    suppressed = [r for r in rows if r.get("shelved") or not r.get("enabled", True)]
+    alarms = [r for r in rows if r["state"] in ("active", "acked") and r not in suppressed]
+    return {"alarms": len(alarms), "alarms_suppressed": len(suppressed)}
+
+
 class EdgePublisher:
     """Publish one historian as Sparkplug edge node ``node`` (see the module docstring).
 
@@ -128,7 +140,10 @@ class EdgePublisher:
     service
         The run's :class:`~edgectl.operator.OperatorService` (commands are refused without).
     status
-        Returns ``{"phase": str, "alarms": int}``; default: read from the historian.
+        Returns ``{"phase": str, "alarms": int, "alarms_suppressed": int}``; default: the
+        alarm counts of ``service``'s ``alarm_conditions`` (a shelved or disabled alarm is not
+        counted in ``alarms``), or without a service read from the historian (which does not
+        know shelving: every alarm in alarm is counted).
     phase
         Returns the current phase (a run's recipe); overrides the historian's ``phase``
         events, which record transitions only (not the first phase).
@@ -344,6 +359,7 @@ class EdgePublisher:
                 ("Node Control/Rebirth", "boolean", False),
                 ("Status/phase", "string", ""),
                 ("Status/alarms", "int64", 0),
+                ("Status/alarms_suppressed", "int64", 0),
                 ("Command/result", "string", ""),
             ):
                 m = nb.metrics.add()
@@ -431,7 +447,12 @@ class EdgePublisher:
         self, c: mqtt.Client, con: sqlite3.Connection, old: dict[str, Any]
     ) -> dict[str, Any]:
         try:
-            status = self._status_fn() if self._status_fn else _historian_status(con)
+            if self._status_fn is not None:
+                status = self._status_fn()
+            elif self.service is not None:
+                status = {**_historian_status(con), **_service_status(self.service)}
+            else:
+                status = _historian_status(con)
             if self._phase_fn is not None:
                 status = {**status, "phase": self._phase_fn()}
         except (EdgectlError, sqlite3.Error) as exc:
@@ -445,6 +466,7 @@ class EdgePublisher:
         for name, dtype, key in (
             ("Status/phase", "string", "phase"),
             ("Status/alarms", "int64", "alarms"),
+            ("Status/alarms_suppressed", "int64", "alarms_suppressed"),
         ):
             m = p.metrics.add()
             m.name, m.datatype, m.timestamp = name, DATATYPE[dtype], now_ms

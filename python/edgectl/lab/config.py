@@ -11,6 +11,9 @@
     security = ["Basic256Sha256_SignAndEncrypt", "Basic256Sha256_Sign"]
     anonymous_read = false                # anonymous sessions as viewers (read only)
     publish_period_s = 0.2                # how often tag values are copied into the address space
+    address_space_cache = true            # keep asyncua's standard address space in a file
+    cache_dir = ""                        # where; default beside the run's database:
+                                          # runs/<name>.opcua-cache/ (see edgectl.lab.opcua_cache)
     manufacturer = "edgectl"
     model = "edgectl bench bioreactor controller"
     serial_number = ""                    # default: the reactor's name
@@ -29,7 +32,7 @@ import msgspec
 
 from edgectl.config import Struct
 
-__all__ = ["SECURITY_MODES", "OpcUaConfig", "SilaConfig", "pki_path"]
+__all__ = ["SECURITY_MODES", "OpcUaConfig", "SilaConfig", "cache_path", "pki_path"]
 
 SecurityMode = Literal["Basic256Sha256_SignAndEncrypt", "Basic256Sha256_Sign"]
 #: the security modes the server offers (no unsecured endpoint: every session is signed)
@@ -46,6 +49,8 @@ class OpcUaConfig(Struct, frozen=True, kw_only=True):
     security: list[SecurityMode] = msgspec.field(default_factory=lambda: list(SECURITY_MODES))
     anonymous_read: bool = False
     publish_period_s: Annotated[float, msgspec.Meta(ge=0.01, le=60.0)] = 0.2
+    address_space_cache: bool = True
+    cache_dir: str = ""
     manufacturer: str = "edgectl"
     model: str = "edgectl bench bioreactor controller"
     serial_number: str = ""
@@ -62,6 +67,16 @@ def pki_path(config_dir: Path, pki_dir: str, db_path: Path) -> Path:
         p = Path(pki_dir)
         return p if p.is_absolute() else config_dir / p
     return Path(db_path).with_suffix(".pki")
+
+
+def cache_path(config_dir: Path, cache_dir: str, db_path: Path) -> Path:
+    """Where the server keeps its address-space cache: ``cache_dir`` relative to the config's
+    directory, or beside the run's database (``runs/ecoli-2L.db`` →
+    ``runs/ecoli-2L.opcua-cache``)."""
+    if cache_dir:
+        p = Path(cache_dir)
+        return p if p.is_absolute() else config_dir / p
+    return Path(db_path).with_suffix(".opcua-cache")
 
 
 class SilaConfig(Struct, frozen=True, kw_only=True):

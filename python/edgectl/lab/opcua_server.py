@@ -117,12 +117,18 @@ class OpcUaServer:
         The ``[opcua]`` section.
     pki
         Folder of the server certificate and ``trusted/`` client certificates.
+    cache_dir
+        Folder of the standard address-space cache (:mod:`.opcua_cache`); default ``<pki>``'s
+        sibling ``<name>.opcua-cache``. Unused when ``config.address_space_cache`` is false.
     """
 
-    def __init__(self, service: Any, config: OpcUaConfig, pki: Path) -> None:
+    def __init__(
+        self, service: Any, config: OpcUaConfig, pki: Path, cache_dir: Path | None = None
+    ) -> None:
         self.service = service
         self.config = config
         self.pki = Path(pki)
+        self.cache_dir = Path(cache_dir) if cache_dir else self.pki.with_suffix(".opcua-cache")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -181,7 +187,14 @@ class OpcUaServer:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         server = Server(user_manager=UserManager(self))
-        await server.init()
+        if self.config.address_space_cache:
+            from edgectl.lab.opcua_cache import prepare, seal
+
+            shelf = await asyncio.to_thread(prepare, self.cache_dir)
+            await server.init(shelf)
+            await asyncio.to_thread(seal, shelf)
+        else:
+            await server.init()
         await self._secure(server)
         await load_nodesets(server)
         self.nodes = await build_address_space(server, self._spec())

@@ -408,11 +408,12 @@ def open_run(
             sock = _default_path(cfg, given, ".sock")
             rpc = RpcServer(sock, service).start()
         if cfg.opcua.enabled:  # the OPC UA LADS face (edgectl.lab), a client of the service
-            from edgectl.lab.config import pki_path
+            from edgectl.lab.config import cache_path, pki_path
             from edgectl.lab.opcua_server import OpcUaServer
 
             pki = pki_path(path.parent, cfg.opcua.pki_dir, historian.path)
-            faces.append(OpcUaServer(service, cfg.opcua, pki).start())
+            cache = cache_path(path.parent, cfg.opcua.cache_dir, historian.path)
+            faces.append(OpcUaServer(service, cfg.opcua, pki, cache).start())
         if cfg.sila.enabled:  # the SiLA 2 face (edgectl.lab), a client of the service
             from edgectl.lab.config import pki_path
             from edgectl.lab.sila_server import SilaLabServer

@@ -223,9 +223,12 @@ def build_app(
             loops = {n: await call(ws, "loop_get", loop=n) for n in names}
             tags = await call(ws, "read_tags")
             alarms = await call(ws, "alarms")
+            conditions = await call(ws, "alarm_conditions")
             events = await call(ws, "events_log", last=5000)
             phases = [e["time_s"] for e in events if e["kind"] == "phase"]
-            return pages.overview_page(info, tags, loops, alarms, phases[-1] if phases else None)
+            return pages.overview_page(
+                info, tags, loops, alarms, phases[-1] if phases else None, conditions
+            )
 
         return await render(request, "Overview", build, ("app.js",))
 
@@ -263,7 +266,10 @@ def build_app(
     async def alarms_view(request: Request) -> Response:
         async def build(ws: WebSession) -> str:
             return pages.alarms_page(
-                await call(ws, "alarms"), await call(ws, "alarm_log", last=500), ws.csrf
+                await call(ws, "alarms"),
+                await call(ws, "alarm_log", last=500),
+                ws.csrf,
+                await call(ws, "alarm_conditions"),
             )
 
         return await render(request, "Alarms", build)

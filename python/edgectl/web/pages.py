@@ -119,18 +119,44 @@ def login_page(error: str = "", next_url: str = "/") -> str:
     return page("Log in", body)
 
 
+def suppression(condition: Mapping[str, Any] | None) -> str:
+    """Why an alarm is not annunciated: ``"disabled"``, ``"shelved until it clears (one-shot)"``,
+    ``"shelved until <elapsed>"``, or ``""`` (annunciated); ``condition`` is an
+    ``alarm_conditions`` row."""
+    if condition is None:
+        return ""
+    if not condition.get("enabled", True):
+        return "disabled"
+    shelved = condition.get("shelved") or ""
+    if shelved == "oneshot":
+        return "shelved until it clears (one-shot)"
+    if shelved:
+        until = condition.get("unshelve_s")
+        return f"shelved until {hms(float(until))}" if until is not None else "shelved"
+    return ""
+
+
 def overview_page(
     info: Mapping[str, Any],
     tags: Mapping[str, Mapping[str, Any]],
     loops: Mapping[str, Mapping[str, Any]],
     alarms: Sequence[Mapping[str, Any]],
     phase_since_s: float | None,
+    conditions: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """Reactor, phase and its elapsed time, run state, key PVs with quality, alarms."""
+    """Reactor, phase and its elapsed time, run state, key PVs with quality, alarms: the banner
+    annunciates the alarms not shelved or disabled (``conditions``: ``alarm_conditions`` rows);
+    shelved and disabled ones are named in a note of their own."""
+    by_name = {c["name"]: c for c in conditions}
+    shown = [a for a in alarms if not suppression(by_name.get(a["name"]))]
+    held = [(c["name"], suppression(c)) for c in conditions if suppression(c)]
     banner = ""
-    if alarms:
-        names = ", ".join(f"{a['name']} ({a['state']})" for a in alarms)
+    if shown:
+        names = ", ".join(f"{a['name']} ({a['state']})" for a in shown)
         banner = f'<p class="banner" id="alarm-banner">Active alarms: {_e(names)}</p>'
+    if held:
+        names = ", ".join(f"{n}: {why}" for n, why in held)
+        banner += f'<p class="note" id="alarm-suppressed">Not annunciated — {_e(names)}</p>'
     state = (
         "tripped" if info.get("tripped") else ("stopping" if info.get("stopping") else "running")
     )
@@ -241,10 +267,18 @@ def loops_page(
 
 
 def alarms_page(
-    active: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]], csrf: str
+    active: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+    csrf: str,
+    conditions: Sequence[Mapping[str, Any]] = (),
 ) -> str:
+    """Alarms in alarm (annunciated first, then shelved/disabled ones, marked so), every
+    shelved or disabled alarm, raise counts and the alarm log."""
+    by_name = {c["name"]: c for c in conditions}
+    annunciated = [a for a in active if not suppression(by_name.get(a["name"]))]
+    held_active = [a for a in active if suppression(by_name.get(a["name"]))]
     rows = []
-    for a in active:
+    for a in annunciated:
         ack = ""
         if a["state"] in ("active", "rtn_unack"):
             ack = (
@@ -261,6 +295,22 @@ def alarms_page(
                 _e(a["tag"]),
                 _e(hms(a["raised_s"]) if a.get("raised_s") is not None else "-"),
                 ack,
+            ]
+        )
+    held = []
+    in_alarm = {a["name"]: a for a in held_active}
+    for c in conditions:
+        why = suppression(c)
+        if not why:
+            continue
+        hit = in_alarm.get(c["name"])
+        held.append(
+            [
+                _e(c["name"]),
+                _e(why),
+                _e(c["state"]),
+                _e(hit["severity"] if hit else "-"),
+                _e(hms(hit["raised_s"]) if hit and hit.get("raised_s") is not None else "-"),
             ]
         )
     counts: dict[str, int] = {}
@@ -282,6 +332,8 @@ def alarms_page(
     return (
         "<h2>Active</h2>"
         + _table(("Alarm", "State", "Severity", "Tag", "Raised", ""), rows, "active-alarms")
+        + "<h2>Shelved and disabled</h2>"
+        + _table(("Alarm", "Why", "State", "Severity", "Raised"), held, "suppressed-alarms")
         + "<h2>Counts (raises)</h2>"
         + _table(("Alarm", "Raises"), [[_e(k), _e(v)] for k, v in sorted(counts.items())])
         + "<h2>History</h2>"
