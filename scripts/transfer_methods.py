@@ -47,6 +47,24 @@ Model = Callable[[np.ndarray], float]
 Builder = Callable[[np.ndarray, np.ndarray], tuple[Model, float | None]]
 
 
+# the estimator's own pairing rule (ManagedEstimator.steady_window_h / steady_min_spectra)
+STEADY_WINDOW_H = ManagedEstimator.steady_window_h
+STEADY_MIN_SPECTRA = ManagedEstimator.steady_min_spectra
+
+
+def steady_pair(seen: list[int], taken_at_h: float) -> tuple[int, list[int]] | None:
+    """The valid spectrum nearest a reference's sampling time and the steady window before it,
+    or None when the probe was not steady (fewer valid spectra in the window than the rule)."""
+    lo = taken_at_h - STEADY_WINDOW_H
+    window = [i for i in seen if lo <= i * PERIOD_H <= taken_at_h]
+    if len(window) < STEADY_MIN_SPECTRA:
+        return None
+    nearest = min(
+        (i for i in seen if i * PERIOD_H >= lo), key=lambda i: abs(i * PERIOD_H - taken_at_h)
+    )
+    return nearest, window
+
+
 def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     data = Path(str(files("chemotools.datasets") / "data"))
     axis, xc = sp.read_spectra_csv(data / "train_spectra.csv")
@@ -97,14 +115,10 @@ def feed(
             continue
         last_valid = [i for i in seen if i * PERIOD_H <= t + 1e-12][-median_of:]
         errors.append(float(np.median([pred(i) for i in last_valid])) - HPLC[k, 1])
-        tk = HPLC[k, 0]
-        window = [i for i in seen if tk - 10.0 / 60.0 <= i * PERIOD_H <= tk]
-        if len(window) < 4:
+        paired = steady_pair(seen, HPLC[k, 0])
+        if paired is None:
             continue
-        s = min(
-            (i for i in seen if i * PERIOD_H >= tk - 10.0 / 60.0),
-            key=lambda i: abs(i * PERIOD_H - tk),
-        )
+        s, window = paired
         pairs.append((s, HPLC[k, 1], pred(s) - HPLC[k, 1]))
         if mean_pairs:
             windows.append(window)
@@ -477,14 +491,10 @@ def combination(members: list[Builder]) -> tuple[float, list[int]]:
         if w.sum() == 0.0:
             w[0] = 1.0
         errors.append(float(np.sum(w * np.nan_to_num(preds)) / w.sum()) - HPLC[k, 1])
-        tk = HPLC[k, 0]
-        window = [i for i in seen if tk - 10.0 / 60.0 <= i * PERIOD_H <= tk]
-        if len(window) < 4:
+        paired = steady_pair(seen, HPLC[k, 0])
+        if paired is None:
             continue
-        s = min(
-            (i for i in seen if i * PERIOD_H >= tk - 10.0 / 60.0),
-            key=lambda i: abs(i * PERIOD_H - tk),
-        )
+        s, _ = paired
         pair_rows.append(s)
         pair_y.append(HPLC[k, 1])
         for j in range(m):
